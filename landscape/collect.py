@@ -1,0 +1,63 @@
+"""Experience collection for the PPO core: vectorized environments, one batched policy call per step."""
+
+from collections import deque
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from .agent import Agent
+from .envs import make_env
+from .normalizer import RewardScaler
+from .ppo import Batch, PPOConfig, gae
+
+
+class Collector:
+    def __init__(self, agent: Agent, cfg: PPOConfig, seed: int):
+        self.agent, self.cfg = agent, cfg
+        self.envs = gym.vector.SyncVectorEnv([lambda: make_env(agent.env_id)] * cfg.n_envs,
+                                             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        self.low, self.high = self.envs.single_action_space.low, self.envs.single_action_space.high
+        self.obs, _ = self.envs.reset(seed=seed)
+        self.scaler = RewardScaler(cfg.n_envs, cfg.gamma) if cfg.reward_scaling else None
+        self.ep_ret = np.zeros(cfg.n_envs)
+        self.ep_len = np.zeros(cfg.n_envs, dtype=int)
+        self.episodes: deque = deque(maxlen=100)  # (return, length) of recently finished episodes
+
+    @torch.no_grad()
+    def _value(self, obs: np.ndarray) -> np.ndarray:
+        return self.agent.critic(self.agent.normalize(obs)).numpy().astype(np.float64)
+
+    @torch.no_grad()
+    def collect(self) -> Batch:
+        agent, cfg, n = self.agent, self.cfg, self.cfg.n_envs
+        T = max(cfg.steps_per_iter // n, 1)
+        zs, acts, logps = [], [], []
+        values, rewards, dones = np.zeros((T, n)), np.zeros((T, n)), np.zeros((T, n))
+        for t in range(T):
+            agent.obs_norm.update(self.obs)
+            z = agent.normalize(self.obs)
+            dist = agent.actor.dist(z)
+            a = dist.sample()
+            zs.append(z), acts.append(a), logps.append(dist.log_prob(a).sum(-1))
+            values[t] = agent.critic(z).numpy()
+            self.obs, r, term, trunc, info = self.envs.step(np.clip(a.numpy(), self.low, self.high))
+            done = term | trunc
+            self.ep_ret += r
+            self.ep_len += 1
+            rewards[t] = self.scaler(r, done) if self.scaler else r
+            if trunc.any():  # a time limit is not a terminal state: bootstrap through it
+                cut = trunc & ~term
+                final = np.stack([info["final_obs"][i] for i in np.flatnonzero(cut)]) if cut.any() else None
+                if final is not None:
+                    rewards[t, cut] += cfg.gamma * self._value(final)
+            dones[t] = done
+            for i in np.flatnonzero(done):
+                self.episodes.append((self.ep_ret[i], self.ep_len[i]))
+            self.ep_ret[done], self.ep_len[done] = 0.0, 0
+        adv, ret = gae(rewards, values, self._value(self.obs), dones, cfg.gamma, cfg.lam)
+        f32 = lambda x: torch.as_tensor(x.reshape(-1), dtype=torch.float32)  # noqa: E731
+        return Batch(torch.cat(zs), torch.cat(acts), torch.cat(logps), f32(values), f32(adv), f32(ret))
+
+    def close(self) -> None:
+        self.envs.close()

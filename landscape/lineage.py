@@ -1,0 +1,214 @@
+"""Import SA-PPO / CAR-PPO lineage checkpoints (`*.model`) as data, never as code.
+
+Those files are torch pickles of a dict with `policy_model`, `val_model`, optimizer states and the
+training environments (`envs[0].state_filter.rs` holds the observation statistics). They reference
+classes that do not exist here (`policy_gradients.*`, old gym wrappers). We unpickle them with a
+restricted unpickler:
+
+- tensors, ordered dicts, numpy arrays and dtypes are rebuilt by their real constructors (an allowlist);
+- any global from the lineage's own namespaces becomes an inert stand-in that only stores its state;
+- anything else (os.system, builtins.eval, subprocess, ...) is refused before it can be called.
+"""
+
+import pickle
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .agent import Agent
+from .envs import ENV_SPECS
+from .errors import LandscapeError, describe
+from .normalizer import RunningNorm
+from .policy import Actor, Critic
+
+# Namespaces whose classes we replace by stand-ins: the lineage's code, old gym, and numpy RNG state.
+STUB_PREFIXES = ("policy_gradients", "robust_ppo", "cox", "custom_env", "gym", "numpy.random", "__main__")
+
+_SAFE = {
+    ("collections", "OrderedDict"): OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+    ("torch", "Size"): torch.Size,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): __import__("_codecs").encode,  # how protocol-2 pickles store bytes
+}
+for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+    _SAFE[(_mod, "_reconstruct")] = np._core.multiarray._reconstruct
+    _SAFE[(_mod, "scalar")] = np._core.multiarray.scalar
+for _name in ("Float", "Double", "Half", "Long", "Int", "Short", "Char", "Byte", "Bool"):
+    _SAFE[("torch", f"{_name}Storage")] = getattr(torch, f"{_name}Storage")
+_SAFE[("torch.storage", "UntypedStorage")] = torch.UntypedStorage
+
+
+class StandIn:
+    """An inert replacement for a class the file names but we do not have: it only keeps its state."""
+
+    def __init__(self, *args, **kwargs):
+        self.__dict__["_args"] = args
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) == 2:  # (dict, slots)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+        else:
+            self.__dict__["_state"] = state
+
+    def __getattr__(self, name):
+        raise AttributeError(f"{type(self).__qualname__} stand-in has no attribute {name!r}")
+
+
+_stand_ins: dict[tuple[str, str], type] = {}
+
+
+def _stand_in(module: str, name: str) -> type:
+    key = (module, name)
+    if key not in _stand_ins:
+        _stand_ins[key] = type(name, (StandIn,), {"__module__": f"stand_in.{module}"})
+    return _stand_ins[key]
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) in _SAFE:
+            return _SAFE[(module, name)]
+        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        if any(module == p or module.startswith(p + ".") for p in STUB_PREFIXES):
+            return _stand_in(module, name)
+        raise pickle.UnpicklingError(f"refusing {module}.{name}: the file asks to run code, not just load data")
+
+
+class _restricted_pickle:
+    """Module-like object for torch.load(pickle_module=...): both the zip and the legacy path use it."""
+
+    Unpickler = RestrictedUnpickler
+    __name__ = "landscape.lineage.restricted_pickle"
+
+    @staticmethod
+    def load(f, **kwargs):
+        return RestrictedUnpickler(f, **kwargs).load()
+
+
+def read_lineage(path: str | Path) -> dict:
+    """Unpickle a lineage file into plain data + stand-ins; a one-line error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise LandscapeError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle)
+    except pickle.UnpicklingError as err:
+        raise LandscapeError(f"{path}: {err}")
+    except Exception as err:
+        raise LandscapeError(f"{path}: cannot read as a lineage checkpoint ({describe(err)})")
+    if not isinstance(data, dict) or "policy_model" not in data:
+        raise LandscapeError(f"{path}: not an SA-PPO/CAR-PPO checkpoint (no 'policy_model' entry)")
+    return data
+
+
+def _state_dict(obj, prefix="") -> dict:
+    """A state dict from either a saved state dict or a stand-in of a pickled nn.Module."""
+    if isinstance(obj, dict):
+        return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    out = {}
+    for k, v in (getattr(obj, "__dict__", {}).get("_parameters") or {}).items():
+        if v is not None:
+            out[prefix + k] = v
+    for k, v in (getattr(obj, "__dict__", {}).get("_modules") or {}).items():
+        out.update(_state_dict(v, f"{prefix}{k}."))
+    return out
+
+
+def _layers(sd: dict, final: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    n = len({k.split(".")[1] for k in sd if k.startswith("affine_layers.")})
+    layers = [(sd[f"affine_layers.{i}.weight"], sd[f"affine_layers.{i}.bias"]) for i in range(n)]
+    return layers + [(sd[f"{final}.weight"], sd[f"{final}.bias"])]
+
+
+def _load_net(net: torch.nn.Sequential, layers) -> None:
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for lin, (w, b) in zip(linears, layers):
+            lin.weight.copy_(w.float())
+            lin.bias.copy_(b.float())
+
+
+def _find(obj, attr_path: list[str]):
+    for a in attr_path:
+        obj = obj.get(a) if isinstance(obj, dict) else getattr(obj, "__dict__", {}).get(a)
+        if obj is None:
+            return None
+    return obj
+
+
+def _env_hint(data) -> str | None:
+    """Search the stand-ins' state for a gym id such as 'Hopper-v2' and map it to our v5 id."""
+    seen, stack = set(), [data]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, str):
+            m = re.fullmatch(r"(Hopper|Walker2d|HalfCheetah|Ant)-v\d", obj)
+            if m:
+                return f"{m.group(1)}-v5"
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+        elif isinstance(obj, StandIn):
+            stack.extend(obj.__dict__.values())
+    return None
+
+
+def _normalizer(data: dict, obs_dim: int) -> RunningNorm:
+    envs = data.get("envs")
+    filt = _find(envs[0], ["state_filter"]) if isinstance(envs, (list, tuple)) and envs else None
+    rs = _find(filt, ["rs"]) if filt is not None else None
+    norm = RunningNorm(obs_dim)
+    if rs is None:  # no statistics saved: identity normalization
+        norm.mean, norm.var, norm.count = np.zeros(obs_dim), np.ones(obs_dim), 0.0
+        return norm
+    M, S, n = (np.asarray(_find(rs, [k]), dtype=np.float64) for k in ("_M", "_S", "_n"))
+    n = float(n)
+    norm.mean = M
+    norm.var = S / (n - 1) if n > 1 else np.square(M)  # RunningStat.var of the lineage
+    norm.count = n
+    clip = _find(filt, ["clip"])
+    norm.clip = float(clip) if isinstance(clip, (int, float)) and clip else 10.0
+    return norm
+
+
+def load_lineage(path: str | Path, env_id: str | None = None) -> Agent:
+    data = read_lineage(path)
+    try:
+        pol = _layers(_state_dict(data["policy_model"]), "final_mean")
+        log_std = _state_dict(data["policy_model"])["log_stdev"]
+        val = _layers(_state_dict(data["val_model"]), "final") if data.get("val_model") is not None else None
+    except KeyError as err:
+        raise LandscapeError(f"{path}: lineage checkpoint lacks parameter {err}")
+    obs_dim, act_dim = pol[0][0].shape[1], pol[-1][0].shape[0]
+    hidden = tuple(w.shape[0] for w, _ in pol[:-1])
+    env_id = env_id or _env_hint(data) or {11: "Hopper-v5"}.get(obs_dim)
+    if env_id not in ENV_SPECS:
+        raise LandscapeError(f"{path}: cannot tell the environment of this lineage checkpoint; pass --env")
+    actor = Actor(obs_dim, act_dim, hidden)
+    _load_net(actor.net, pol)
+    with torch.no_grad():
+        actor.log_std.copy_(log_std.float().reshape(-1))
+    critic = None
+    if val is not None:
+        critic = Critic(obs_dim, tuple(w.shape[0] for w, _ in val[:-1]))
+        _load_net(critic.net, val)
+    norm = _normalizer(data, obs_dim)
+    norm.frozen = True
+    return Agent(actor, critic, norm, env_id, algo="imported", eps=ENV_SPECS[env_id].eps,
+                 config={"source": str(path)}, step=0)

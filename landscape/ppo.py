@@ -1,0 +1,154 @@
+"""The one PPO core shared by SPO, ARPO and BARPO.
+
+The trainers differ only in the `PolicyLoss` the core minimizes: SPO's is the clipped surrogate on clean
+observations; the robust trainers plug in a loss that first perturbs the observations.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .agent import Agent
+
+
+@dataclass
+class PPOConfig:
+    """Defaults follow SA-PPO's MuJoCo settings."""
+
+    steps_per_iter: int = 2048
+    n_envs: int = 1
+    epochs: int = 10
+    minibatches: int = 32
+    lr_policy: float = 3e-4
+    lr_value: float = 2.5e-4
+    gamma: float = 0.99
+    lam: float = 0.95
+    clip: float = 0.2
+    value_clip: float = 0.2  # clip the value update around the old prediction (SA-PPO); 0 disables
+    entropy_coef: float = 0.0
+    max_grad_norm: float = 0.5
+    anneal_lr: bool = True
+    reward_scaling: bool = True
+    norm_adv: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Batch:
+    """One iteration of experience, flattened over time and environments."""
+
+    z: torch.Tensor  # normalized observations [B, obs]
+    actions: torch.Tensor  # [B, act]
+    logp: torch.Tensor  # log pi_old(a|z) [B]
+    values: torch.Tensor  # V_old(z) [B]
+    advantages: torch.Tensor  # [B]
+    returns: torch.Tensor  # [B]
+
+    def __len__(self) -> int:
+        return self.z.shape[0]
+
+    def select(self, idx) -> "Batch":
+        return Batch(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+
+def gae(rewards: np.ndarray, values: np.ndarray, last_values: np.ndarray, dones: np.ndarray,
+        gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Generalized advantage estimation over [T, N] arrays.
+
+    dones[t] marks that the episode ended after step t (no bootstrap across it; truncated episodes
+    are expected to carry their bootstrap value in the reward already).
+    """
+    T = rewards.shape[0]
+    adv = np.zeros_like(rewards, dtype=np.float64)
+    running = np.zeros(rewards.shape[1:], dtype=np.float64)
+    for t in reversed(range(T)):
+        next_v = last_values if t == T - 1 else values[t + 1]
+        live = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_v * live - values[t]
+        running = delta + gamma * lam * live * running
+        adv[t] = running
+    return adv, adv + values
+
+
+def clipped_surrogate(actor, z, mb: Batch, clip: float) -> torch.Tensor:
+    """Per-sample PPO clipped surrogate loss (to minimize) of `actor` seeing observations z."""
+    ratio = torch.exp(actor.log_prob(z, mb.actions) - mb.logp)
+    return -torch.min(ratio * mb.advantages, ratio.clamp(1 - clip, 1 + clip) * mb.advantages)
+
+
+class PolicyLoss:
+    """SPO's policy loss: the clipped surrogate on the clean observations. Robust trainers subclass."""
+
+    def __init__(self, clip: float):
+        self.clip = clip
+
+    def __call__(self, actor, mb: Batch) -> tuple[torch.Tensor, dict]:
+        return clipped_surrogate(actor, mb.z, mb, self.clip).mean(), {}
+
+
+class PPO:
+    def __init__(self, agent: Agent, cfg: PPOConfig, policy_loss: PolicyLoss | None = None, seed: int = 0):
+        self.agent, self.cfg = agent, cfg
+        self.policy_loss = policy_loss or PolicyLoss(cfg.clip)
+        self.opt_pi = torch.optim.Adam(agent.actor.parameters(), lr=cfg.lr_policy)
+        self.opt_v = torch.optim.Adam(agent.critic.parameters(), lr=cfg.lr_value)
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def set_progress(self, frac_done: float) -> None:
+        """Linear learning-rate annealing to zero over the run."""
+        scale = max(1.0 - frac_done, 0.0) if self.cfg.anneal_lr else 1.0
+        self.opt_pi.param_groups[0]["lr"] = self.cfg.lr_policy * scale
+        self.opt_v.param_groups[0]["lr"] = self.cfg.lr_value * scale
+
+    def value_loss(self, mb: Batch) -> torch.Tensor:
+        v = self.agent.critic(mb.z)
+        loss = (v - mb.returns) ** 2
+        if self.cfg.value_clip > 0:
+            v_clip = mb.values + (v - mb.values).clamp(-self.cfg.value_clip, self.cfg.value_clip)
+            loss = torch.max(loss, (v_clip - mb.returns) ** 2)
+        return 0.5 * loss.mean()
+
+    def _step(self, opt, loss, params) -> float:
+        opt.zero_grad()
+        loss.backward()
+        norm = nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf"))
+        opt.step()
+        return float(norm)
+
+    def update(self, batch: Batch) -> dict:
+        cfg, actor, critic = self.cfg, self.agent.actor, self.agent.critic
+        if cfg.norm_adv:
+            a = batch.advantages
+            batch.advantages = (a - a.mean()) / (a.std() + 1e-8)
+        mb_size = max(len(batch) // cfg.minibatches, 1)
+        stats: dict[str, list] = {"policy_loss": [], "value_loss": [], "approx_kl": [], "grad_norm": []}
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(len(batch), generator=self.gen)
+            for start in range(0, len(batch) - mb_size + 1, mb_size):
+                mb = batch.select(perm[start:start + mb_size])
+                loss, info = self.policy_loss(actor, mb)
+                if cfg.entropy_coef:
+                    loss = loss - cfg.entropy_coef * actor.dist(mb.z).entropy().sum(-1).mean()
+                stats["grad_norm"].append(self._step(self.opt_pi, loss, actor.parameters()))
+                v_loss = self.value_loss(mb)
+                self._step(self.opt_v, v_loss, critic.parameters())
+                with torch.no_grad():
+                    log_ratio = actor.log_prob(mb.z, mb.actions) - mb.logp
+                    stats["approx_kl"].append(float(((log_ratio.exp() - 1) - log_ratio).mean()))
+                stats["policy_loss"].append(float(loss.detach()))
+                stats["value_loss"].append(float(v_loss.detach()))
+                for k, v in info.items():
+                    stats.setdefault(k, []).append(float(v))
+        return {k: float(np.mean(v)) for k, v in stats.items()}
+
+    def state_dict(self) -> dict:
+        return {"opt_pi": self.opt_pi.state_dict(), "opt_v": self.opt_v.state_dict(), "gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.opt_pi.load_state_dict(state["opt_pi"])
+        self.opt_v.load_state_dict(state["opt_v"])
+        self.gen.set_state(state["gen"])

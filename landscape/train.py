@@ -1,0 +1,53 @@
+"""python -m landscape.train --algo spo --env Hopper-v5 --steps N --seed S --out hopper_spo.pt [--resume]"""
+
+import argparse
+
+import torch
+
+from .agent import Agent
+from .envs import env_dims, env_spec
+from .errors import LandscapeError, cli_main
+from .ppo import PPOConfig
+from .trainer import RunConfig, Trainer
+
+ALGOS = ("spo",)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m landscape.train", description=__doc__)
+    p.add_argument("--algo", default="spo", help=f"training algorithm: {', '.join(ALGOS)}")
+    p.add_argument("--env", default="Hopper-v5", help="Gymnasium MuJoCo environment id")
+    p.add_argument("--steps", type=int, default=None, help="environment steps (default: the literature budget)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="checkpoint path (.pt); a .csv log and .best.pt are written beside it")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--n-envs", type=int, default=PPOConfig.n_envs, help="parallel environments for collection")
+    p.add_argument("--steps-per-iter", type=int, default=PPOConfig.steps_per_iter)
+    p.add_argument("--eval-every", type=int, default=10, help="iterations between deterministic evaluations")
+    p.add_argument("--eval-episodes", type=int, default=5)
+    p.add_argument("--checkpoint-every", type=int, default=10, help="iterations between checkpoints")
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(1)  # tiny networks: threads cost more than they give, and runs go side by side
+    if args.algo not in ALGOS:
+        raise LandscapeError(f"unknown --algo {args.algo!r}; choose from {', '.join(ALGOS)}")
+    spec = env_spec(args.env)
+    steps = args.steps if args.steps is not None else spec.train_steps
+    if steps <= 0 or args.n_envs <= 0 or args.steps_per_iter <= 0:
+        raise LandscapeError("--steps, --n-envs and --steps-per-iter must be positive")
+    cfg = PPOConfig(steps_per_iter=args.steps_per_iter, n_envs=args.n_envs)
+    run = RunConfig(steps=steps, seed=args.seed, out=args.out, checkpoint_every=args.checkpoint_every,
+                    eval_every=args.eval_every, eval_episodes=args.eval_episodes)
+    obs_dim, act_dim = env_dims(args.env)
+    agent = Agent.new(args.env, obs_dim, act_dim, algo=args.algo, eps=spec.eps,
+                      config={"ppo": cfg.to_dict(), "steps": steps, "seed": args.seed})
+    Trainer(agent, cfg, run, resume=args.resume).train()
+    print(f"saved {args.out} (best evaluation checkpoint beside it)")
+
+
+if __name__ == "__main__":
+    main()
