@@ -13,9 +13,12 @@ from .ppo import Batch, PPOConfig, gae
 
 
 class Collector:
-    def __init__(self, agent: Agent, cfg: PPOConfig, seed: int):
+    def __init__(self, agent: Agent, cfg: PPOConfig, seed: int, env_fn=None):
+        """env_fn builds one environment (default: the agent's MuJoCo env); the learned adversary
+        passes its adversary MDP here and reuses everything else."""
         self.agent, self.cfg = agent, cfg
-        self.envs = gym.vector.SyncVectorEnv([lambda: make_env(agent.env_id)] * cfg.n_envs,
+        env_fn = env_fn or (lambda: make_env(agent.env_id))
+        self.envs = gym.vector.SyncVectorEnv([env_fn] * cfg.n_envs,
                                              autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
         self.low, self.high = self.envs.single_action_space.low, self.envs.single_action_space.high
         self.obs, _ = self.envs.reset(seed=seed)

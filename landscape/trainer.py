@@ -52,7 +52,7 @@ def _trim_log(path: Path, iteration: int) -> None:
 
 class Trainer:
     def __init__(self, agent: Agent, ppo_cfg: PPOConfig, run: RunConfig, policy_loss: PolicyLoss | None = None,
-                 resume: bool = False):
+                 resume: bool = False, env_fn=None):
         self.agent, self.cfg, self.run = agent, ppo_cfg, run
         self.out = Path(run.out)
         self.iteration, self.best = 0, -np.inf
@@ -62,7 +62,7 @@ class Trainer:
             self._resume()
         elif self.out.exists():
             raise LandscapeError(f"{self.out} exists; pass --resume to continue it or choose another --out")
-        self.collector = Collector(agent, ppo_cfg, seed=run.seed + 7919 * self.iteration)
+        self.collector = Collector(agent, ppo_cfg, seed=run.seed + 7919 * self.iteration, env_fn=env_fn)
         if resume and self.collector.scaler is not None and self._scaler_state is not None:
             self.collector.scaler.stats = self._scaler_state
         self.n_iters = max(run.steps // ppo_cfg.steps_per_iter, 1)
