@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
+from . import toys  # noqa: F401  (registers the toy environments with Gymnasium)
 from .errors import LandscapeError
 
 
@@ -19,6 +20,8 @@ ENV_SPECS = {
     "Walker2d-v5": EnvSpec("Walker2d-v5", 0.05, 2048 * 976),
     "HalfCheetah-v5": EnvSpec("HalfCheetah-v5", 0.15, 2048 * 976),
     "Ant-v5": EnvSpec("Ant-v5", 0.15, 2048 * 4882),
+    # tiny closed-form environments (landscape/toys) for exact tests and teaching
+    "ToyTarget-v0": EnvSpec("ToyTarget-v0", 0.1, 2048 * 10),
 }
 
 

@@ -2,24 +2,25 @@
 
 Point k, episode e runs in its own environment seeded `seed + e` (common random numbers: every
 parameter vector sees the same start states and, when stochastic, the same action noise). Each step
-makes one batched policy call for all live environments. Every (k, e) runs exactly one episode, so
-short episodes are never over-sampled.
+makes one batched policy call (and one batched attack call) for all environments. Every (k, e) runs
+exactly one episode, so short episodes are never over-sampled.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .envs import make_env
 from .flat import ParamSpace, batched_log_std, batched_mean
 from .normalizer import RunningNorm
+from .vecenv import make_vec
 
 
 @dataclass
 class Rollouts:
     returns: np.ndarray  # [K, E] natural (undiscounted) episode returns
     lengths: np.ndarray  # [K, E]
+    trajectories: dict = field(default_factory=dict)  # when recorded: z, actions, rewards, live [T, K, E, ...]
 
     @property
     def steps(self) -> int:
@@ -27,54 +28,58 @@ class Rollouts:
 
 
 class BatchedEvaluator:
-    def __init__(self, env_id: str, space: ParamSpace, obs_norm: RunningNorm, max_steps: int | None = None):
-        self.env_id, self.space, self.obs_norm = env_id, space, obs_norm
-        self.max_steps = max_steps
-        self._envs: list = []
+    def __init__(self, env_id: str, space: ParamSpace, obs_norm: RunningNorm, backend: str = "auto"):
+        self.env_id, self.space, self.obs_norm, self.backend = env_id, space, obs_norm, backend
+        self._vec = None
 
-    def _pool(self, n: int) -> list:
-        while len(self._envs) < n:
-            self._envs.append(make_env(self.env_id))
-        return self._envs[:n]
+    def _envs(self, n: int):
+        if self._vec is None or self._vec.n != n:
+            if self._vec is not None:
+                self._vec.close()
+            self._vec = make_vec(self.env_id, n, self.backend)
+        return self._vec
 
     @torch.no_grad()
     def run(self, thetas: torch.Tensor, episodes: int, seed: int = 0, deterministic: bool = True,
-            attack=None) -> Rollouts:
+            attack=None, record: bool = False, max_steps: int | None = None) -> Rollouts:
         """Roll out K = thetas.shape[0] policies for `episodes` episodes each.
 
         attack, if given, maps (z [K, E, obs], thetas) -> z' inside the eps-ball before the policy sees it.
+        record keeps the (possibly perturbed) observations, actions and rewards for gradient estimates.
         """
         thetas = torch.as_tensor(thetas, dtype=torch.float32)
         K, E = thetas.shape[0], episodes
-        envs = self._pool(K * E)
-        obs = np.stack([env.reset(seed=seed + i % E)[0] for i, env in enumerate(envs)])
-        low, high = envs[0].action_space.low, envs[0].action_space.high
-        limit = self.max_steps or envs[0].spec.max_episode_steps or 1000
+        vec = self._envs(K * E)
+        obs = vec.reset([seed + e for _ in range(K) for e in range(E)])
         std = batched_log_std(self.space, thetas).exp()[:, None, :]  # [K, 1, act]
-        noise_gen = [np.random.default_rng([seed, e]) for e in range(E)]
+        noise = np.random.default_rng(seed)
         live = np.ones(K * E, dtype=bool)
         returns, lengths = np.zeros(K * E), np.zeros(K * E, dtype=int)
-        for _ in range(limit):
+        traj = {"z": [], "actions": [], "rewards": [], "live": []}
+        for _ in range(max_steps or vec.max_steps):
             z = torch.as_tensor(self.obs_norm(obs), dtype=torch.float32).view(K, E, -1)
             if attack is not None:
                 z = attack(z, thetas)
             act = batched_mean(self.space, thetas, z)
-            if not deterministic:  # same noise for every parameter vector at (episode, step)
-                eps = np.stack([g.standard_normal(act.shape[-1]) for g in noise_gen])
-                act = act + std * torch.as_tensor(eps, dtype=torch.float32)[None]
-            act = np.clip(act.reshape(K * E, -1).numpy(), low, high)
-            for i in np.flatnonzero(live):
-                o, r, term, trunc, _ = envs[i].step(act[i])
-                obs[i] = o
-                returns[i] += r
-                lengths[i] += 1
-                if term or trunc:
-                    live[i] = False
+            if not deterministic:  # the same noise for every parameter vector at (episode, step)
+                eps = torch.as_tensor(noise.standard_normal((E, act.shape[-1])), dtype=torch.float32)
+                act = act + std * eps[None]
+            act = act.reshape(K * E, -1).numpy()
+            obs, reward, term, trunc = vec.step(act, live)
+            if record:
+                for key, val in zip(traj, (z, act, reward, live.copy())):
+                    traj[key].append(val)
+            returns += reward * live
+            lengths += live
+            live &= ~(term | trunc)
             if not live.any():
                 break
-        return Rollouts(returns.reshape(K, E), lengths.reshape(K, E))
+        out = Rollouts(returns.reshape(K, E), lengths.reshape(K, E))
+        if record:
+            out.trajectories = {k: np.stack([np.asarray(v) for v in vals]) for k, vals in traj.items()}
+        return out
 
     def close(self) -> None:
-        for env in self._envs:
-            env.close()
-        self._envs = []
+        if self._vec is not None:
+            self._vec.close()
+            self._vec = None

@@ -61,7 +61,7 @@ def test_pt_with_code_is_refused(tmp_path):
 
 
 def test_unknown_env_lists_supported():
-    with pytest.raises(LandscapeError, match="supported: Hopper-v5, Walker2d-v5, HalfCheetah-v5, Ant-v5"):
+    with pytest.raises(LandscapeError, match="supported: Hopper-v5, Walker2d-v5, HalfCheetah-v5, Ant-v5, ToyTarget-v0"):
         env_spec("CartPole-v1")
     assert env_spec("Hopper-v5").eps == 0.075 and env_spec("Ant-v5").eps == 0.15
 

@@ -1,0 +1,146 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from landscape import checkpoint
+from landscape.agent import Agent
+from landscape.directions import random_direction
+from landscape.evaluator import BatchedEvaluator
+from landscape.flat import ParamSpace
+from landscape.gradients import gradient_norm, per_episode_gradients
+from landscape.policy import Actor
+from landscape.scan import main as scan_main
+from landscape.toys.target import exact_gradient, exact_return
+
+
+def toy_agent(seed=0) -> Agent:
+    torch.manual_seed(seed)
+    agent = Agent.new("ToyTarget-v0", 2, 1, hidden=())
+    agent.obs_norm.count = 1.0  # identity statistics: mean 0, var 1
+    agent.obs_norm.frozen = True
+    return agent
+
+
+def test_scanned_surface_matches_closed_form(tmp_path):
+    ckpt = tmp_path / "toy.pt"
+    checkpoint.save(toy_agent(), ckpt)
+    out = tmp_path / "scan"
+    scan_main(["--ckpt", str(ckpt), "--out", str(out), "--metrics", "natural", "--params", "weights+biases",
+               "--norm", "layer", "--resolution", "5", "--span", "2", "--episodes", "2", "--no-render"])
+    surf = np.load(out / "surface.npz")
+    dirs = np.load(out / "directions.npz")
+    th0, d = dirs["theta0"].astype(np.float64), dirs["directions"].astype(np.float64)
+    a, b = np.meshgrid(dirs["coords_0"], dirs["coords_1"], indexing="ij")
+    theta = th0 + a[..., None] * d[0] + b[..., None] * d[1]  # layout: log_std, w1, w2, b
+    expected = exact_return(theta[..., 1:3], theta[..., 3])
+    assert surf["done"].all()
+    np.testing.assert_allclose(surf["natural"], expected, rtol=1e-5, atol=1e-5)
+    assert np.allclose(surf["natural_se"], 0.0)
+    meta = json.loads((out / "scan.json").read_text())
+    assert meta["ckpt_sha256"] == checkpoint.file_hash(ckpt) and meta["env_id"] == "ToyTarget-v0"
+
+
+def test_filter_normalized_direction_row_norms():
+    actor = Actor(11, 3)
+    space = ParamSpace(actor)
+    theta = space.flatten(actor)
+    d = random_direction(space, theta, torch.Generator().manual_seed(0), "filter", "weights")
+    for blk in space.blocks:
+        sl = slice(blk.offset, blk.offset + blk.size)
+        if blk.kind == "weight":  # each output row scaled to theta's row norm
+            assert torch.allclose(d[sl].view(blk.shape).norm(dim=1), theta[sl].view(blk.shape).norm(dim=1), rtol=1e-5)
+        else:
+            assert torch.all(d[sl] == 0)
+    # Gaussian, not uniform: signs are mixed
+    assert 0.3 < (d[d != 0] > 0).float().mean() < 0.7
+
+
+def test_gradient_estimate_unbiased_on_toy():
+    agent = toy_agent()
+    with torch.no_grad():
+        agent.actor.log_std.fill_(np.log(0.5))
+    space = agent.space
+    theta = space.flatten(agent.actor)
+    ev = BatchedEvaluator("ToyTarget-v0", space, agent.obs_norm)
+    E = 4000
+    roll = ev.run(theta[None], E, seed=0, deterministic=False, record=True)
+    g = per_episode_gradients(space, theta[None], roll.trajectories, E, gamma=1.0, lam=1.0)[0].double()
+    mean, se = g.mean(0).numpy(), (g.std(0) / np.sqrt(E)).numpy()
+    exact = exact_gradient(theta[1:3].double().numpy(), float(theta[3]), float(theta[0]))
+    assert np.all(np.abs(mean - exact) < 4 * se + 1e-9), (mean, exact, se)
+    norm, norm_se = gradient_norm(g[None])
+    assert abs(norm[0] - np.linalg.norm(exact)) < 4 * norm_se[0]
+
+
+def test_gradient_norm_is_bias_corrected():
+    gen = torch.Generator().manual_seed(0)
+    m = torch.zeros(1, 1, 50)
+    g = m + torch.randn(1, 400, 50, generator=gen)  # true gradient 0, noisy samples
+    norm, se = gradient_norm(g)
+    naive = g.mean(1).norm().item()  # ~ sqrt(50/400) = 0.35: biased upward
+    assert naive > 0.25 and norm[0] < 3 * se[0] + 0.05
+
+
+def _scan_cmd(ckpt, out):
+    return [sys.executable, "-m", "landscape.scan", "--ckpt", str(ckpt), "--out", str(out), "--metrics", "natural",
+            "--episodes", "1", "--resolution", "4", "--chunk", "1", "--no-render"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_scan_resumes_to_identical_numbers(tmp_path, sig):
+    torch.manual_seed(0)
+    ckpt = tmp_path / "hopper.pt"
+    agent = Agent.new("Hopper-v5", 11, 3)
+    agent.obs_norm.update(np.random.default_rng(0).normal(size=(100, 11)))
+    checkpoint.save(agent, ckpt)
+    full, part = tmp_path / "full", tmp_path / "part"
+    subprocess.run(_scan_cmd(ckpt, full), check=True, capture_output=True)
+    proc = subprocess.Popen(_scan_cmd(ckpt, part), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((part / "chunks").glob("*.npz"))) < 3:
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    n_before = len(list((part / "chunks").glob("[0-9]*.npz")))
+    assert 0 < n_before < 16, "the scan should have been interrupted half way"
+    before = {p.name: p.stat().st_mtime_ns for p in (part / "chunks").glob("[0-9]*.npz")}
+    subprocess.run(_scan_cmd(ckpt, part), check=True, capture_output=True)
+    after = {p.name: p.stat().st_mtime_ns for p in (part / "chunks").glob("[0-9]*.npz")}
+    assert all(after[k] == v for k, v in before.items()), "finished chunks must not be rewritten"
+    a, b = np.load(full / "surface.npz"), np.load(part / "surface.npz")
+    assert a["done"].all() and b["done"].all()
+    assert np.array_equal(a["natural"], b["natural"])
+
+
+def _err(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as ex:
+        scan_main(argv)
+    assert ex.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error:")
+    return err
+
+
+def test_bad_input_one_line_errors(tmp_path, capsys):
+    ckpt = tmp_path / "toy.pt"
+    checkpoint.save(toy_agent(), ckpt)
+    base = ["--out", str(tmp_path / "s"), "--metrics", "natural", "--no-render"]
+    assert "not found" in _err(["--ckpt", str(tmp_path / "missing.pt"), *base], capsys)
+    (tmp_path / "corrupt.pt").write_bytes(b"\x00garbage")
+    assert "corrupt.pt" in _err(["--ckpt", str(tmp_path / "corrupt.pt"), *base], capsys)
+    assert "resolution" in _err(["--ckpt", str(ckpt), "--resolution", "0", *base], capsys)
+    assert "100489 grid points" in _err(["--ckpt", str(ckpt), "--resolution", "317", *base], capsys)
+    assert "metric" in _err(["--ckpt", str(ckpt), "--out", str(tmp_path / "s"), "--metrics", "bogus"], capsys)
+    nan = toy_agent()
+    with torch.no_grad():
+        nan.actor.net[0].weight.fill_(float("nan"))
+    checkpoint.save(nan, tmp_path / "nan.pt")
+    assert "NaN" in _err(["--ckpt", str(ckpt), "--directions", "line,random", "--to", str(tmp_path / "nan.pt"), *base],
+                         capsys)
