@@ -147,7 +147,10 @@ def scan_key(meta: dict) -> str:
 
 # ----------------------------------------------------------------------------------- running
 def compute_chunk(probe: PointProbe, theta0, dirs, coords, points: np.ndarray, index: int, seed: int) -> dict:
-    torch.manual_seed(seed * 100_003 + index)  # attack random starts: fixed per chunk
+    chunk_seed = seed * 100_003 + index  # random starts fixed per chunk: resumed = uninterrupted numbers
+    torch.manual_seed(chunk_seed)
+    if getattr(probe.attack, "gen", None) is not None:
+        probe.attack.gen.manual_seed(chunk_seed)
     return probe(grid_thetas(theta0, dirs, coords, points))
 
 
