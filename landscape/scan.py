@@ -68,10 +68,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # ----------------------------------------------------------------------------------- set-up helpers
-def make_attack_for(agent, name: str, eps: float, adversary: str | None):
+def make_attack_for(agent, name: str, eps: float, adversary: str | None, ckpt: str | None = None):
+    """The attack `name`; learned ones (rs, optimal) take the given file, else the one cached beside ckpt
+    (trained on demand)."""
     from .attacks import make_attack
 
-    opts = {"adversary": adversary} if adversary else {}
+    opts = {}
+    if name in ("rs", "optimal"):
+        opts["ckpt"] = ckpt
+        if adversary:
+            opts["q" if name == "rs" else "adversary"] = adversary
+    elif adversary:
+        raise LandscapeError(f"--adversary serves the rs and optimal attacks, not {name!r}")
     return make_attack(name, agent, eps, **opts)
 
 
@@ -187,7 +195,7 @@ def main(argv=None) -> None:
         raise LandscapeError("--episodes must be at least 1")
     eps = agent.eps if args.eps is None else args.eps
     uses_attack = bool(NEEDS_ATTACK & set(metrics)) or "adversarial-grad" in kinds
-    attack = make_attack_for(agent, args.attack, eps, args.adversary) if uses_attack else None
+    attack = make_attack_for(agent, args.attack, eps, args.adversary, args.ckpt) if uses_attack else None
     coords = coordinates(args)
     theta0 = agent.space.flatten(agent.actor)
     dirs = build_directions(args, agent, kinds, attack)
