@@ -22,6 +22,7 @@ ENV_SPECS = {
     "Ant-v5": EnvSpec("Ant-v5", 0.15, 2048 * 4882),
     # tiny closed-form environments (landscape/toys) for exact tests and teaching
     "ToyTarget-v0": EnvSpec("ToyTarget-v0", 0.1, 2048 * 10),
+    "ToyTrap-v0": EnvSpec("ToyTrap-v0", 0.3, 2048 * 10),  # toys/trap.py: the sticky-FOSP mechanism
 }
 
 

@@ -9,8 +9,10 @@ from .envs import env_dims, env_spec
 from .errors import LandscapeError, cli_main
 from .ppo import PPOConfig
 from .trainer import RunConfig, Trainer
+from . import robust_trainer
 
-ALGOS = ("spo",)
+ALGOS = ("spo", "arpo", "barpo", "adversary")
+ROBUST = ("arpo", "barpo")  # robust_trainer.py: flags, defaults, schedules
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -26,7 +28,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=10, help="iterations between deterministic evaluations")
     p.add_argument("--eval-episodes", type=int, default=5)
     p.add_argument("--checkpoint-every", type=int, default=10, help="iterations between checkpoints")
+    robust_trainer.add_arguments(p)
+    p.add_argument("--victim", help="--algo adversary: checkpoint to attack (its env is used; --eps applies)")
     return p.parse_args(argv)
+
+
+def train_adversary(args) -> None:
+    """--algo adversary: the learned optimal adversary against --victim (attacks/adversary.py)."""
+    import argparse
+
+    from . import checkpoint
+    from .attacks import check_eps
+    from .attacks.adversary import DEFAULT_STEPS, adversary_ppo, train_adversary as train
+
+    if not args.victim:
+        raise LandscapeError("--algo adversary needs --victim CHECKPOINT")
+    robust_trainer.reject_flags(argparse.Namespace(**{**vars(args), "eps": None}))
+    victim = checkpoint.load(args.victim, env_id=args.env)
+    eps = env_spec(victim.env_id).eps if args.eps is None else check_eps(args.eps)
+    steps = args.steps if args.steps is not None else DEFAULT_STEPS
+    if steps <= 0 or args.n_envs <= 0 or args.steps_per_iter <= 0:
+        raise LandscapeError("--steps, --n-envs and --steps-per-iter must be positive")
+    train(victim, args.out, eps, steps=steps, seed=args.seed, resume=args.resume, victim_path=args.victim,
+          cfg=adversary_ppo(steps_per_iter=args.steps_per_iter, n_envs=args.n_envs), eval_every=args.eval_every,
+          eval_episodes=args.eval_episodes, checkpoint_every=args.checkpoint_every)
+    print(f"saved {args.out} (strongest evaluated adversary beside it)")
 
 
 @cli_main
@@ -35,6 +61,10 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)  # tiny networks: threads cost more than they give, and runs go side by side
     if args.algo not in ALGOS:
         raise LandscapeError(f"unknown --algo {args.algo!r}; choose from {', '.join(ALGOS)}")
+    if args.algo == "adversary":
+        return train_adversary(args)
+    if args.victim:
+        raise LandscapeError("--victim applies to --algo adversary only")
     spec = env_spec(args.env)
     steps = args.steps if args.steps is not None else spec.train_steps
     if steps <= 0 or args.n_envs <= 0 or args.steps_per_iter <= 0:
@@ -43,9 +73,14 @@ def main(argv=None) -> None:
     run = RunConfig(steps=steps, seed=args.seed, out=args.out, checkpoint_every=args.checkpoint_every,
                     eval_every=args.eval_every, eval_episodes=args.eval_episodes)
     obs_dim, act_dim = env_dims(args.env)
+    torch.manual_seed(args.seed)  # the initial networks depend on the seed only, in any process
     agent = Agent.new(args.env, obs_dim, act_dim, algo=args.algo, eps=spec.eps,
                       config={"ppo": cfg.to_dict(), "steps": steps, "seed": args.seed})
-    Trainer(agent, cfg, run, resume=args.resume).train()
+    if args.algo in ROBUST:
+        robust_trainer.build(args, agent, cfg, run, spec).train()
+    else:
+        robust_trainer.reject_flags(args)
+        Trainer(agent, cfg, run, resume=args.resume).train()
     print(f"saved {args.out} (best evaluation checkpoint beside it)")
 
 

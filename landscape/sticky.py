@@ -1,0 +1,236 @@
+"""python -m landscape.sticky --ckpt PATH [--fosp REPORT.json --point ID] [options]
+
+Stickiness of a (stationary) point theta*: K restarts at theta* + r u (u a random unit direction over the
+moving parameters, r = --radius * ||theta*||), each trained for T updates of a trainer's own objective --
+SPO (ppo.PolicyLoss), ARPO (robust_loss.arpo_loss) or BARPO (robust_loss.RobustPolicyLoss with
+robust_trainer's BARPO defaults) -- through the one PPO core (collect, update), observation statistics frozen.
+
+Per objective the report gives: the share of restarts that fall back (final distance to theta* below the
+starting radius), escape times (the first update whose distance exceeds --escape x the radius; none =
+censored), and the natural (and adversarial) return reached. The same point under the SPO and the ARPO
+objective side by side shows the reshaping: a point the adversarial objective holds and the natural one
+releases is sticky only because of the adversary.
+
+On ToyTrap-v0, --exact runs the closed-form dynamics instead (toys/trap.py: exact gradient ascent on J_nat,
+J_worst, and J_worst at budget eps * strength for BARPO).
+"""
+
+import argparse
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import checkpoint
+from .directions import param_kinds
+from .errors import LandscapeError, cli_main
+from .evaluator import BatchedEvaluator
+
+OBJECTIVES = ("spo", "arpo", "barpo")
+
+
+def restart_points(theta: torch.Tensor, mask: torch.Tensor, k: int, radius: float, seed: int = 0) -> torch.Tensor:
+    """K points at distance `radius` from theta, in Gaussian (uniform on the sphere) directions on the mask."""
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn(k, theta.numel(), generator=gen) * mask.to(torch.float32)
+    return theta[None] + radius * u / u.norm(dim=1, keepdim=True)
+
+
+def summarize(theta: torch.Tensor, paths: torch.Tensor, radius: float, escape: float) -> dict:
+    """paths [K, T+1, P] -> distances, fall-back share, escape times (None = not within T updates)."""
+    dist = (paths - theta).norm(dim=-1)  # [K, T+1]
+    fell = (dist[:, -1] < radius).numpy()
+    out = (dist > escape * radius).numpy()
+    times = [int(np.argmax(o)) if o.any() else None for o in out]
+    return {"distances": dist.tolist(), "fell_back": fell.tolist(), "fall_back_share": float(fell.mean()),
+            "escape_times": times, "escaped_share": float(np.mean([t is not None for t in times]))}
+
+
+# ----------------------------------------------------------------------------------- updaters
+def policy_loss(objective: str, clip: float, eps: float, relaxation: str = "objective", strength: float = 0.5,
+                guidance: float | None = None):
+    """The trainer's own policy loss for an objective name."""
+    from .ppo import PolicyLoss
+
+    if objective == "spo":
+        return PolicyLoss(clip)
+    from .relaxations import make_relaxation
+    from .robust_loss import RobustPolicyLoss, arpo_loss
+    from .robust_trainer import BARPO_DEFAULTS
+
+    if objective == "arpo":
+        return arpo_loss(clip, eps, guidance=guidance or 0.0)
+    return RobustPolicyLoss(clip, eps, make_relaxation(relaxation), strength,
+                            guidance=BARPO_DEFAULTS["guidance"] if guidance is None else guidance)
+
+
+def ppo_paths(agent, starts: torch.Tensor, objective: str, updates: int, eps: float, cfg=None, seed: int = 0,
+              progress: bool = True, **loss_opts) -> tuple[torch.Tensor, list]:
+    """Run `updates` PPO iterations of `objective` from every start; paths [K, T+1, P] and the agents."""
+    from .collect import Collector
+    from .ppo import PPO, PPOConfig
+
+    cfg = cfg or PPOConfig(anneal_lr=False)
+    paths, agents = [], []
+    bar = tqdm(total=len(starts) * updates, desc=f"sticky {objective}", disable=not progress, dynamic_ncols=True)
+    for i, start in enumerate(starts):
+        a = copy.deepcopy(agent)
+        a.space.assign(a.actor, start)
+        a.obs_norm.frozen = True  # the point's geometry: statistics fixed
+        torch.manual_seed(seed + i)
+        ppo = PPO(a, cfg, policy_loss(objective, cfg.clip, eps, **loss_opts), seed=seed + i)
+        col = Collector(a, cfg, seed=seed + 7919 * i)
+        path = [a.space.flatten(a.actor)]
+        for _ in range(updates):
+            ppo.update(col.collect())
+            path.append(a.space.flatten(a.actor))
+            bar.update(1)
+        col.close()
+        paths.append(torch.stack(path))
+        agents.append(a)
+    bar.close()
+    return torch.stack(paths), agents
+
+
+def toy_paths(starts: torch.Tensor, objective: str, updates: int, lr: float = 0.05, eps: float | None = None,
+              ramp: float = 0.75) -> torch.Tensor:
+    """The closed-form dynamics of toys/trap.py from flat-parameter starts; paths [K, T+1, P]."""
+    from .toys import trap
+
+    W = trap.ascend(trap.from_theta(starts), objective, updates, lr, trap.EPS if eps is None else eps, ramp,
+                    record=True)  # [T+1, K, 2]
+    paths = starts[None].repeat(updates + 1, 1, 1).clone()
+    paths[..., 1:3] = W.to(torch.float32)
+    return paths.transpose(0, 1)
+
+
+def returns(agent, thetas: torch.Tensor, episodes: int, seed: int, attack=None) -> dict:
+    ev = BatchedEvaluator(agent.env_id, agent.space, agent.obs_norm)
+    out = {"natural": ev.run(thetas, episodes, seed=seed).returns.mean(1).tolist()}
+    if attack is not None:
+        out["adversarial"] = ev.run(thetas, episodes, seed=seed, attack=attack).returns.mean(1).tolist()
+    ev.close()
+    return out
+
+
+# ----------------------------------------------------------------------------------- command line
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m landscape.sticky", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt", required=True, help="checkpoint (its critic and normalizer are used)")
+    p.add_argument("--fosp", metavar="REPORT", help="a landscape.fosp report; theta* = its point --point")
+    p.add_argument("--point", default="ckpt", help="id of the point in the --fosp report (default: ckpt)")
+    p.add_argument("--objectives", default="spo,arpo", help=f"comma list of {', '.join(OBJECTIVES)}")
+    p.add_argument("-K", "--restarts", type=int, default=4, help="perturbed restarts per objective")
+    p.add_argument("--radius", type=float, default=0.02, help="restart radius as a fraction of ||theta*|| (moving part)")
+    p.add_argument("--updates", type=int, default=5, help="T: updates of the trainer per restart")
+    p.add_argument("--escape", type=float, default=2.0, help="escaped when the distance exceeds this x radius")
+    p.add_argument("--params", default="all", choices=("weights", "weights+biases", "all"), help="what is perturbed")
+    p.add_argument("--eps", type=float, default=None, help="ARPO/BARPO and attack budget (default: the checkpoint's)")
+    p.add_argument("--relaxation", default="objective", help="BARPO relaxation (objective, budget, delta, penalty)")
+    p.add_argument("--strength", type=float, default=0.5, help="BARPO adversary strength")
+    p.add_argument("--steps-per-iter", type=int, default=2048, help="PPO steps collected per update")
+    p.add_argument("--attack", default="mad", help="attack for the adversarial returns reached ('none' to skip)")
+    p.add_argument("--episodes", type=int, default=3, help="deterministic episodes for returns")
+    p.add_argument("--exact", action="store_true", help="ToyTrap-v0: closed-form dynamics (lr 0.05 per update)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="report path (default: sticky_<checkpoint>.json)")
+    return p.parse_args(argv)
+
+
+def _figure(report: dict, path: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    objs = list(report["objectives"])
+    fig, axes = plt.subplots(1, len(objs), figsize=(3.2 * len(objs), 2.6), sharey=True, constrained_layout=True,
+                             squeeze=False)
+    r = report["radius"]
+    for ax, name in zip(axes[0], objs):
+        d = np.array(report["objectives"][name]["distances"]) / r
+        ax.plot(np.arange(d.shape[1]), d.T, color="#0072B2", lw=1)
+        ax.axhline(1, color="grey", ls=":", lw=0.8)
+        ax.axhline(report["escape"], color="#D55E00", ls="--", lw=0.8)
+        s = report["objectives"][name]
+        ax.set(title=f"{name.upper()}: fall back {s['fall_back_share']:.0%}", xlabel="update")
+    axes[0][0].set_ylabel("distance to theta* / radius")
+    paths = [path.with_suffix(".png"), path.with_suffix(".pdf")]
+    for pth in paths:
+        fig.savefig(pth, dpi=200)
+    plt.close(fig)
+    return paths
+
+
+def _theta_star(args, agent) -> torch.Tensor:
+    if not args.fosp:
+        return agent.space.flatten(agent.actor)
+    path = Path(args.fosp)
+    if not path.is_file():
+        raise LandscapeError(f"fosp report not found: {path}")
+    rep = json.loads(path.read_text())
+    ids = [p["id"] for p in rep["points"]]
+    if args.point not in ids:
+        raise LandscapeError(f"no point {args.point!r} in {path} (it has {', '.join(ids)})")
+    with np.load(path.with_suffix(".npz")) as f:
+        theta = torch.as_tensor(f["thetas"][ids.index(args.point)])
+    if theta.numel() != agent.space.size:
+        raise LandscapeError(f"{path} is a report for a network of another shape")
+    return theta
+
+
+@cli_main
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
+    bad = [o for o in objectives if o not in OBJECTIVES]
+    if bad or not objectives:
+        raise LandscapeError(f"unknown objective {bad[0] if bad else args.objectives!r}; choose from {', '.join(OBJECTIVES)}")
+    if args.restarts < 1 or args.updates < 1 or args.radius <= 0 or args.escape <= 1:
+        raise LandscapeError("-K and --updates must be >= 1, --radius > 0, --escape > 1")
+    agent = checkpoint.load(args.ckpt)
+    if args.exact and agent.env_id != "ToyTrap-v0":
+        raise LandscapeError("--exact needs a ToyTrap-v0 checkpoint")
+    eps = agent.eps if args.eps is None else args.eps
+    theta = _theta_star(args, agent)
+    mask = agent.space.mask(param_kinds(args.params))
+    radius = args.radius * float((theta * mask).norm())
+    starts = restart_points(theta, mask, args.restarts, radius, args.seed)
+    attack = None
+    if args.attack != "none":
+        from .scan import make_attack_for
+
+        attack = make_attack_for(agent, args.attack, eps, None)
+    report = {"ckpt": str(args.ckpt), "env_id": agent.env_id, "algo": agent.algo, "point": args.point,
+              "radius": radius, "escape": args.escape, "updates": args.updates,
+              "settings": {k: v for k, v in vars(args).items() if k not in ("ckpt", "out")},
+              "at_point": returns(agent, theta[None], args.episodes, args.seed, attack), "objectives": {}}
+    from .ppo import PPOConfig
+
+    cfg = PPOConfig(steps_per_iter=args.steps_per_iter, anneal_lr=False)
+    for name in objectives:
+        if args.exact:
+            paths = toy_paths(starts, name, args.updates, eps=eps)
+        else:
+            paths, _ = ppo_paths(agent, starts, name, args.updates, eps, cfg, args.seed,
+                                 relaxation=args.relaxation, strength=args.strength)
+        s = summarize(theta, paths, radius, args.escape)
+        s["returns_reached"] = returns(agent, paths[:, -1], args.episodes, args.seed, attack)
+        report["objectives"][name] = s
+        print(f"{name}: fall back {s['fall_back_share']:.0%}, escaped {s['escaped_share']:.0%} "
+              f"(times {s['escape_times']}), natural return reached "
+              f"{np.mean(s['returns_reached']['natural']):.1f} (at the point {report['at_point']['natural'][0]:.1f})")
+    out = Path(args.out or f"sticky_{Path(args.ckpt).stem}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    figs = _figure(report, out)
+    print(f"report: {out}\nfigures: {', '.join(map(str, figs))}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""python -m landscape.sweep CONFIG [--backend local|ray] [--address ADDR]
+
+Trains and evaluates every run of a sweep -- algorithms x environments x seeds -- and tabulates medians.
+CONFIG is a TOML or JSON file (relative paths in it are relative to the file):
+
+    out = "hopper_small"                  # output directory
+    algos = ["spo", "arpo", "barpo"]
+    envs = ["Hopper-v5"]
+    seeds = [0, 1, 2]
+    steps = 204800                         # environment steps per run
+    train_flags = ["--n-envs", "8"]        # optional: extra `python -m landscape.train` flags for every run
+    [algo_flags]                           # optional: extra flags per algorithm
+    arpo = ["--pgd-steps", "10"]
+    [evaluation]                           # optional
+    episodes = 10                          # deterministic episodes per checkpoint (default 10)
+    seed = 0
+    attacks = ["random", "mad"]            # optional: attacks of `python -m landscape.evaluate`
+    eps = 0.075                            # optional: attack budget (default: the environment's standard)
+
+Written into `out`: runs/<env>_<algo>_s<seed>.pt (+ .csv log, .best.pt, .log with the trainer's output),
+results/<run>.json (natural return, each attack's and the worst-case return, mean +- se) as each run
+finishes, and summary.csv: per algorithm and environment, the medians over seeds.
+
+Rerunning the same command skips finished runs and resumes unfinished ones from their checkpoint (the
+trainer's --resume); a run whose settings changed is redone (training resumes, evaluation repeats).
+With --backend ray every run is one Ray task (a lost worker is retried, resuming from the last
+checkpoint); `out` must then be on a filesystem that every node sees.
+"""
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import statistics
+import time
+import tomllib
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .errors import LandscapeError, cli_main, describe
+
+TRAIN_ALGOS = ("spo", "arpo", "barpo")
+MAX_RETRIES = 2  # re-runs of a run whose worker died; each resumes from the run's last checkpoint
+
+
+# ----------------------------------------------------------------------------------- configuration
+def load_config(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise LandscapeError(f"sweep config not found: {path}")
+    try:
+        cfg = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise LandscapeError(f"{path}: cannot parse ({describe(err)})")
+    if not isinstance(cfg, dict):
+        raise LandscapeError(f"{path}: the config must be a table/object")
+    return check_config(cfg, path.parent)
+
+
+def _list(cfg: dict, key: str, kind) -> list:
+    value = cfg.get(key)
+    ok = isinstance(value, list) and value and all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
+    if not ok:
+        raise LandscapeError(f"config: {key!r} must be a non-empty list of {kind.__name__}")
+    return value
+
+
+def check_config(cfg: dict, base: Path) -> dict:
+    """Validate and fill defaults; one-line errors naming the bad key."""
+    from .envs import env_spec
+    from .evaluate import parse_attacks
+
+    unknown = set(cfg) - {"out", "algos", "envs", "seeds", "steps", "train_flags", "algo_flags", "evaluation"}
+    if unknown:
+        raise LandscapeError(f"config: unknown key {sorted(unknown)[0]!r}")
+    algos, envs, seeds = _list(cfg, "algos", str), _list(cfg, "envs", str), _list(cfg, "seeds", int)
+    for a in algos:
+        if a not in TRAIN_ALGOS:
+            raise LandscapeError(f"config: unknown algo {a!r}; choose from {', '.join(TRAIN_ALGOS)}")
+    for e in envs:
+        env_spec(e)
+    steps = cfg.get("steps")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
+        raise LandscapeError("config: 'steps' must be a positive integer")
+    if not isinstance(cfg.get("out"), str):
+        raise LandscapeError("config: 'out' (the output directory) must be given as a string")
+    flags = cfg.get("train_flags", [])
+    algo_flags = cfg.get("algo_flags", {})
+    if not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)):
+        raise LandscapeError("config: 'train_flags' must be a list of strings")
+    if not isinstance(algo_flags, dict) or not all(
+            isinstance(v, list) and all(isinstance(f, str) for f in v) for v in algo_flags.values()):
+        raise LandscapeError("config: 'algo_flags' must map algorithms to lists of strings")
+    ev = dict(cfg.get("evaluation", {}))
+    bad = set(ev) - {"episodes", "seed", "attacks", "eps"}
+    if bad:
+        raise LandscapeError(f"config: unknown evaluation key {sorted(bad)[0]!r}")
+    attacks = ev.get("attacks", [])
+    ev["attacks"] = parse_attacks(",".join(attacks) if isinstance(attacks, list) else str(attacks))
+    ev.setdefault("episodes", 10)
+    ev.setdefault("seed", 0)
+    ev.setdefault("eps", None)
+    if not isinstance(ev["episodes"], int) or ev["episodes"] < 1:
+        raise LandscapeError("config: evaluation 'episodes' must be a positive integer")
+    out = Path(cfg["out"])
+    return {"out": str(out if out.is_absolute() else base.resolve() / out),  # workers may run elsewhere
+            "algos": algos, "envs": envs, "seeds": seeds,
+            "steps": steps, "train_flags": flags, "algo_flags": algo_flags, "evaluation": ev}
+
+
+def run_specs(cfg: dict) -> list[dict]:
+    """One plain-data spec per run: everything a worker needs, and what identifies the run's result."""
+    out = Path(cfg["out"])
+    specs = []
+    for env in cfg["envs"]:
+        for algo in cfg["algos"]:
+            for seed in cfg["seeds"]:
+                name = f"{env}_{algo}_s{seed}"
+                specs.append({"name": name, "env": env, "algo": algo, "seed": seed, "steps": cfg["steps"],
+                              "ckpt": str(out / "runs" / f"{name}.pt"),
+                              "train_flags": [*cfg["train_flags"], *cfg["algo_flags"].get(algo, [])],
+                              "evaluation": cfg["evaluation"]})
+    return specs
+
+
+def train_argv(spec: dict) -> list[str]:
+    argv = ["--algo", spec["algo"], "--env", spec["env"], "--steps", str(spec["steps"]), "--seed",
+            str(spec["seed"]), "--out", spec["ckpt"], *spec["train_flags"]]
+    return argv + ["--resume"] if Path(spec["ckpt"]).exists() else argv
+
+
+def check_train_flags(spec: dict) -> None:
+    """Refuse flags the trainer would reject, before any run starts (argparse's message, one line)."""
+    from . import train
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            train.parse_args(train_argv(spec))
+    except SystemExit:
+        msg = err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else "invalid"
+        raise LandscapeError(f"config: flags of {spec['algo']}: {msg}")
+
+
+# ----------------------------------------------------------------------------------- one run
+def run_one(spec: dict) -> dict:
+    """Train (resuming if a checkpoint exists) and evaluate one run; returns its result (plain data).
+
+    The trainer's and evaluator's output goes to runs/<name>.log. Torch is seeded with the run's seed first,
+    so a run's numbers depend only on its spec, not on which process ran which runs before it.
+    """
+    from . import checkpoint, train
+    from .evaluate import attacked_returns, natural_return, parse_args, worst_case
+
+    ckpt = Path(spec["ckpt"])
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    ev = spec["evaluation"]
+    t0 = time.perf_counter()
+    with open(ckpt.with_suffix(".log"), "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        torch.manual_seed(spec["seed"])  # the initial networks are drawn before the trainer seeds itself
+        train.main.__wrapped__(train_argv(spec))  # undecorated: errors come back as LandscapeError
+        t1 = time.perf_counter()
+        agent = checkpoint.load(ckpt)
+        result = {"name": spec["name"], "env": spec["env"], "algo": spec["algo"], "seed": spec["seed"],
+                  "steps": agent.step, "ckpt": str(ckpt), "spec": spec,
+                  "natural": natural_return(agent, ev["episodes"], ev["seed"])}
+        if ev["attacks"]:
+            from .envs import env_spec
+
+            argv = ["--ckpt", str(ckpt), "--episodes", str(ev["episodes"]), "--seed", str(ev["seed"]), "--json"]
+            args = parse_args(argv)  # evaluate's own defaults for PGD steps, restarts, learned attackers
+            args.eps = env_spec(agent.env_id).eps if ev["eps"] is None else ev["eps"]
+            result["eps"] = args.eps
+            result["attacks"] = attacked_returns(agent, ev["attacks"], args)
+            result["worst"] = worst_case(result["attacks"])
+    result["seconds"] = {"train": t1 - t0, "evaluate": time.perf_counter() - t1}
+    return result
+
+
+def run_on_worker(spec: dict) -> dict:
+    """run_one as a Ray task, which holds one CPU."""
+    from .distributed import worker_setup
+
+    worker_setup()
+    return run_one(spec)
+
+
+# ----------------------------------------------------------------------------------- driver
+def result_path(cfg: dict, name: str) -> Path:
+    return Path(cfg["out"]) / "results" / f"{name}.json"
+
+
+def finished(cfg: dict, spec: dict) -> bool:
+    path = result_path(cfg, spec["name"])
+    if not path.exists():
+        return False
+    try:
+        return json.loads(path.read_text()).get("spec") == spec
+    except json.JSONDecodeError:
+        return False
+
+
+def write_result(cfg: dict, result: dict) -> None:
+    path = result_path(cfg, result["name"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    os.replace(tmp, path)  # a result exists only when complete
+
+
+def summarize(cfg: dict) -> list[dict]:
+    """Medians over seeds per (env, algo) of natural, each attack's and the worst-case mean return."""
+    attacks = cfg["evaluation"]["attacks"]
+    cols = ["natural", *attacks, "worst"] if attacks else ["natural"]
+    rows = []
+    for env in cfg["envs"]:
+        for algo in cfg["algos"]:
+            res = [json.loads(p.read_text()) for s in cfg["seeds"]
+                   if (p := result_path(cfg, f"{env}_{algo}_s{s}")).exists()]
+            if not res:
+                continue
+            value = lambda r, c: r[c]["mean"] if c in ("natural", "worst") else r["attacks"][c]["mean"]  # noqa: E731
+            rows.append({"env": env, "algo": algo, "runs": len(res),
+                         **{c: statistics.median(value(r, c) for r in res) for c in cols}})
+    path = Path(cfg["out"]) / "summary.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["env", "algo", "runs", *cols])
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
+def run_local(cfg: dict, todo: list[dict], bar) -> list[str]:
+    failed = []
+    for spec in todo:
+        try:
+            write_result(cfg, run_one(spec))
+        except LandscapeError as err:
+            failed.append(f"{spec['name']} ({err})")
+        bar.update(1)
+    return failed
+
+
+def run_ray(cfg: dict, todo: list[dict], bar, address: str | None) -> list[str]:
+    from .distributed import connect, task_error
+
+    ray, owned = connect(address)
+    try:
+        from . import sweep  # by reference even under `python -m` (where this module is __main__)
+
+        task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(sweep.run_on_worker)
+        pending = {task.remote(spec): spec for spec in todo}
+        failed = []
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            spec = pending.pop(ready[0])
+            try:
+                write_result(cfg, ray.get(ready[0]))
+            except ray.exceptions.RayError as err:
+                failed.append(f"{spec['name']} ({task_error(err)})")
+            bar.update(1)
+        return failed
+    finally:
+        if owned:
+            ray.shutdown()
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m landscape.sweep", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="sweep config (.toml or .json)")
+    p.add_argument("--backend", default="local", choices=("local", "ray"), help="where runs go (local: one at a time)")
+    p.add_argument("--address", help="Ray cluster address (--backend ray; default $RAY_ADDRESS, else a local one)")
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    cfg = load_config(args.config)
+    specs = run_specs(cfg)
+    for spec in {s["algo"]: s for s in specs}.values():
+        check_train_flags(spec)
+    todo = [s for s in specs if not finished(cfg, s)]
+    Path(cfg["out"]).mkdir(parents=True, exist_ok=True)
+    print(f"sweep: {len(specs)} runs ({len(specs) - len(todo)} finished) -> {cfg['out']}")
+    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), unit="run", desc=f"sweep ({args.backend})",
+               dynamic_ncols=True)
+    failed = run_ray(cfg, todo, bar, args.address) if args.backend == "ray" and todo else run_local(cfg, todo, bar)
+    bar.close()
+    rows = summarize(cfg)
+    for r in rows:
+        print("  ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
+    print(f"summary: {Path(cfg['out']) / 'summary.csv'}")
+    if failed:
+        raise LandscapeError(f"{len(failed)} run(s) failed: {'; '.join(failed)}; see runs/<name>.log, rerun to retry")
+
+
+if __name__ == "__main__":
+    main()

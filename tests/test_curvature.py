@@ -1,0 +1,42 @@
+import numpy as np
+import torch
+
+from landscape.curvature import extreme_eigenvalues, hvp_fn, lanczos, power_iteration, surrogate_function
+from landscape.evaluator import BatchedEvaluator
+from landscape.toys import trap
+
+
+def test_toy_hessian_eigenvalues_match_exact():
+    for W, obj in [(trap.NATURAL_OPT, "natural"), ((0.2, 0.7), "natural"), ((-0.5, 1.0), "natural"),
+                   ((0.5, 1.2), "worst")]:
+        W = torch.tensor(W, dtype=torch.float64)
+        exact = np.linalg.eigvalsh(trap.hessian(W, obj).numpy())
+        f = trap.natural_return if obj == "natural" else (lambda w: trap.worst_return(w))
+        est = extreme_eigenvalues(hvp_fn(f, W), 2, k=2)
+        assert np.allclose(sorted(est["smallest"]), exact, atol=1e-10), (est, exact)
+    # the natural optimum is a strict maximum: both eigenvalues negative
+    assert np.all(np.linalg.eigvalsh(trap.hessian(torch.tensor(trap.NATURAL_OPT, dtype=torch.float64)).numpy()) < 0)
+
+
+def test_lanczos_finds_both_ends_power_iteration_only_the_largest_modulus():
+    gen = torch.Generator().manual_seed(0)
+    Q, _ = torch.linalg.qr(torch.randn(60, 60, generator=gen, dtype=torch.float64))
+    eig = torch.cat([torch.tensor([-5.0, -3.0, 2.0, 1.5]), torch.linspace(-1, 1, 56, dtype=torch.float64)])
+    H = Q @ torch.diag(eig) @ Q.T
+    hvp = lambda v: H @ v  # noqa: E731
+    ritz = lanczos(hvp, 60, iters=40)
+    assert abs(ritz[0] + 5) < 1e-6 and abs(ritz[1] + 3) < 1e-4 and abs(ritz[-1] - 2) < 1e-6
+    assert abs(power_iteration(hvp, 60, iters=300) + 5) < 1e-3  # largest |eigenvalue| is the negative one
+    assert abs(power_iteration(hvp, 60, iters=2000, shift=-5.0) - 2) < 1e-2  # shifted: the other end
+
+
+def test_surrogate_hessian_by_hvp_matches_autograd():
+    agent = trap.make_agent((0.5, 1.0))
+    ev = BatchedEvaluator("ToyTrap-v0", agent.space, agent.obs_norm)
+    f = surrogate_function(agent, ev, episodes=64, seed=0)
+    ev.close()
+    theta = agent.space.flatten(agent.actor).double()
+    H = torch.autograd.functional.hessian(f, theta)
+    exact = np.linalg.eigvalsh(H.numpy())
+    est = extreme_eigenvalues(hvp_fn(f, theta), 4, k=4)
+    assert np.allclose(est["smallest"], exact, atol=1e-4)

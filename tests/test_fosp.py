@@ -1,0 +1,80 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from landscape import checkpoint
+from landscape.fosp import SampledOracle, dedupe, local_maxima, main as fosp_main, refine
+from landscape.toys import trap
+
+
+def _grid_candidates(f, n=10):
+    g = torch.linspace(-2, 2.5, n, dtype=torch.float64)
+    W = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1)
+    v = f(W).numpy()
+    return W.reshape(-1, 2)[local_maxima(v, np.ones_like(v, bool))]
+
+
+def _found(objective, f):
+    starts = torch.cat([_grid_candidates(f), trap.random_starts(8, seed=3)])
+    mask = trap.make_agent().space.mask({"weight"})
+    res = refine(trap.ExactOracle(objective), trap.to_theta(starts), mask, steps=1500, step=0.05, threshold=1e-4,
+                 normalized=False)
+    assert res["stationary"].all()
+    keep = dedupe(res["thetas"], 1e-2)
+    return trap.from_theta(res["thetas"][keep]).numpy()
+
+
+def _same_set(found, expected, tol=2e-3):
+    assert len(found) == len(expected), found
+    for e in expected:
+        assert np.min(np.abs(found - np.array(e)).max(1)) < tol, (found, e)
+
+
+def test_finder_recovers_every_stationary_point_natural():
+    _same_set(_found("natural", trap.natural_return), [trap.NATURAL_OPT])
+
+
+def test_finder_recovers_every_stationary_point_worst_case():
+    _same_set(_found("adversarial", trap.worst_return), [trap.ORP, trap.TRAP])
+
+
+def test_local_maxima_respect_done_mask():
+    v = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [5.0, 0.0, 2.0]])
+    done = np.ones_like(v, bool)
+    assert set(local_maxima(v, done)) == {1, 6, 8}
+    done[2, 0] = False  # an uncomputed cell is neither a maximum nor a competitor
+    assert set(local_maxima(v, done)) == {1, 8}
+
+
+def test_sampled_finder_declares_the_natural_optimum_stationary():
+    """Estimated gradients (evaluator + gradients.py) on the toy env: at the optimum the CI reaches 0,
+    one step of 0.3 away it does not."""
+    agent = trap.make_agent()
+    oracle = SampledOracle(agent, "natural", grad_episodes=2000, seed=0, mask=agent.space.mask({"weight"}))
+    W = torch.tensor([trap.NATURAL_OPT, (trap.NATURAL_OPT[0] - 0.3, 1.2)])
+    _, norm, se = oracle(trap.to_theta(W))
+    oracle.close()
+    exact = trap.gradient(W).norm(dim=1).numpy()
+    assert norm[0] - 1.96 * se[0] <= 0.0 and norm[1] - 1.96 * se[1] > 0.5 * exact[1], (norm, se, exact)
+
+
+def test_cli_exact_report(tmp_path):
+    ckpt = tmp_path / "toy.pt"
+    checkpoint.save(trap.make_agent(trap.DOCUMENTED_STARTS[0]), ckpt)
+    out = tmp_path / "fosp.json"
+    fosp_main(["--ckpt", str(ckpt), "--exact", "--objective", "adversarial", "--params", "weights", "--steps", "1500",
+               "--step", "0.05", "--threshold", "1e-4", "--out", str(out)])
+    rep = json.loads(out.read_text())
+    p = rep["points"][0]
+    assert p["stationary"] and np.allclose(np.load(tmp_path / "fosp.npz")["thetas"][0, 1:3], trap.TRAP, atol=2e-3)
+    assert abs(p["adversarial_return"][0] - 1.308) < 1e-3 and abs(p["natural_return"][0] - 1.349) < 1e-3
+    assert p["grad_norm_natural"][0] > 0.01  # the natural objective is not stationary there
+    assert (tmp_path / "fosp.png").exists()
+
+
+def test_cli_bad_input(tmp_path, capsys):
+    with pytest.raises(SystemExit) as ex:
+        fosp_main(["--ckpt", str(tmp_path / "missing.pt")])
+    assert ex.value.code == 2 and "not found" in capsys.readouterr().err

@@ -1,0 +1,60 @@
+import json
+
+import numpy as np
+import torch
+
+from landscape import checkpoint
+from landscape.ppo import PPOConfig
+from landscape.sticky import main as sticky_main, ppo_paths, restart_points, summarize, toy_paths
+from landscape.toys import trap
+
+
+def test_restart_points_on_the_sphere_and_mask():
+    theta = torch.arange(6, dtype=torch.float32)
+    mask = torch.tensor([0, 1, 1, 1, 0, 1], dtype=torch.bool)
+    pts = restart_points(theta, mask, 5, 0.3, seed=1)
+    assert torch.allclose((pts - theta).norm(dim=1), torch.full((5,), 0.3))
+    assert torch.all(pts[:, ~mask] == theta[~mask])
+
+
+def test_summarize_fall_back_and_escape_times():
+    theta = torch.zeros(2)
+    paths = torch.tensor([[[1.0, 0], [0.5, 0], [0.2, 0]], [[1.0, 0], [1.5, 0], [2.5, 0]]])
+    s = summarize(theta, paths, radius=1.0, escape=2.0)
+    assert s["fell_back"] == [True, False] and s["escape_times"] == [None, 2] and s["fall_back_share"] == 0.5
+
+
+def test_trap_is_sticky_under_arpo_not_under_spo_or_barpo():
+    theta = trap.to_theta(trap.TRAP)
+    starts = restart_points(theta, trap.make_agent().space.mask({"weight"}), 8, 0.2, seed=0)
+    result = {}
+    for obj in ("spo", "arpo", "barpo"):
+        paths = toy_paths(starts, obj, 600)
+        result[obj] = summarize(theta, paths, 0.2, 3.0)
+    assert result["arpo"]["fall_back_share"] == 1.0 and result["arpo"]["escaped_share"] == 0.0
+    assert result["spo"]["fall_back_share"] == 0.0 and result["spo"]["escaped_share"] == 1.0
+    assert result["barpo"]["escaped_share"] > result["arpo"]["escaped_share"]  # the ramp starts SPO-like
+
+
+def test_ppo_restarts_run_the_trainers_losses():
+    agent = trap.make_agent(trap.TRAP)
+    theta = agent.space.flatten(agent.actor)
+    starts = restart_points(theta, agent.space.mask({"weight"}), 2, 0.1)
+    cfg = PPOConfig(steps_per_iter=64, minibatches=4, epochs=2, anneal_lr=False)
+    for obj in ("spo", "arpo", "barpo"):
+        paths, agents = ppo_paths(agent, starts, obj, 2, trap.EPS, cfg, progress=False)
+        assert paths.shape == (2, 3, theta.numel()) and torch.isfinite(paths).all()
+        assert not torch.equal(paths[:, 0], paths[:, -1])  # the updates moved the policy
+        assert agents[0].obs_norm.frozen
+
+
+def test_cli_exact(tmp_path):
+    ckpt = tmp_path / "toy.pt"
+    checkpoint.save(trap.make_agent(trap.TRAP), ckpt)
+    out = tmp_path / "sticky.json"
+    sticky_main(["--ckpt", str(ckpt), "--exact", "--objectives", "spo,arpo", "-K", "4", "--radius", "0.1",
+                 "--updates", "400", "--params", "weights", "--attack", "none", "--out", str(out)])
+    rep = json.loads(out.read_text())
+    assert rep["objectives"]["arpo"]["fall_back_share"] == 1.0 and rep["objectives"]["spo"]["fall_back_share"] == 0.0
+    assert np.mean(rep["objectives"]["spo"]["returns_reached"]["natural"]) > rep["at_point"]["natural"][0]
+    assert (tmp_path / "sticky.png").exists()
