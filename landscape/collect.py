@@ -33,34 +33,40 @@ class Collector:
 
     @torch.no_grad()
     def collect(self) -> Batch:
+        """One iteration of experience. The networks do not change while collecting, so only the action
+        is computed per step; log pi_old(a|z) and V_old(z) come from one batched call at the end."""
         agent, cfg, n = self.agent, self.cfg, self.cfg.n_envs
         T = max(cfg.steps_per_iter // n, 1)
-        zs, acts, logps = [], [], []
-        values, rewards, dones = np.zeros((T, n)), np.zeros((T, n)), np.zeros((T, n))
+        # Actor.dist(z) is N(actor(z), exp(log_std)); sampling with torch.normal directly draws the same
+        # numbers from the same generator without building a Distribution object every step.
+        std = agent.actor.log_std.exp().expand(n, -1)
+        zs, acts = [], []
+        rewards, dones = np.zeros((T, n)), np.zeros((T, n))
         for t in range(T):
             agent.obs_norm.update(self.obs)
             z = agent.normalize(self.obs)
-            dist = agent.actor.dist(z)
-            a = dist.sample()
-            zs.append(z), acts.append(a), logps.append(dist.log_prob(a).sum(-1))
-            values[t] = agent.critic(z).numpy()
+            a = torch.normal(agent.actor(z), std)
+            zs.append(z), acts.append(a)
             self.obs, r, term, trunc, info = self.envs.step(np.clip(a.numpy(), self.low, self.high))
             done = term | trunc
             self.ep_ret += r
             self.ep_len += 1
             rewards[t] = self.scaler(r, done) if self.scaler else r
-            if trunc.any():  # a time limit is not a terminal state: bootstrap through it
-                cut = trunc & ~term
-                final = np.stack([info["final_obs"][i] for i in np.flatnonzero(cut)]) if cut.any() else None
-                if final is not None:
-                    rewards[t, cut] += cfg.gamma * self._value(final)
             dones[t] = done
-            for i in np.flatnonzero(done):
-                self.episodes.append((self.ep_ret[i], self.ep_len[i]))
-            self.ep_ret[done], self.ep_len[done] = 0.0, 0
+            if done.any():
+                cut = trunc & ~term
+                if cut.any():  # a time limit is not a terminal state: bootstrap through it
+                    final = np.stack([info["final_obs"][i] for i in np.flatnonzero(cut)])
+                    rewards[t, cut] += cfg.gamma * self._value(final)
+                for i in np.flatnonzero(done):
+                    self.episodes.append((self.ep_ret[i], self.ep_len[i]))
+                self.ep_ret[done], self.ep_len[done] = 0.0, 0
+        z, actions = torch.cat(zs), torch.cat(acts)
+        logp, v = agent.actor.log_prob(z, actions), agent.critic(z)
+        values = v.numpy().astype(np.float64).reshape(T, n)
         adv, ret = gae(rewards, values, self._value(self.obs), dones, cfg.gamma, cfg.lam)
         f32 = lambda x: torch.as_tensor(x.reshape(-1), dtype=torch.float32)  # noqa: E731
-        return Batch(torch.cat(zs), torch.cat(acts), torch.cat(logps), f32(values), f32(adv), f32(ret))
+        return Batch(z, actions, logp, v, f32(adv), f32(ret))
 
     def close(self) -> None:
         self.envs.close()

@@ -24,7 +24,10 @@ class RunningNorm:
         n = batch.shape[0]
         if n == 0:
             return
-        b_mean, b_var = batch.mean(0), batch.var(0)
+        if n == 1:  # the collector's per-step call: mean and variance of one row need no reductions
+            b_mean, b_var = batch[0].copy(), np.zeros(batch.shape[1])
+        else:
+            b_mean, b_var = batch.mean(0), batch.var(0)
         if self.count == 0:
             self.mean, self.var, self.count = b_mean, b_var, float(n)
             return

@@ -1,0 +1,125 @@
+"""The Trainer for ARPO and BARPO: SPO's loop plus the eps warm-up and the strength schedule.
+
+Before each iteration it sets the robust loss's eps (warm-up) and strength (schedule); each CSV row gets
+eps, strength and guidance beside the loss's own columns (loss_nat, loss_adv, adv_gap, pert) and the
+core's grad_norm (the policy-gradient norm before clipping).
+
+Defaults, and why (every one is a flag of `python -m landscape.train`):
+- eps: the environment's standard (envs.ENV_SPECS: Hopper 0.075, Walker2d 0.05, HalfCheetah 0.15,
+  Ant 0.15) and its literature budget (2048 x 976 steps; Ant 2048 x 4882); grown linearly from 0 over
+  the first 75% of training (SA-PPO / CAR-PPO convention). PGD: 10 sign steps of eps/10, random start.
+- soft maximum temperature 1.0: the per-sample surrogate losses are on normalized advantages (scale ~1),
+  so T = 1 lets the worst states dominate without discarding the rest (T = inf is the plain mean).
+- ARPO: guidance 0 (vanilla ARPO, the paper's baseline).
+- BARPO: the paper's practical instance -- relaxation "objective" at strength 0.5 (any strength inside
+  (0, 1) selects the KL adversary, solved by SGLD: 10 sign steps of eps/10 with Gaussian noise of one step
+  decaying linearly to 0), constant schedule, CAR soft maximum kept (T = 1, so strength 1 is ARPO
+  exactly), and guidance 1.0: the paper's kappa is not public, and equal weight of the adversarial and
+  the clean surrogate is the neutral choice. Ramp and adaptive schedules are meant for the continuous
+  relaxations (budget, delta, penalty); on "objective" they can only switch between SPO, KL and ARPO.
+"""
+
+import csv
+
+from .robust_loss import RobustPolicyLoss
+from .schedules import Constant, eps_warmup
+from .trainer import Trainer, _log_path
+
+
+class RobustTrainer(Trainer):
+    def __init__(self, agent, ppo_cfg, run, loss: RobustPolicyLoss, warmup: float = 0.75, schedule=None,
+                 resume: bool = False, env_fn=None):
+        self.loss, self.eps_max, self.warmup = loss, loss.eps, warmup
+        self.schedule = schedule or Constant(loss.strength)
+        super().__init__(agent, ppo_cfg, run, policy_loss=loss, resume=resume, env_fn=env_fn)
+
+    def history(self) -> list[dict]:
+        path = _log_path(self.out)
+        if not path.exists():
+            return []
+        with open(path) as f:
+            return list(csv.DictReader(f))
+
+    def before_iteration(self) -> None:
+        progress = self.iteration / self.n_iters
+        self.loss.eps = eps_warmup(progress, self.eps_max, self.warmup)
+        self.loss.strength = self.schedule(progress, self.history())
+
+    def extra_log(self) -> dict:
+        return {"eps": self.loss.eps, "strength": self.loss.strength, "guidance": self.loss.guidance}
+
+
+# ---- command line (used by landscape.train for --algo arpo / barpo) ----
+
+ROBUST_DEFAULTS = {  # None: set in build() (the env's eps, or per algorithm; BARPO-only flags)
+    "eps": None, "eps_warmup": 0.75, "pgd_steps": 10, "temperature": 1.0, "guidance": None,
+    "relaxation": None, "strength": None, "schedule": None, "ramp_start": 0.0, "ramp_frac": 0.75,
+    "adapt_step": 0.1, "adapt_window": 20, "sgld_noise": 1.0, "penalty": 1.0,
+}
+BARPO_DEFAULTS = {"guidance": 1.0, "relaxation": "objective", "strength": 0.5, "schedule": "constant"}
+BARPO_ONLY = ("relaxation", "strength", "schedule")
+
+
+def add_arguments(p) -> None:
+    from .relaxations import RELAXATIONS
+    from .schedules import SCHEDULES
+
+    g = p.add_argument_group("arpo / barpo")
+    g.add_argument("--eps", type=float, help="l_inf budget in normalized observations (default: the env's standard)")
+    g.add_argument("--eps-warmup", type=float, help="fraction of training over which eps grows from 0 (0.75)")
+    g.add_argument("--pgd-steps", type=int, help="inner attack steps of eps/10 (10)")
+    g.add_argument("--temperature", type=float, help="soft-maximum temperature over the minibatch; inf = mean (1.0)")
+    g.add_argument("--guidance", type=float, help="weight of the clean surrogate term (ARPO 0; BARPO 1.0)")
+    g.add_argument("--relaxation", choices=sorted(RELAXATIONS), help="BARPO: how strength acts (objective)")
+    g.add_argument("--strength", type=float, help="BARPO: adversary strength in [0, 1], 0 = SPO, 1 = ARPO (0.5)")
+    g.add_argument("--schedule", choices=SCHEDULES, help="BARPO: strength schedule (constant)")
+    g.add_argument("--ramp-start", type=float, help="ramp: strength at the start (0.0)")
+    g.add_argument("--ramp-frac", type=float, help="ramp: fraction of training to reach --strength (0.75)")
+    g.add_argument("--adapt-step", type=float, help="adaptive: strength change per decision (0.1)")
+    g.add_argument("--adapt-window", type=int, help="adaptive: iterations per decision (20)")
+    g.add_argument("--sgld-noise", type=float, help="objective relaxation: SGLD noise in step sizes (1.0)")
+    g.add_argument("--penalty", type=float, help="penalty relaxation: lambda at strength 0.5 (1.0)")
+
+
+def build(args, agent, ppo_cfg, run, spec, env_fn=None) -> RobustTrainer:
+    """The ARPO / BARPO trainer from parsed arguments; records the settings in the agent's config."""
+    from .errors import LandscapeError
+    from .relaxations import make_relaxation
+    from .robust_loss import arpo_loss
+    from .schedules import Adaptive, Ramp
+
+    given = {k: getattr(args, k) for k in ROBUST_DEFAULTS}
+    if args.algo == "arpo" and any(given[k] is not None for k in BARPO_ONLY):
+        raise LandscapeError("--relaxation, --strength and --schedule apply to --algo barpo only")
+    o = {k: v if v is not None else ROBUST_DEFAULTS[k] for k, v in given.items()}
+    if args.algo == "barpo":
+        o.update({k: BARPO_DEFAULTS[k] for k in BARPO_DEFAULTS if given[k] is None})
+    o["eps"] = spec.eps if o["eps"] is None else o["eps"]
+    o["guidance"] = o["guidance"] or 0.0
+    if o["eps"] < 0 or o["temperature"] < 0 or o["guidance"] < 0 or o["pgd_steps"] < 0:
+        raise LandscapeError("--eps, --temperature, --guidance and --pgd-steps must be non-negative")
+    for k in ("eps_warmup", "ramp_start", "ramp_frac") + (("strength",) if args.algo == "barpo" else ()):
+        if not 0 <= o[k] <= 1:
+            raise LandscapeError(f"--{k.replace('_', '-')} must lie in [0, 1]")
+    if o["adapt_window"] <= 0:
+        raise LandscapeError("--adapt-window must be positive")
+    if args.algo == "arpo":
+        loss, schedule = arpo_loss(ppo_cfg.clip, o["eps"], o["pgd_steps"], o["temperature"], o["guidance"]), None
+    else:
+        relax = make_relaxation(o["relaxation"], o["pgd_steps"], o["sgld_noise"], o["penalty"])
+        loss = RobustPolicyLoss(ppo_cfg.clip, o["eps"], relax, o["strength"], o["temperature"], o["guidance"])
+        schedule = {"constant": lambda: Constant(o["strength"]),
+                    "ramp": lambda: Ramp(o["ramp_start"], o["strength"], o["ramp_frac"]),
+                    "adaptive": lambda: Adaptive(o["strength"], o["adapt_step"], o["adapt_window"])}[o["schedule"]]()
+    agent.eps = o["eps"]
+    agent.config["robust"] = {k: v for k, v in o.items() if v is not None}
+    return RobustTrainer(agent, ppo_cfg, run, loss, o["eps_warmup"], schedule, resume=args.resume, env_fn=env_fn)
+
+
+def reject_flags(args) -> None:
+    """One-line error when arpo/barpo flags are given to another algorithm."""
+    from .errors import LandscapeError
+
+    given = [k for k in ROBUST_DEFAULTS if getattr(args, k, None) is not None]
+    if given:
+        raise LandscapeError(f"--{given[0].replace('_', '-')} applies to --algo arpo / barpo only")
