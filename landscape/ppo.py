@@ -113,15 +113,21 @@ class PPO:
             loss = torch.max(loss, (v_clip - mb.returns) ** 2)
         return 0.5 * loss.mean()
 
-    def _step(self, opt, loss, params) -> float:
-        opt.zero_grad()
-        loss.backward()
-        norm = nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf"))
-        opt.step()
+    def _step(self, policy_loss: torch.Tensor, value_loss: torch.Tensor) -> float:
+        """One backward pass for both losses (their parameters are disjoint, so the gradients are each
+        loss's own), then each network's gradient clipped and stepped by its own optimizer."""
+        self.opt_pi.zero_grad()
+        self.opt_v.zero_grad()
+        (policy_loss + value_loss).backward()
+        limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
+        norm = nn.utils.clip_grad_norm_(self.agent.actor.parameters(), limit)
+        nn.utils.clip_grad_norm_(self.agent.critic.parameters(), limit)
+        self.opt_pi.step()
+        self.opt_v.step()
         return float(norm)
 
     def update(self, batch: Batch) -> dict:
-        cfg, actor, critic = self.cfg, self.agent.actor, self.agent.critic
+        cfg, actor = self.cfg, self.agent.actor
         if cfg.norm_adv:
             a = batch.advantages
             batch.advantages = (a - a.mean()) / (a.std() + 1e-8)
@@ -134,9 +140,8 @@ class PPO:
                 loss, info = self.policy_loss(actor, mb)
                 if cfg.entropy_coef:
                     loss = loss - cfg.entropy_coef * actor.dist(mb.z).entropy().sum(-1).mean()
-                stats["grad_norm"].append(self._step(self.opt_pi, loss, actor.parameters()))
                 v_loss = self.value_loss(mb)
-                self._step(self.opt_v, v_loss, critic.parameters())
+                stats["grad_norm"].append(self._step(loss, v_loss))
                 with torch.no_grad():
                     log_ratio = actor.log_prob(mb.z, mb.actions) - mb.logp
                     stats["approx_kl"].append(float(((log_ratio.exp() - 1) - log_ratio).mean()))
