@@ -1,0 +1,147 @@
+"""3-seed Hopper study: train SPO / ARPO / BARPO, attack every checkpoint, tabulate medians over seeds.
+
+    python analyses/hopper_seeds/run.py [--config config.toml] [--stage train|eval|table|all] [--dry-run]
+
+Each stage skips finished work and resumes interrupted work, so rerunning the same command continues the
+study. Jobs run one at a time (the machine has 2 cores). Results: results/<algo>_s<seed>.json (the
+evaluate CLI's JSON), table.md and table.csv beside this file.
+"""
+
+import argparse
+import csv
+import json
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+from tqdm import tqdm
+
+HERE = Path(__file__).resolve().parent
+
+
+def load_config(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def run_path(cfg: dict, algo: str, seed: int) -> Path:
+    stem = cfg["env"].split("-")[0].lower()
+    return Path(cfg["runs_dir"]) / f"{stem}_{algo}_s{seed}.pt"
+
+
+def jobs(cfg: dict):
+    return [(algo, seed) for algo in cfg["algos"] for seed in cfg["seeds"]]
+
+
+def trained_steps(path: Path) -> int:
+    if not path.exists():
+        return 0
+    from landscape import checkpoint
+
+    return checkpoint.load(path).step
+
+
+def train_command(cfg: dict, algo: str, seed: int) -> list[str] | None:
+    """The training command for one run, with --resume when it was started; None when finished."""
+    out = run_path(cfg, algo, seed)
+    target = (cfg["steps"] // 2048) * 2048  # the trainer runs whole iterations of 2048 steps
+    done = trained_steps(out)
+    if done >= target:
+        return None
+    cmd = [sys.executable, "-m", "landscape.train", "--algo", algo, "--env", cfg["env"], "--steps",
+           str(cfg["steps"]), "--seed", str(seed), "--out", str(out), *cfg["train_flags"], *cfg["algos"][algo]]
+    return cmd + ["--resume"] if out.exists() else cmd
+
+
+def eval_command(cfg: dict, algo: str, seed: int) -> list[str]:
+    ev = cfg["evaluation"]
+    return [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(run_path(cfg, algo, seed)), "--json",
+            "--episodes", str(ev["episodes"]), "--seed", str(ev["seed"]), "--attack", ev["attacks"],
+            "--adversary-steps", str(ev["adversary_steps"])]
+
+
+def result_path(algo: str, seed: int) -> Path:
+    return HERE / "results" / f"{algo}_s{seed}.json"
+
+
+def looks_running(path: Path, within: float = 180.0) -> bool:
+    """A run whose CSV log changed in the last few minutes is being trained by another process."""
+    log = path.with_suffix(".csv")
+    return log.exists() and time.time() - log.stat().st_mtime < within
+
+
+def stage_train(cfg: dict, dry: bool) -> None:
+    todo = [(j, c) for j in jobs(cfg) if (c := train_command(cfg, *j)) is not None]
+    for (algo, seed), cmd in tqdm(todo, desc="train", unit="run"):
+        log = run_path(cfg, algo, seed).with_suffix(".log")
+        if looks_running(run_path(cfg, algo, seed)):
+            print(f"skip {algo} seed {seed}: its log is being written by another process", flush=True)
+            continue
+        print(" ".join(cmd), f">> {log}", flush=True)
+        if not dry:
+            with open(log, "a") as f:
+                subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True)
+
+
+def stage_eval(cfg: dict, dry: bool) -> None:
+    todo = [j for j in jobs(cfg) if not result_path(*j).exists()]
+    for algo, seed in tqdm(todo, desc="evaluate", unit="ckpt"):
+        if train_command(cfg, algo, seed) is not None:
+            print(f"skip {algo} seed {seed}: training unfinished", flush=True)
+            continue
+        cmd = eval_command(cfg, algo, seed)
+        print(" ".join(cmd), flush=True)
+        if dry:
+            continue
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(f"evaluation failed: {out.stderr.strip().splitlines()[-1]}")
+        result_path(algo, seed).parent.mkdir(exist_ok=True)
+        result_path(algo, seed).write_text(out.stdout)  # written only when complete
+
+
+def stage_table(cfg: dict) -> None:
+    """Medians over seeds of natural, each attack's and the worst-case return (seeds listed as n)."""
+    attacks = cfg["evaluation"]["attacks"].split(",")
+    cols = ["natural", *attacks, "worst"]
+    rows = []
+    for algo in cfg["algos"]:
+        res = [json.loads(p.read_text()) for s in cfg["seeds"] if (p := result_path(algo, s)).exists()]
+        if not res:
+            continue
+        value = lambda r, c: r["natural"]["mean"] if c == "natural" else (  # noqa: E731
+            r["worst"]["mean"] if c == "worst" else r["attacks"][c]["mean"])
+        rows.append({"algo": algo, "n": len(res), **{c: statistics.median(value(r, c) for r in res) for c in cols}})
+    with open(HERE / "table.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["algo", "n", *cols])
+        w.writeheader()
+        w.writerows(rows)
+    ev = cfg["evaluation"]
+    lines = [f"Median over seeds ({cfg['env']}, {cfg['steps']:,} training steps, {ev['episodes']} deterministic "
+             f"episodes per checkpoint; n = seeds evaluated)", "",
+             "| algo | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    lines += [f"| {r['algo']} | {r['n']} | " + " | ".join(f"{r[c]:.0f}" for c in cols) + " |" for r in rows]
+    (HERE / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=str(HERE / "config.toml"))
+    p.add_argument("--stage", choices=("train", "eval", "table", "all"), default="all")
+    p.add_argument("--dry-run", action="store_true", help="print the commands without running them")
+    args = p.parse_args(argv)
+    cfg = load_config(Path(args.config))
+    if args.stage in ("train", "all"):
+        stage_train(cfg, args.dry_run)
+    if args.stage in ("eval", "all"):
+        stage_eval(cfg, args.dry_run)
+    if args.stage in ("table", "all") and not args.dry_run:
+        stage_table(cfg)
+
+
+if __name__ == "__main__":
+    main()
