@@ -90,3 +90,27 @@ def check_direction(d: torch.Tensor, name: str = "direction") -> torch.Tensor:
     if d.abs().max() == 0:
         raise LandscapeError(f"{name} is all zeros")
     return d
+
+
+def rebase(theta: torch.Tensor, agent, centre) -> torch.Tensor:
+    """`agent`'s flat parameters re-expressed for `centre`'s observation normalizer.
+
+    A scan keeps the centre's observation statistics for every point, so another checkpoint enters the
+    plane with its change of statistics folded into its first layer: the rebased policy acts exactly as
+    the original wherever neither normalizer clips.
+    """
+    a, b = centre.obs_norm, agent.obs_norm
+    sd_a, sd_b = np.sqrt(a.var) + 1e-8, np.sqrt(b.var) + 1e-8
+    m_a = a.mean if a.center else np.zeros_like(a.mean)
+    m_b = b.mean if b.center else np.zeros_like(b.mean)
+    space = agent.space
+    v = {k: t.clone() for k, t in space.views(theta[None].to(torch.float64)).items()}
+    w, bias = v["net.0.weight"][0], v["net.0.bias"][0]
+    scale = torch.as_tensor(sd_a / sd_b, dtype=torch.float64)
+    shift = torch.as_tensor((m_a - m_b) / sd_b, dtype=torch.float64)
+    new_w, new_b = w * scale[None, :], bias + w @ shift
+    out = theta.to(torch.float64).clone()
+    for blk, val in (("net.0.weight", new_w), ("net.0.bias", new_b)):
+        bl = next(x for x in space.blocks if x.name == blk)
+        out[bl.offset:bl.offset + bl.size] = val.reshape(-1)
+    return out.to(torch.float32)

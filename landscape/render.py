@@ -1,9 +1,27 @@
-"""Drawing scan stores (matplotlib). Reads only the store; never recomputes.
+"""Drawing scan stores for print (matplotlib). Reads only the results store; never recomputes.
 
-2D: contour maps and 3D surfaces, natural and adversarial return side by side on one colour scale;
-1D: curves with standard-error bands. Colour-blind-safe maps (viridis / cividis).
+Building blocks (used by `scan --from-store`, `landscape.figures` and `landscape.compare`):
+
+    scan = load_scan(root)                       # meta + assembled surface + marked points of a store
+    lo, hi = shared_limits([s1, s2], ["natural", "adversarial"])   # one colour scale across panels
+    draw_contour(ax, scan, "natural", lo, hi)    # 2D filled contours, not-computed cells left blank
+    draw_surface(ax3d, scan, "natural", lo, hi)  # 3D surface on the same scale
+    draw_curves(ax, scan, ["natural", "adversarial"])   # 1D curves with +-1 standard-error bands
+    mark_points(ax, scan)                        # stationary points (points.json) and the centre
+    save(fig, out / "name")                      # -> [name.pdf (vector), name.png (300 dpi)]
+
+Conventions: single-column width 3.4 in, double-column 7.0 in, 7-8 pt text; colour-blind-safe maps
+(viridis for returns, cividis for gradient norms and gaps) and Okabe-Ito line colours.
+
+Stationary points. A store may hold `points.json` (written by `landscape.compare`, or by hand):
+{"points": [{"id": "A", "label": "...", "coords": [a, b] or [a], "kind": "checkpoint" | "fosp"}, ...]}
+Each is drawn as a labelled marker. Independently of it, grid cells whose gradient-norm estimate is
+statistically indistinguishable from zero (norm < 2 standard errors) are drawn as small open circles:
+`stationary_mask(scan, "grad_adversarial")`.
 """
 
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -12,16 +30,69 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .errors import LandscapeError  # noqa: E402
 from .store import load_surface  # noqa: E402
 
 LABELS = {"natural": "natural return", "adversarial": "adversarial return", "gap": "natural - adversarial",
-          "grad_natural": "||grad J|| natural", "grad_adversarial": "||grad J|| adversarial",
+          "grad_natural": r"$\|\nabla J\|$ natural", "grad_adversarial": r"$\|\nabla J\|$ adversarial",
           "surrogate": "PPO surrogate"}
 # metrics drawn together on one colour scale
 GROUPS = [("natural", "adversarial"), ("grad_natural", "grad_adversarial"), ("gap",), ("surrogate",)]
+CAP = {"grad_natural": 95, "grad_adversarial": 95}  # colour scales of gradient norms end at the 95th percentile
+CMAPS = {"natural": "viridis", "adversarial": "viridis", "surrogate": "viridis",
+         "grad_natural": "cividis", "grad_adversarial": "cividis", "gap": "cividis"}
+OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+SINGLE_COL, DOUBLE_COL = 3.4, 7.0
+STYLE = {"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labelsize": 6, "ytick.labelsize": 6,
+         "legend.fontsize": 6, "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": 300}
+plt.rcParams.update(STYLE)
 
 
-def _groups(metrics: list[str]) -> list[tuple[str, ...]]:
+@dataclass
+class Scan:
+    root: Path
+    meta: dict
+    surface: dict
+    points: list = field(default_factory=list)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.meta["grid"]["shape"])
+
+    @property
+    def coords(self) -> list[np.ndarray]:
+        return [self.surface[f"coords_{i}"] for i in range(self.ndim)]
+
+    @property
+    def axis_names(self) -> list[str]:
+        return [d.get("label") or d["kind"] for d in self.meta["directions"]]
+
+    @property
+    def title(self) -> str:
+        return f"{self.meta.get('algo', '?').upper()} ({Path(self.meta.get('ckpt', '?')).stem})"
+
+    def has(self, metric: str) -> bool:
+        return metric in self.meta["metrics"]
+
+    def values(self, metric: str) -> np.ndarray:
+        """The grid of `metric` with not-computed cells as NaN (from the done mask, never a sentinel)."""
+        if not self.has(metric):
+            raise LandscapeError(f"{self.root} has no metric {metric!r} (it has {', '.join(self.meta['metrics'])})")
+        return np.where(self.surface["done"], self.surface[metric], np.nan)
+
+    def se(self, metric: str) -> np.ndarray:
+        return np.where(self.surface["done"], self.surface[f"{metric}_se"], np.nan)
+
+
+def load_scan(root: str | Path) -> Scan:
+    meta, surface = load_surface(root)
+    pts_path = Path(root) / "points.json"
+    points = json.loads(pts_path.read_text()).get("points", []) if pts_path.exists() else []
+    return Scan(Path(root), meta, surface, points)
+
+
+# ----------------------------------------------------------------------------------- helpers
+def groups(metrics: list[str]) -> list[tuple[str, ...]]:
     out = []
     for g in GROUPS:
         present = tuple(m for m in g if m in metrics)
@@ -30,73 +101,190 @@ def _groups(metrics: list[str]) -> list[tuple[str, ...]]:
     return out
 
 
-def _axis_names(meta: dict) -> list[str]:
-    return [d["kind"] for d in meta["directions"]]
+def shared_limits(scans: list[Scan], metrics: list[str], upper_percentile: float | None = None) -> tuple[float, float]:
+    """One (vmin, vmax) over every finite value of `metrics` in `scans` -- a shared colour scale. With
+    `upper_percentile`, vmax is that percentile (gradient norms: one noisy hot spot must not wash out the map;
+    values above are drawn in the top colour)."""
+    vals = [s.values(m)[np.isfinite(s.values(m))] for s in scans for m in metrics if s.has(m)]
+    vals = np.concatenate(vals) if vals else np.zeros(0)
+    if vals.size == 0:
+        return 0.0, 1.0
+    lo = float(vals.min())
+    hi = float(np.percentile(vals, upper_percentile) if upper_percentile else vals.max())
+    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
-def _masked(surface: dict, m: str) -> np.ndarray:
-    return np.where(surface["done"], surface[m], np.nan)
+def stationary_mask(scan: Scan, grad_metric: str, z: float = 2.0) -> np.ndarray:
+    """Grid cells whose gradient norm is indistinguishable from zero: norm < z * standard error."""
+    g, se = scan.values(grad_metric), scan.se(grad_metric)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(g) & np.isfinite(se) & (g < z * se)
 
 
-def render_1d(meta: dict, surface: dict, out: Path) -> list[Path]:
-    x = surface["coords_0"]
+def save(fig, stem: str | Path, formats=("pdf", "png")) -> list[Path]:
+    """Write the figure as vector PDF and 300-dpi PNG; returns the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
-    for group in _groups(meta["metrics"]):
-        fig, ax = plt.subplots(figsize=(3.4, 2.6), constrained_layout=True)
-        for m, color in zip(group, ("#0072B2", "#D55E00")):
-            y, se = _masked(surface, m), np.where(surface["done"], surface[f"{m}_se"], np.nan)
-            ax.plot(x, y, color=color, label=LABELS[m])
-            ax.fill_between(x, y - se, y + se, color=color, alpha=0.25, linewidth=0)
-        ax.axvline(0, color="grey", lw=0.6, ls=":")
-        ax.set_xlabel(f"step along {_axis_names(meta)[0]} direction")
-        ax.legend(fontsize=7)
-        path = out / f"{'_'.join(group)}_1d.png"
-        fig.savefig(path, dpi=200)
-        plt.close(fig)
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        fig.savefig(path, bbox_inches="tight", pad_inches=0.02, metadata={"CreationDate": None} if fmt == "pdf" else {})
         paths.append(path)
+    plt.close(fig)
     return paths
 
 
-def render_2d(meta: dict, surface: dict, out: Path) -> list[Path]:
-    x, y = surface["coords_0"], surface["coords_1"]
+# ----------------------------------------------------------------------------------- panels
+def draw_contour(ax, scan: Scan, metric: str, vmin: float, vmax: float, cmap: str | None = None,
+                 n_levels: int = 14, stationary: str | None = None):
+    """Filled contours of a 2D scan on a fixed colour scale; returns the mappable for a colour bar."""
+    x, y = scan.coords
     X, Y = np.meshgrid(x, y, indexing="ij")
-    names = _axis_names(meta)
-    paths = []
-    for group in _groups(meta["metrics"]):
-        Z = [_masked(surface, m) for m in group]
-        finite = np.concatenate([z[np.isfinite(z)] for z in Z]) if any(np.isfinite(z).any() for z in Z) else np.zeros(1)
-        vmin, vmax = float(finite.min()), float(finite.max())
-        levels = np.linspace(vmin, vmax if vmax > vmin else vmin + 1, 15)
-        fig, axes = plt.subplots(1, len(group), figsize=(3.4 * len(group), 3.0), constrained_layout=True, squeeze=False)
-        for ax, m, z in zip(axes[0], group, Z):
-            cs = ax.contourf(X, Y, z, levels=levels, cmap="viridis")
-            ax.contour(X, Y, z, levels=levels, colors="k", linewidths=0.3)
-            ax.plot(0, 0, marker="*", color="white", markeredgecolor="k", ms=10)
-            ax.set_title(LABELS[m], fontsize=9)
-            ax.set_xlabel(names[0])
-            ax.set_ylabel(names[1])
-        fig.colorbar(cs, ax=axes[0].tolist(), shrink=0.9)
-        path = out / f"{'_'.join(group)}_contour.png"
-        fig.savefig(path, dpi=200)
-        plt.close(fig)
-        paths.append(path)
+    z = scan.values(metric)
+    levels = np.linspace(vmin, vmax, n_levels + 1)
+    cmap = cmap or CMAPS.get(metric, "viridis")
+    if len(x) < 2 or len(y) < 2 or np.isfinite(z).sum() < 4:  # too few points to contour: show cells
+        cs = ax.pcolormesh(X, Y, z, cmap=cmap, vmin=vmin, vmax=vmax, shading="nearest")
+    else:
+        cs = ax.contourf(X, Y, np.clip(z, vmin, vmax), levels=levels, cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.contour(X, Y, z, levels=levels, colors="k", linewidths=0.25, alpha=0.6)
+    if stationary and scan.has(stationary):
+        m = stationary_mask(scan, stationary)
+        ax.plot(X[m], Y[m], ls="none", marker="o", mfc="none", mec="white", mew=0.6, ms=3.0)
+    ax.set_xlabel(scan.axis_names[0])
+    ax.set_ylabel(scan.axis_names[1])
+    ax.set_title(LABELS.get(metric, metric))
+    mark_points(ax, scan)
+    return cs
 
-        fig = plt.figure(figsize=(3.6 * len(group), 3.2), constrained_layout=True)
-        for i, (m, z) in enumerate(zip(group, Z)):
-            ax = fig.add_subplot(1, len(group), i + 1, projection="3d")
-            ax.plot_surface(X, Y, z, cmap="viridis", vmin=vmin, vmax=vmax, linewidth=0, antialiased=True)
-            ax.set_zlim(vmin, vmax if vmax > vmin else vmin + 1)
-            ax.set_title(LABELS[m], fontsize=9)
-            ax.set_xlabel(names[0], fontsize=7)
-            ax.set_ylabel(names[1], fontsize=7)
-        path = out / f"{'_'.join(group)}_surface.png"
-        fig.savefig(path, dpi=200)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+
+def draw_surface(ax, scan: Scan, metric: str, vmin: float, vmax: float, cmap: str | None = None) -> None:
+    x, y = scan.coords
+    X, Y = np.meshgrid(x, y, indexing="ij")
+    ax.plot_surface(X, Y, scan.values(metric), cmap=cmap or CMAPS.get(metric, "viridis"), vmin=vmin, vmax=vmax,
+                    linewidth=0, antialiased=True)
+    ax.set_zlim(vmin, vmax)
+    ax.set_title(LABELS.get(metric, metric))
+    ax.set_xlabel(scan.axis_names[0], labelpad=-8)
+    ax.set_ylabel(scan.axis_names[1], labelpad=-8)
+    ax.tick_params(pad=-3)
+
+
+def draw_curves(ax, scan: Scan, metrics: list[str], colors=None, labels=None) -> None:
+    """1D curves with +-1 standard-error bands (bands vanish where the se is 0 or unknown)."""
+    x = scan.coords[0]
+    for i, m in enumerate(metrics):
+        c = (colors or OKABE_ITO)[i % len(colors or OKABE_ITO)]
+        y, se = scan.values(m), np.nan_to_num(scan.se(m))
+        ax.plot(x, y, color=c, lw=1.2, label=(labels or {}).get(m, LABELS.get(m, m)))
+        ax.fill_between(x, y - se, y + se, color=c, alpha=0.25, linewidth=0)
+    ax.set_xlabel(f"step along {scan.axis_names[0]}")
+    mark_points(ax, scan)
+
+
+def mark_points(ax, scan: Scan) -> None:
+    """The scan centre (star at 0) and every point of points.json inside the plotted range."""
+    if scan.ndim == 2:
+        ax.plot(0, 0, marker="*", color="white", mec="k", mew=0.5, ms=7, zorder=5)
+    else:
+        ax.axvline(0, color="grey", lw=0.6, ls=":")
+    for p in scan.points:
+        c = p.get("coords")
+        if c is None or len(c) != scan.ndim:
+            continue
+        style = dict(marker="D" if p.get("kind") == "checkpoint" else "X", color="#E69F00", mec="k", mew=0.5,
+                     ms=5, zorder=6, ls="none")
+        if scan.ndim == 2:
+            ax.plot(c[0], c[1], **style)
+            ax.annotate(p.get("id", ""), (c[0], c[1]), textcoords="offset points", xytext=(3, 3), fontsize=6,
+                        color="white", path_effects=_outline())
+        else:
+            ax.axvline(c[0], color="#E69F00", lw=0.8, ls="--")
+            ax.annotate(p.get("id", ""), (c[0], 1.0), xycoords=("data", "axes fraction"), xytext=(2, -8),
+                        textcoords="offset points", fontsize=6)
+
+
+def _outline():
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=1.2, foreground="k")]
+
+
+# ----------------------------------------------------------------------------------- figures
+def figure_1d(scans: list[Scan], metrics: list[str], titles: list[str] | None = None):
+    """One panel per scan, curves of `metrics` with se bands, shared y axis."""
+    fig, axes = plt.subplots(1, len(scans), figsize=(min(DOUBLE_COL, SINGLE_COL * len(scans) * 0.75 + 0.8), 2.3),
+                             sharey=True, squeeze=False, constrained_layout=True)
+    for ax, s, t in zip(axes[0], scans, titles or [s.title for s in scans]):
+        draw_curves(ax, s, [m for m in metrics if s.has(m)])
+        ax.set_title(t)
+    axes[0][0].legend(loc="best", frameon=False)
+    return fig
+
+
+def figure_panels(scans: list[Scan], metrics: list[str], titles: list[str] | None = None,
+                  stationary: dict | None = None):
+    """Rows = scans (e.g. SPO / ARPO / BARPO), columns = metrics; metrics of one group share a colour scale
+    across all rows and columns, with one colour bar per group. `stationary` maps a return metric to the
+    gradient metric whose near-zero cells are circled."""
+    metrics = [m for m in metrics if any(s.has(m) for s in scans)]
+    fig, axes = plt.subplots(len(scans), len(metrics), figsize=(DOUBLE_COL, 1.9 * len(scans) + 0.3),
+                             squeeze=False, constrained_layout=True, sharex="row", sharey="row")
+    for group in groups(metrics):
+        lo, hi = shared_limits(scans, list(group), CAP.get(group[0]))
+        cols = [metrics.index(m) for m in group]
+        cs = None
+        for r, s in enumerate(scans):
+            for c in cols:
+                if s.has(metrics[c]):
+                    cs = draw_contour(axes[r][c], s, metrics[c], lo, hi,
+                                      stationary=(stationary or {}).get(metrics[c]))
+        if cs is not None:
+            fig.colorbar(cs, ax=axes[:, cols].ravel().tolist(), shrink=0.8, aspect=30, pad=0.01)
+    for r, (s, t) in enumerate(zip(scans, titles or [s.title for s in scans])):
+        axes[r][0].set_ylabel(f"{t}\n{s.axis_names[1]}")
+        for c in range(len(metrics)):
+            if r < len(scans) - 1:
+                axes[r][c].set_xlabel("")
+            if c > 0:
+                axes[r][c].set_ylabel("")
+    return fig
+
+
+def figure_surfaces(scans: list[Scan], metrics: list[str], titles: list[str] | None = None):
+    """3D surfaces, rows = scans, columns = metrics, each group on one z and colour scale."""
+    fig = plt.figure(figsize=(DOUBLE_COL, 2.2 * len(scans)), constrained_layout=True)
+    limits = {m: shared_limits(scans, list(g)) for g in groups(metrics) for m in g}
+    for r, (s, t) in enumerate(zip(scans, titles or [s.title for s in scans])):
+        for c, m in enumerate(metrics):
+            ax = fig.add_subplot(len(scans), len(metrics), r * len(metrics) + c + 1, projection="3d")
+            if s.has(m):
+                draw_surface(ax, s, m, *limits[m])
+            ax.set_title(f"{t}: {LABELS.get(m, m)}" if t else LABELS.get(m, m))
+    return fig
 
 
 def render_scan(root: str | Path) -> list[Path]:
-    meta, surface = load_surface(root)
-    out = Path(root)
-    return render_1d(meta, surface, out) if len(meta["grid"]["shape"]) == 1 else render_2d(meta, surface, out)
+    """Images of one store, written into it: per metric group a contour map and a 3D surface (2D scans)
+    or a curve plot (1D), each as PDF and PNG. Returns the written paths."""
+    scan = load_scan(root)
+    out, paths = Path(root), []
+    for group in groups(scan.meta["metrics"]):
+        name = "_".join(group)
+        if scan.ndim == 1:
+            fig, ax = plt.subplots(figsize=(SINGLE_COL, 2.4), constrained_layout=True)
+            draw_curves(ax, scan, list(group))
+            ax.legend(frameon=False)
+            paths += save(fig, out / f"{name}_1d")
+            continue
+        stationary = {"natural": "grad_natural", "adversarial": "grad_adversarial"}
+        lo, hi = shared_limits([scan], list(group), CAP.get(group[0]))
+        fig, axes = plt.subplots(1, len(group), figsize=(SINGLE_COL * len(group) * 0.9 + 0.5, 2.8),
+                                 constrained_layout=True, squeeze=False)
+        for ax, m in zip(axes[0], group):
+            cs = draw_contour(ax, scan, m, lo, hi, stationary=stationary.get(m))
+        fig.colorbar(cs, ax=axes[0].tolist(), shrink=0.9)
+        paths += save(fig, out / f"{name}_contour")
+        fig = figure_surfaces([scan], list(group), titles=[""])
+        paths += save(fig, out / f"{name}_surface")
+    return paths

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from . import __version__, checkpoint
 from .directions import (check_direction, line_direction, param_kinds, pca_directions, random_direction,
-                         scaled_direction)
+                         rebase, scaled_direction)
 from .errors import LandscapeError, cli_main
 from .gradients import estimate
 from .probes import NEEDS_ATTACK, PointProbe, parse_metrics
@@ -43,7 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--norm", default="filter", choices=("filter", "layer"), help="random-direction normalization")
     g.add_argument("--params", default="weights", choices=("weights", "weights+biases", "all"),
                    help="which parameters move (log-std only with 'all')")
-    g.add_argument("--to", metavar="CKPT", help="second checkpoint for a 'line' direction")
+    g.add_argument("--to", metavar="CKPT", help="second checkpoint for a 'line' direction (re-expressed for the "
+                   "centre's observation normalizer, so coordinate 1 acts as that checkpoint)")
     g.add_argument("--trajectory", metavar="GLOB", help="checkpoints of a training run for 'pca' directions")
     g = p.add_argument_group("grid")
     g.add_argument("--1d", dest="one_d", action="store_true", help="a 1D scan along the first direction")
@@ -125,12 +126,14 @@ def build_directions(args, agent, kinds: list[str], attack) -> torch.Tensor:
             if not args.to:
                 raise LandscapeError("a 'line' direction needs --to CKPT")
             other = checkpoint.load(args.to)
-            d = line_direction(theta0, other.space.flatten(other.actor))
+            if other.actor.hidden != agent.actor.hidden or other.env_id != agent.env_id:
+                raise LandscapeError(f"{args.to} is not the same network and environment as {args.ckpt}")
+            d = line_direction(theta0, rebase(other.space.flatten(other.actor), other, agent))
         elif kind == "pca":
             files = sorted(glob.glob(args.trajectory or ""))
             if not files:
                 raise LandscapeError("a 'pca' direction needs --trajectory GLOB matching training checkpoints")
-            traj = torch.stack([(lambda a: a.space.flatten(a.actor))(checkpoint.load(f)) for f in files])
+            traj = torch.stack([rebase(a.space.flatten(a.actor), a, agent) for a in map(checkpoint.load, files)])
             pcs, _ = pca_directions(traj, theta0, n=len([k for k in kinds if k == "pca"]))
             d = pcs[[k for k in kinds[: i + 1] if k == "pca"].__len__() - 1]
         else:

@@ -144,3 +144,19 @@ def test_bad_input_one_line_errors(tmp_path, capsys):
     checkpoint.save(nan, tmp_path / "nan.pt")
     assert "NaN" in _err(["--ckpt", str(ckpt), "--directions", "line,random", "--to", str(tmp_path / "nan.pt"), *base],
                          capsys)
+
+
+def test_line_direction_reaches_the_other_checkpoint_despite_other_statistics(tmp_path):
+    a, b = toy_agent(0), toy_agent(1)
+    b.obs_norm.mean, b.obs_norm.var = np.array([0.3, -0.2]), np.array([2.0, 0.5])
+    checkpoint.save(a, tmp_path / "a.pt")
+    checkpoint.save(b, tmp_path / "b.pt")
+    out = tmp_path / "line"
+    scan_main(["--ckpt", str(tmp_path / "a.pt"), "--1d", "--directions", "line", "--to", str(tmp_path / "b.pt"),
+               "--range", "0,1", "--resolution", "2", "--metrics", "natural", "--episodes", "1", "--out", str(out),
+               "--no-render"])
+    surf = np.load(out / "surface.npz")
+    own = BatchedEvaluator("ToyTarget-v0", b.space, b.obs_norm).run(b.space.flatten(b.actor)[None], 1)
+    assert surf["natural"][1] == pytest.approx(own.returns[0, 0], rel=1e-5)
+    own_a = BatchedEvaluator("ToyTarget-v0", a.space, a.obs_norm).run(a.space.flatten(a.actor)[None], 1)
+    assert surf["natural"][0] == pytest.approx(own_a.returns[0, 0], rel=1e-6)
