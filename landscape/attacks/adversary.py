@@ -7,9 +7,12 @@ It is saved as an ordinary checkpoint with algo "adversary"; config records the 
 file sha256 and policy fingerprint, and the `optimal` attack refuses an adversary made for another
 environment, eps or policy.
 
-Default budget: 500k adversary steps (about 245 PPO iterations of 2048). The literature trains about
-2M; on this 2-core machine 500k takes roughly 10-15 minutes and is already far stronger than the
-gradient attacks on our SPO Hopper. Raise it with --adversary-steps / --steps.
+Default budget: 500k adversary steps (about 245 PPO iterations of 2048) with learning rates 1e-3. The
+literature trains about 2M; on our SPO Hopper checkpoints (natural return ~3300) the adversary had
+brought the victim's return to about 600 after 200-300k steps, far below every gradient attack, and
+stayed there (or went lower) until 500k. 500k steps take 7 minutes on this 2-core machine when it is
+quiet (1600 steps/s), 20 minutes when shared with other training runs.
+Raise it with --adversary-steps (evaluate) / --steps (train).
 
 The attack reads the adversary's raw observation back from z (s = z * std + mean with the victim's
 statistics), exact except for components clipped at +-10 std. It acts with the adversary's mean
