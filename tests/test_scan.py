@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,28 +89,28 @@ def test_gradient_norm_is_bias_corrected():
     assert naive > 0.25 and norm[0] < 3 * se[0] + 0.05
 
 
+BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "hopper_spo.pt"
+
+
 def _scan_cmd(ckpt, out):
+    # the trained policy keeps episodes long, so each one-point chunk takes a visible moment
     return [sys.executable, "-m", "landscape.scan", "--ckpt", str(ckpt), "--out", str(out), "--metrics", "natural",
-            "--episodes", "1", "--resolution", "4", "--chunk", "1", "--no-render"]
+            "--episodes", "1", "--resolution", "5", "--span", "0.02", "--chunk", "1", "--no-render"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_scan_resumes_to_identical_numbers(tmp_path, sig):
-    torch.manual_seed(0)
-    ckpt = tmp_path / "hopper.pt"
-    agent = Agent.new("Hopper-v5", 11, 3)
-    agent.obs_norm.update(np.random.default_rng(0).normal(size=(100, 11)))
-    checkpoint.save(agent, ckpt)
+    ckpt = BUNDLED
     full, part = tmp_path / "full", tmp_path / "part"
     subprocess.run(_scan_cmd(ckpt, full), check=True, capture_output=True)
     proc = subprocess.Popen(_scan_cmd(ckpt, part), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while time.time() < deadline and len(list((part / "chunks").glob("*.npz"))) < 3:
+    while time.time() < deadline and len(list((part / "chunks").glob("*.npz"))) < 2:
         time.sleep(0.02)
     proc.send_signal(sig)
     proc.wait(timeout=30)
     n_before = len(list((part / "chunks").glob("[0-9]*.npz")))
-    assert 0 < n_before < 16, "the scan should have been interrupted half way"
+    assert 0 < n_before < 25, "the scan should have been interrupted half way"
     before = {p.name: p.stat().st_mtime_ns for p in (part / "chunks").glob("[0-9]*.npz")}
     subprocess.run(_scan_cmd(ckpt, part), check=True, capture_output=True)
     after = {p.name: p.stat().st_mtime_ns for p in (part / "chunks").glob("[0-9]*.npz")}
