@@ -71,7 +71,7 @@ def main():
     ap.add_argument("--ckpt", default="checkpoints/hopper_spo.pt")
     ap.add_argument("--resolution", type=int, default=5)
     ap.add_argument("--span", type=float, default=0.25)
-    ap.add_argument("--episodes", type=int, default=2)
+    ap.add_argument("--episodes", type=int, default=5, help="episodes per point (the scan default)")
     ap.add_argument("--naive-points", type=int, default=3)
     ap.add_argument("--out", default="benchmarks/results/scan_throughput.json")
     args = ap.parse_args()
