@@ -70,12 +70,19 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 # ----------------------------------------------------------------------------------- set-up helpers
 def make_attack_for(agent, name: str, eps: float, adversary: str | None, ckpt: str | None = None):
-    """The attack `name`; learned ones (rs, optimal) take the given file, else the one cached beside ckpt
-    (trained on demand)."""
-    from .attacks import make_attack
+    """The attack `name`; learned ones (rs, optimal) take the given file, else the one cached beside ckpt.
+
+    A scan never trains a learned attacker silently: without a file it is a one-line error that says how
+    to make one (`landscape.evaluate --attack NAME` trains and caches it).
+    """
+    from .attacks import cache_path, make_attack
 
     opts = {}
     if name in ("rs", "optimal"):
+        cached = cache_path(ckpt, name, None if name == "rs" else eps) if ckpt else None
+        if not adversary and not (cached and cached.exists()):
+            raise LandscapeError(f"the {name} attack needs its learned adversary: pass --adversary FILE, or train and "
+                                 f"cache one with `python -m landscape.evaluate --ckpt {ckpt} --attack {name}`")
         opts["ckpt"] = ckpt
         if adversary:
             opts["q" if name == "rs" else "adversary"] = adversary

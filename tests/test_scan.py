@@ -139,6 +139,10 @@ def test_bad_input_one_line_errors(tmp_path, capsys):
     assert "resolution" in _err(["--ckpt", str(ckpt), "--resolution", "0", *base], capsys)
     assert "100489 grid points" in _err(["--ckpt", str(ckpt), "--resolution", "317", *base], capsys)
     assert "metric" in _err(["--ckpt", str(ckpt), "--out", str(tmp_path / "s"), "--metrics", "bogus"], capsys)
+    assert "unknown attack 'bogus'" in _err(["--ckpt", str(ckpt), "--out", str(tmp_path / "s"), "--attack", "bogus",
+                                             "--metrics", "adversarial", "--no-render"], capsys)
+    assert "needs its learned adversary" in _err(["--ckpt", str(ckpt), "--out", str(tmp_path / "s"), "--attack",
+                                                  "optimal", "--metrics", "adversarial", "--no-render"], capsys)
     nan = toy_agent()
     with torch.no_grad():
         nan.actor.net[0].weight.fill_(float("nan"))
