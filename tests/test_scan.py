@@ -103,7 +103,9 @@ def test_interrupted_scan_resumes_to_identical_numbers(tmp_path, sig):
     ckpt = BUNDLED
     full, part = tmp_path / "full", tmp_path / "part"
     subprocess.run(_scan_cmd(ckpt, full), check=True, capture_output=True)
-    proc = subprocess.Popen(_scan_cmd(ckpt, part), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # a background parent (nohup, CI runners) may hand down SIGINT ignored; restore what a terminal gives
+    proc = subprocess.Popen(_scan_cmd(ckpt, part), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and len(list((part / "chunks").glob("*.npz"))) < 2:
         time.sleep(0.02)
