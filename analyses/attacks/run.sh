@@ -13,4 +13,4 @@ for ckpt in "${ckpts[@]}"; do
     python -m landscape.evaluate --ckpt "$ckpt" --attack all --eps 0.075 --episodes 50 --json \
         > "analyses/attacks/$(basename "${ckpt%.pt}")_eps0.075.json"
 done
-python analyses/attacks/table.py analyses/attacks/*_eps0.075.json | tee analyses/attacks/table.md
+python analyses/attacks/table.py analyses/attacks/hopper_{spo,arpo,barpo}_eps0.075.json | tee analyses/attacks/table.md
