@@ -1,6 +1,7 @@
 """The training loop shared by every algorithm: collect, update, log, evaluate, checkpoint, resume."""
 
 import csv
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from .agent import Agent
 from .collect import Collector
 from .errors import LandscapeError
 from .evaluator import BatchedEvaluator
+from .normalizer import RunningNorm
 from .ppo import PPO, PPOConfig, PolicyLoss
 
 EVAL_SEED = 1_000_000  # evaluation episodes use seeds disjoint from training
@@ -83,8 +85,6 @@ class Trainer:
         self.ppo.load_state_dict(state["ppo"])
         self.iteration, self.best = int(state["iteration"]), float(state["best"])
         torch.set_rng_state(state["torch_rng"])
-        from .normalizer import RunningNorm
-
         self._scaler_state = RunningNorm.from_state(state["reward_scaler"]) if state.get("reward_scaler") else None
         _trim_log(_log_path(self.out), self.iteration)
 
@@ -111,8 +111,6 @@ class Trainer:
             w.writerow(row)
 
     def train(self) -> Agent:
-        import time
-
         bar = tqdm(total=self.n_iters * self.cfg.steps_per_iter, initial=self.iteration * self.cfg.steps_per_iter,
                    unit="step", desc=f"{self.agent.algo} {self.agent.env_id}", dynamic_ncols=True)
         eval_ret = float("nan")
