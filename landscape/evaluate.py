@@ -18,14 +18,15 @@ import torch
 from . import checkpoint
 from .errors import LandscapeError, cli_main
 from .evaluator import BatchedEvaluator
+from .probes import mean_se
 
 SUITE = ("random", "mad", "critic", "surrogate", "rs", "optimal")
 
 
 def summarize(returns: np.ndarray) -> dict:
     returns = np.asarray(returns, dtype=np.float64)
-    se = returns.std(ddof=1) / np.sqrt(len(returns)) if len(returns) > 1 else float("nan")
-    return {"mean": float(returns.mean()), "se": float(se), "n": int(len(returns))}
+    mean, se = mean_se(returns)
+    return {"mean": float(mean), "se": float(se), "n": int(len(returns))}
 
 
 def natural_return(agent, episodes: int, seed: int, deterministic: bool = True, attack=None) -> dict:
