@@ -76,7 +76,12 @@ def gae(rewards: np.ndarray, values: np.ndarray, last_values: np.ndarray, dones:
 
 def clipped_surrogate(actor, z, mb: Batch, clip: float) -> torch.Tensor:
     """Per-sample PPO clipped surrogate loss (to minimize) of `actor` seeing observations z."""
-    ratio = torch.exp(actor.log_prob(z, mb.actions) - mb.logp)
+    return surrogate_of_logp(actor.log_prob(z, mb.actions), mb, clip)
+
+
+def surrogate_of_logp(logp: torch.Tensor, mb: Batch, clip: float) -> torch.Tensor:
+    """Per-sample clipped surrogate loss given the new log-probabilities of the batch's actions."""
+    ratio = torch.exp(logp - mb.logp)
     return -torch.min(ratio * mb.advantages, ratio.clamp(1 - clip, 1 + clip) * mb.advantages)
 
 

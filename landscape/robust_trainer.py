@@ -54,7 +54,7 @@ class RobustTrainer(Trainer):
 ROBUST_DEFAULTS = {  # None: set in build() (the env's eps, or per algorithm; BARPO-only flags)
     "eps": None, "eps_warmup": 0.75, "pgd_steps": 10, "temperature": 1.0, "guidance": None,
     "relaxation": None, "strength": None, "schedule": None, "ramp_start": 0.0, "ramp_frac": 0.75,
-    "adapt_step": 0.1, "adapt_window": 20, "sgld_noise": 1.0, "penalty": 1.0,
+    "adapt_step": 0.1, "adapt_window": 20, "sgld_noise": 1.0, "penalty": 1.0, "std_from": "clean",
 }
 BARPO_DEFAULTS = {"guidance": 1.0, "relaxation": "objective", "strength": 0.5, "schedule": "constant"}
 BARPO_ONLY = ("relaxation", "strength", "schedule")
@@ -62,6 +62,7 @@ BARPO_ONLY = ("relaxation", "strength", "schedule")
 
 def add_arguments(p) -> None:
     from .relaxations import RELAXATIONS
+    from .robust_loss import STD_FROM
     from .schedules import SCHEDULES
 
     g = p.add_argument_group("arpo / barpo")
@@ -79,6 +80,8 @@ def add_arguments(p) -> None:
     g.add_argument("--adapt-window", type=int, help="adaptive: iterations per decision (20)")
     g.add_argument("--sgld-noise", type=float, help="objective relaxation: SGLD noise in step sizes (1.0)")
     g.add_argument("--penalty", type=float, help="penalty relaxation: lambda at strength 0.5 (1.0)")
+    g.add_argument("--std-from", choices=STD_FROM, help="what trains the log-std: the clean surrogate (clean, "
+                   "default; the literal robust loss inflates it) or the robust loss itself (joint)")
 
 
 def build(args, agent, ppo_cfg, run, spec, env_fn=None) -> RobustTrainer:
@@ -104,10 +107,12 @@ def build(args, agent, ppo_cfg, run, spec, env_fn=None) -> RobustTrainer:
     if o["adapt_window"] <= 0:
         raise LandscapeError("--adapt-window must be positive")
     if args.algo == "arpo":
-        loss, schedule = arpo_loss(ppo_cfg.clip, o["eps"], o["pgd_steps"], o["temperature"], o["guidance"]), None
+        loss = arpo_loss(ppo_cfg.clip, o["eps"], o["pgd_steps"], o["temperature"], o["guidance"], o["std_from"])
+        schedule = None
     else:
         relax = make_relaxation(o["relaxation"], o["pgd_steps"], o["sgld_noise"], o["penalty"])
-        loss = RobustPolicyLoss(ppo_cfg.clip, o["eps"], relax, o["strength"], o["temperature"], o["guidance"])
+        loss = RobustPolicyLoss(ppo_cfg.clip, o["eps"], relax, o["strength"], o["temperature"], o["guidance"],
+                                o["std_from"])
         schedule = {"constant": lambda: Constant(o["strength"]),
                     "ramp": lambda: Ramp(o["ramp_start"], o["strength"], o["ramp_frac"]),
                     "adaptive": lambda: Adaptive(o["strength"], o["adapt_step"], o["adapt_window"])}[o["schedule"]]()

@@ -133,7 +133,8 @@ class Trainer:
                     checkpoint.save(self.agent, _best_path(self.out))
             self._log({"iteration": self.iteration, "step": self.agent.step, "train_return": train_ret,
                        "eval_return": eval_ret, "collect_sps": len(batch) / (t1 - t0),
-                       "update_sps": len(batch) / (t2 - t1), **self.extra_log(), **stats})
+                       "update_sps": len(batch) / (t2 - t1), "action_std": self.action_std(), **self.extra_log(),
+                       **stats})
             if self.iteration % self.run.checkpoint_every == 0 or self.iteration == self.n_iters:
                 checkpoint.save(self.agent, self.out, self._train_state())
             bar.update(len(batch))
@@ -141,6 +142,10 @@ class Trainer:
         bar.close()
         self.collector.close()
         return self.agent
+
+    def action_std(self) -> float:
+        """Mean std of the Gaussian policy: the exploration the next batch is collected with."""
+        return float(self.agent.actor.log_std.detach().exp().mean())
 
     # hooks for the robust trainers (eps warm-up, strength schedules)
     def before_iteration(self) -> None:

@@ -194,3 +194,26 @@ def test_cli_rejects_bad_robust_flags(tmp_path, capsys):
             train_main([*argv, *base])
         assert e.value.code == 2
         assert capsys.readouterr().err.startswith("error: ")
+
+
+def _grads(loss_fn, agent, mb):
+    agent = copy.deepcopy(agent)
+    torch.manual_seed(5)  # the same PGD start for both losses
+    loss, _ = loss_fn(agent.actor, mb)
+    loss.backward()
+    return {n: p.grad.clone() for n, p in agent.actor.named_parameters()}
+
+
+@pytest.mark.parametrize("guidance", [0.0, 0.7])
+def test_clean_std_splits_the_gradient_mean_robust_std_clean(guidance):
+    """std_from='clean': the mean network gets the literal robust loss's gradient, the log-std exactly SPO's."""
+    agent, mb = _agent(), _batch()
+    split = _grads(RobustPolicyLoss(CLIP, EPS, strength=1.0, guidance=guidance), agent, mb)
+    joint = _grads(RobustPolicyLoss(CLIP, EPS, strength=1.0, guidance=guidance, std_from="joint"), agent, mb)
+    spo = _grads(lambda actor, b: (clipped_surrogate(actor, b.z, b, CLIP).mean(), {}), agent, mb)
+    for name in split:
+        if name == "log_std":
+            assert torch.allclose(split[name], spo[name], atol=1e-7)
+            assert (joint[name] < spo[name]).all()  # the literal loss pushes the std up harder
+        else:
+            assert torch.allclose(split[name], joint[name], atol=1e-7), name

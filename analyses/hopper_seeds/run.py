@@ -3,7 +3,7 @@
     python analyses/hopper_seeds/run.py [--config config.toml] [--stage train|eval|table|all] [--dry-run]
 
 Each stage skips finished work and resumes interrupted work, so rerunning the same command continues the
-study. Jobs run one at a time (the machine has 2 cores). Results: results/<algo>_s<seed>.json (the
+study. `--workers N` runs N (algorithm, seed) pipelines side by side (train, then evaluate). Results: results/<algo>_s<seed>.json (the
 evaluate CLI's JSON), table.md and table.csv beside this file.
 """
 
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
@@ -33,7 +34,7 @@ def run_path(cfg: dict, algo: str, seed: int) -> Path:
 
 
 def jobs(cfg: dict):
-    return [(algo, seed) for algo in cfg["algos"] for seed in cfg["seeds"]]
+    return [(algo, seed) for seed in cfg["seeds"] for algo in cfg["algos"]]
 
 
 def trained_steps(path: Path) -> int:
@@ -73,34 +74,55 @@ def looks_running(path: Path, within: float = 180.0) -> bool:
     return log.exists() and time.time() - log.stat().st_mtime < within
 
 
-def stage_train(cfg: dict, dry: bool) -> None:
-    todo = [(j, c) for j in jobs(cfg) if (c := train_command(cfg, *j)) is not None]
-    for (algo, seed), cmd in tqdm(todo, desc="train", unit="run"):
-        log = run_path(cfg, algo, seed).with_suffix(".log")
-        if looks_running(run_path(cfg, algo, seed)):
-            print(f"skip {algo} seed {seed}: its log is being written by another process", flush=True)
-            continue
-        print(" ".join(cmd), f">> {log}", flush=True)
-        if not dry:
-            with open(log, "a") as f:
-                subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True)
+def train(cfg: dict, algo: str, seed: int, dry: bool) -> bool:
+    """Train (or resume) one run; True when the run is finished."""
+    cmd = train_command(cfg, algo, seed)
+    if cmd is None:
+        return True
+    log = run_path(cfg, algo, seed).with_suffix(".log")
+    if looks_running(run_path(cfg, algo, seed)):
+        print(f"skip {algo} seed {seed}: its log is being written by another process", flush=True)
+        return False
+    print(" ".join(cmd), f">> {log}", flush=True)
+    if dry:
+        return False
+    with open(log, "a") as f:
+        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True)
+    return True
 
 
-def stage_eval(cfg: dict, dry: bool) -> None:
-    todo = [j for j in jobs(cfg) if not result_path(*j).exists()]
-    for algo, seed in tqdm(todo, desc="evaluate", unit="ckpt"):
-        if train_command(cfg, algo, seed) is not None:
-            print(f"skip {algo} seed {seed}: training unfinished", flush=True)
-            continue
-        cmd = eval_command(cfg, algo, seed)
-        print(" ".join(cmd), flush=True)
-        if dry:
-            continue
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode:
-            raise SystemExit(f"evaluation failed: {out.stderr.strip().splitlines()[-1]}")
-        result_path(algo, seed).parent.mkdir(exist_ok=True)
-        result_path(algo, seed).write_text(out.stdout)  # written only when complete
+def evaluate(cfg: dict, algo: str, seed: int, dry: bool) -> None:
+    """Attack one finished checkpoint; the JSON is written only when the evaluation completes."""
+    if result_path(algo, seed).exists():
+        return
+    if train_command(cfg, algo, seed) is not None:
+        print(f"skip {algo} seed {seed}: training unfinished", flush=True)
+        return
+    cmd = eval_command(cfg, algo, seed)
+    print(" ".join(cmd), flush=True)
+    if dry:
+        return
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"evaluation of {algo} seed {seed} failed: {out.stderr.strip().splitlines()[-1]}")
+    result_path(algo, seed).parent.mkdir(exist_ok=True)
+    result_path(algo, seed).write_text(out.stdout)
+
+
+def run_stage(cfg: dict, stage: str, dry: bool, workers: int) -> None:
+    """Every (algorithm, seed) through the stage's steps, `workers` pipelines at a time."""
+    def pipeline(job):
+        if stage in ("train", "all"):
+            finished = train(cfg, *job, dry)
+            if not finished:
+                return
+        if stage in ("eval", "all"):
+            evaluate(cfg, *job, dry)
+
+    todo = sorted(jobs(cfg), key=lambda job: train_command(cfg, *job) is None)  # the long pipelines first
+    with ThreadPoolExecutor(max_workers=1 if dry else workers) as pool:
+        for _ in tqdm(pool.map(pipeline, todo), total=len(todo), desc=stage, unit="run"):
+            pass
 
 
 def stage_table(cfg: dict) -> None:
@@ -133,12 +155,11 @@ def main(argv=None) -> None:
     p.add_argument("--config", default=str(HERE / "config.toml"))
     p.add_argument("--stage", choices=("train", "eval", "table", "all"), default="all")
     p.add_argument("--dry-run", action="store_true", help="print the commands without running them")
+    p.add_argument("--workers", type=int, default=1, help="(algorithm, seed) pipelines run side by side")
     args = p.parse_args(argv)
     cfg = load_config(Path(args.config))
-    if args.stage in ("train", "all"):
-        stage_train(cfg, args.dry_run)
-    if args.stage in ("eval", "all"):
-        stage_eval(cfg, args.dry_run)
+    if args.stage != "table":
+        run_stage(cfg, args.stage, args.dry_run, args.workers)
     if args.stage in ("table", "all") and not args.dry_run:
         stage_table(cfg)
 
