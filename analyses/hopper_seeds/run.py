@@ -1,10 +1,12 @@
 """3-seed Hopper study: train SPO / ARPO / BARPO, attack every checkpoint, tabulate medians over seeds.
 
-    python analyses/hopper_seeds/run.py [--config config.toml] [--stage train|eval|table|all] [--dry-run]
+    python analyses/hopper_seeds/run.py [--config config.toml] [--stage train|eval|table|all] [--workers N]
+                                        [--dry-run]
 
 Each stage skips finished work and resumes interrupted work, so rerunning the same command continues the
-study. `--workers N` runs N (algorithm, seed) pipelines side by side (train, then evaluate). Results: results/<algo>_s<seed>.json (the
-evaluate CLI's JSON), table.md and table.csv beside this file.
+study. `--workers N` runs N (algorithm, seed) pipelines side by side (train, then evaluate). Results:
+results/<algo>_s<seed>.json (the evaluate CLI's JSON), table.md and table.csv beside this file (or in the
+config's out_dir).
 """
 
 import argparse
@@ -64,8 +66,13 @@ def eval_command(cfg: dict, algo: str, seed: int) -> list[str]:
             "--adversary-steps", str(ev["adversary_steps"])]
 
 
-def result_path(algo: str, seed: int) -> Path:
-    return HERE / "results" / f"{algo}_s{seed}.json"
+def out_dir(cfg: dict) -> Path:
+    """Where results/ and the tables go: beside this script unless the config says otherwise."""
+    return Path(cfg.get("out_dir", HERE))
+
+
+def result_path(cfg: dict, algo: str, seed: int) -> Path:
+    return out_dir(cfg) / "results" / f"{algo}_s{seed}.json"
 
 
 def looks_running(path: Path, within: float = 180.0) -> bool:
@@ -93,7 +100,7 @@ def train(cfg: dict, algo: str, seed: int, dry: bool) -> bool:
 
 def evaluate(cfg: dict, algo: str, seed: int, dry: bool) -> None:
     """Attack one finished checkpoint; the JSON is written only when the evaluation completes."""
-    if result_path(algo, seed).exists():
+    if result_path(cfg, algo, seed).exists():
         return
     if train_command(cfg, algo, seed) is not None:
         print(f"skip {algo} seed {seed}: training unfinished", flush=True)
@@ -105,8 +112,8 @@ def evaluate(cfg: dict, algo: str, seed: int, dry: bool) -> None:
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"evaluation of {algo} seed {seed} failed: {out.stderr.strip().splitlines()[-1]}")
-    result_path(algo, seed).parent.mkdir(exist_ok=True)
-    result_path(algo, seed).write_text(out.stdout)
+    result_path(cfg, algo, seed).parent.mkdir(exist_ok=True)
+    result_path(cfg, algo, seed).write_text(out.stdout)
 
 
 def run_stage(cfg: dict, stage: str, dry: bool, workers: int) -> None:
@@ -125,29 +132,39 @@ def run_stage(cfg: dict, stage: str, dry: bool, workers: int) -> None:
             pass
 
 
-def stage_table(cfg: dict) -> None:
-    """Medians over seeds of natural, each attack's and the worst-case return (seeds listed as n)."""
-    attacks = cfg["evaluation"]["attacks"].split(",")
-    cols = ["natural", *attacks, "worst"]
-    rows = []
+def score(result: dict, column: str) -> float:
+    """One cell of the table from one evaluate-CLI JSON: natural, an attack's or the worst-case mean return."""
+    if column in ("natural", "worst"):
+        return result[column]["mean"]
+    return result["attacks"][column]["mean"]
+
+
+def stage_table(cfg: dict) -> list[dict]:
+    """Medians over seeds of natural, each attack's and the worst-case return, then every seed's own row."""
+    cols = ["natural", *cfg["evaluation"]["attacks"].split(","), "worst"]
+    medians, per_seed = [], []
     for algo in cfg["algos"]:
-        res = [json.loads(p.read_text()) for s in cfg["seeds"] if (p := result_path(algo, s)).exists()]
+        res = {s: json.loads(p.read_text()) for s in cfg["seeds"] if (p := result_path(cfg, algo, s)).exists()}
         if not res:
             continue
-        value = lambda r, c: r["natural"]["mean"] if c == "natural" else (  # noqa: E731
-            r["worst"]["mean"] if c == "worst" else r["attacks"][c]["mean"])
-        rows.append({"algo": algo, "n": len(res), **{c: statistics.median(value(r, c) for r in res) for c in cols}})
-    with open(HERE / "table.csv", "w", newline="") as f:
+        medians.append({"algo": algo, "n": len(res), **{c: statistics.median(score(r, c) for r in res.values())
+                                                        for c in cols}})
+        per_seed += [{"algo": algo, "seed": s, **{c: score(r, c) for c in cols}} for s, r in res.items()]
+    with open(out_dir(cfg) / "table.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["algo", "n", *cols])
         w.writeheader()
-        w.writerows(rows)
+        w.writerows(medians)
     ev = cfg["evaluation"]
+    row = lambda first, r: f"| {first} | " + " | ".join(f"{r[c]:.0f}" for c in cols) + " |"  # noqa: E731
     lines = [f"Median over seeds ({cfg['env']}, {cfg['steps']:,} training steps, {ev['episodes']} deterministic "
-             f"episodes per checkpoint; n = seeds evaluated)", "",
+             f"episodes per checkpoint, eps = the env's standard; n = seeds evaluated)", "",
              "| algo | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
-    lines += [f"| {r['algo']} | {r['n']} | " + " | ".join(f"{r[c]:.0f}" for c in cols) + " |" for r in rows]
-    (HERE / "table.md").write_text("\n".join(lines) + "\n")
+    lines += [row(f"{r['algo']} | {r['n']}", r) for r in medians]
+    lines += ["", "Every seed", "", "| algo | seed | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    lines += [row(f"{r['algo']} | {r['seed']}", r) for r in per_seed]
+    (out_dir(cfg) / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    return medians
 
 
 def main(argv=None) -> None:
