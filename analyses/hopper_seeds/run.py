@@ -5,13 +5,14 @@
 
 Each stage skips finished work and resumes interrupted work, so rerunning the same command continues the
 study. `--workers N` runs N (algorithm, seed) pipelines side by side (train, then evaluate). Results:
-results/<algo>_s<seed>.json (the evaluate CLI's JSON), table.md and table.csv beside this file (or in the
-config's out_dir).
+results/<algo>_s<seed>.json (the evaluate CLI's JSON), table.md and table.csv and the training logs
+(logs/, drawn by curves.py) beside this file (or in the config's out_dir).
 """
 
 import argparse
 import csv
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -139,8 +140,18 @@ def score(result: dict, column: str) -> float:
     return result["attacks"][column]["mean"]
 
 
+def copy_logs(cfg: dict) -> None:
+    """The finished runs' training CSVs into <out_dir>/logs/<algo>_s<seed>.csv (for curves.py and the record)."""
+    (out_dir(cfg) / "logs").mkdir(exist_ok=True)
+    for algo, seed in jobs(cfg):
+        log = run_path(cfg, algo, seed).with_suffix(".csv")
+        if log.exists() and train_command(cfg, algo, seed) is None:
+            shutil.copyfile(log, out_dir(cfg) / "logs" / f"{algo}_s{seed}.csv")
+
+
 def stage_table(cfg: dict) -> list[dict]:
     """Medians over seeds of natural, each attack's and the worst-case return, then every seed's own row."""
+    copy_logs(cfg)
     cols = ["natural", *cfg["evaluation"]["attacks"].split(","), "worst"]
     medians, per_seed = [], []
     for algo in cfg["algos"]:
