@@ -2,7 +2,7 @@
 
     python analyses/hopper_seeds/curves.py [--logs analyses/hopper_seeds/logs] [--out figures/hopper_training]
 
-Reads the per-run CSV logs (`<algo>_s<seed>.csv`, copied here by `run.py --stage table`; `<algo>-joint_s<seed>.csv`
+Reads the per-run CSV logs (`<algo>_s<seed>.csv`, copied here by `run.py --stage table`; `<algo>_joint_s<seed>.csv`
 for runs trained with `--std-from joint`, drawn dashed). Per algorithm: every seed thin, the median over seeds
 thick.
 """
@@ -35,7 +35,7 @@ def group_logs(folder: Path) -> dict[tuple[str, str], list[dict]]:
     """(algo, variant) -> the runs' logs, variant '' or 'joint'."""
     runs = defaultdict(list)
     for path in sorted(folder.glob("*_s*.csv")):
-        m = re.fullmatch(r"([a-z]+)(?:-([a-z]+))?_s(\d+)", path.stem)
+        m = re.fullmatch(r"([a-z]+)(?:_([a-z]+))?_s(\d+)", path.stem)
         if m:
             runs[(m[1], m[2] or "")].append(read_log(path))
     return runs

@@ -28,12 +28,20 @@ HERE = Path(__file__).resolve().parent
 
 def load_config(path: Path) -> dict:
     with open(path, "rb") as f:
-        return tomllib.load(f)
+        cfg = tomllib.load(f)
+    if "out_dir" in cfg:  # relative to the config file
+        cfg["out_dir"] = str(path.resolve().parent / cfg["out_dir"])
+    return cfg
 
 
 def run_path(cfg: dict, algo: str, seed: int) -> Path:
     stem = cfg["env"].split("-")[0].lower()
     return Path(cfg["runs_dir"]) / f"{stem}_{algo}_s{seed}.pt"
+
+
+def trainer(name: str) -> str:
+    """The --algo of a run name: 'arpo' for 'arpo' and for a variant such as 'arpo_joint'."""
+    return name.split("_")[0]
 
 
 def jobs(cfg: dict):
@@ -55,7 +63,7 @@ def train_command(cfg: dict, algo: str, seed: int) -> list[str] | None:
     done = trained_steps(out)
     if done >= target:
         return None
-    cmd = [sys.executable, "-m", "landscape.train", "--algo", algo, "--env", cfg["env"], "--steps",
+    cmd = [sys.executable, "-m", "landscape.train", "--algo", trainer(algo), "--env", cfg["env"], "--steps",
            str(cfg["steps"]), "--seed", str(seed), "--out", str(out), *cfg["train_flags"], *cfg["algos"][algo]]
     return cmd + ["--resume"] if out.exists() else cmd
 
