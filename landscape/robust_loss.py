@@ -16,11 +16,11 @@ clean surrogate (ARPO's optional clean-loss term; BARPO's "SPO guidance", the pa
 
 Which term trains the log-std (`std_from`): the std is state-independent, so no observation perturbation moves
 it, yet in the literal loss above a larger std blunts every perturbation (the adversary's shift of the mean
-costs less log-probability). Trained that way on Hopper the std inflates without bound (log-std 5-6.6, a std of
-hundreds on actions in [-1, 1], at the end of 2M-step ARPO and BARPO runs), collection becomes a random walk and
-the natural return collapses. SA-PPO detaches the std in its robustness term for the same reason. With
-std_from = "clean" (default) the mean map follows the robust loss with the std held fixed, and the std follows
-the clean surrogate with the mean held fixed, exactly as SPO trains it; "joint" is the literal loss.
+costs less log-probability). Trained that way on Hopper the std grows without bound (21-37 after 1M steps,
+100-730 after 2M, on actions in [-1, 1]) and collection approaches a random walk (README: the ablation).
+SA-PPO detaches the std in its robustness term for the same reason. With std_from = "clean" (default) the mean
+map follows the robust loss with the std held fixed, and the std follows the clean surrogate with the mean held
+fixed, exactly as SPO trains it; "joint" is the literal loss.
 
 Logged per minibatch (averaged per iteration by the PPO core): loss_nat / loss_adv (mean surrogate loss on
 clean / perturbed observations), adv_gap = loss_adv - loss_nat, and pert = mean ||z' - z||_inf / eps.
@@ -83,7 +83,9 @@ class RobustPolicyLoss(PolicyLoss):
 
     def _split_loss(self, actor, z_adv, mb: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """The robust loss for the mean map (std held fixed) plus the clean surrogate for the std (mean held fixed)."""
-        surrogate = lambda mean, log_std: surrogate_of_logp(gaussian_logp(mean, log_std, mb.actions), mb, self.clip)  # noqa: E731
+        def surrogate(mean, log_std):
+            return surrogate_of_logp(gaussian_logp(mean, log_std, mb.actions), mb, self.clip)
+
         fixed_std, mean = actor.log_std.detach(), actor(mb.z)
         adv = surrogate(actor(z_adv), fixed_std)
         loss = soft_maximum(adv, self.temperature) + surrogate(mean.detach(), actor.log_std).mean()

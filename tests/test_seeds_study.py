@@ -19,7 +19,7 @@ def study():
 
 def _cfg(tmp_path: Path) -> dict:
     return {"env": "Hopper-v5", "seeds": [0, 1, 2], "steps": 4096, "runs_dir": str(tmp_path / "runs"),
-            "out_dir": str(tmp_path), "train_flags": [], "algos": {"spo": [], "arpo": []},
+            "out_dir": str(tmp_path / "study"), "train_flags": [], "algos": {"spo": [], "arpo": []},
             "evaluation": {"episodes": 10, "seed": 0, "attacks": "mad,optimal", "adversary_steps": 1000}}
 
 
@@ -35,14 +35,14 @@ def test_table_takes_medians_over_the_seeds_present(study, tmp_path):
                ("arpo", 0): (1400, 1300, 1250), ("arpo", 2): (1000, 900, 1100)}  # arpo seed 1 unfinished
     for (algo, seed), values in results.items():
         path = study.result_path(cfg, algo, seed)
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(_result(*values)))
     spo, arpo = study.stage_table(cfg)
     assert (spo["n"], spo["natural"], spo["mad"], spo["optimal"], spo["worst"]) == (3, 3000, 1800, 600, 600)
     assert (arpo["n"], arpo["natural"], arpo["worst"]) == (2, 1200, 1075)  # two seeds: the mean of both
-    table = (tmp_path / "table.md").read_text()
+    table = (tmp_path / "study" / "table.md").read_text()
     assert "| spo | 3 | 3000 | 1800 | 600 | 600 |" in table and "| arpo | 2 | 1200 | 1100 | 1175 | 1075 |" in table
-    assert (tmp_path / "table.csv").read_text().splitlines()[0] == "algo,n,natural,mad,optimal,worst"
+    assert (tmp_path / "study" / "table.csv").read_text().splitlines()[0] == "algo,n,natural,mad,optimal,worst"
 
 
 def test_jobs_interleave_seeds_and_unfinished_runs_get_a_training_command(study, tmp_path):

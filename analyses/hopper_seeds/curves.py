@@ -1,10 +1,10 @@
 """Training curves of the 3-seed study: evaluation return and the policy's action std against steps.
 
-    python analyses/hopper_seeds/curves.py [--logs analyses/hopper_seeds/logs] [--out figures/hopper_training]
+    python analyses/hopper_seeds/curves.py [--logs DIR ...] [--out figures/hopper_training]
 
-Reads the per-run CSV logs (`<algo>_s<seed>.csv`, copied here by `run.py --stage table`; `<algo>_joint_s<seed>.csv`
-for runs trained with `--std-from joint`, drawn dashed). Per algorithm: every seed thin, the median over seeds
-thick.
+Reads the per-run CSV logs (`<algo>_s<seed>.csv`, copied by `run.py --stage table` into logs/ and, for the
+`--std-from joint` ablation, ablation/logs/ as `<algo>_joint_s<seed>.csv`, drawn dashed). Per algorithm: every
+seed thin, the median over seeds thick.
 """
 
 import argparse
@@ -31,10 +31,10 @@ def read_log(path: Path) -> dict[str, np.ndarray]:
             "std": np.array([float(r.get("action_std") or "nan") for r in evals])}
 
 
-def group_logs(folder: Path) -> dict[tuple[str, str], list[dict]]:
-    """(algo, variant) -> the runs' logs, variant '' or 'joint'."""
+def group_logs(folders: list[Path]) -> dict[tuple[str, str], list[dict]]:
+    """(algo, variant) -> the runs' logs, variant '' or e.g. 'joint'."""
     runs = defaultdict(list)
-    for path in sorted(folder.glob("*_s*.csv")):
+    for path in sorted(p for folder in folders for p in folder.glob("*_s*.csv")):
         m = re.fullmatch(r"([a-z]+)(?:_([a-z]+))?_s(\d+)", path.stem)
         if m:
             runs[(m[1], m[2] or "")].append(read_log(path))
@@ -66,10 +66,10 @@ def draw(runs: dict, out: Path) -> list[Path]:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--logs", default=str(HERE / "logs"))
+    p.add_argument("--logs", nargs="+", default=[str(HERE / "logs"), str(HERE / "ablation" / "logs")])
     p.add_argument("--out", default=str(HERE.parents[1] / "figures" / "hopper_training"))
     args = p.parse_args(argv)
-    runs = group_logs(Path(args.logs))
+    runs = group_logs([Path(folder) for folder in args.logs])
     if not runs:
         raise SystemExit(f"no <algo>_s<seed>.csv logs in {args.logs}")
     print("\n".join(str(path) for path in draw(runs, Path(args.out))))

@@ -121,7 +121,7 @@ def evaluate(cfg: dict, algo: str, seed: int, dry: bool) -> None:
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"evaluation of {algo} seed {seed} failed: {out.stderr.strip().splitlines()[-1]}")
-    result_path(cfg, algo, seed).parent.mkdir(exist_ok=True)
+    result_path(cfg, algo, seed).parent.mkdir(parents=True, exist_ok=True)
     result_path(cfg, algo, seed).write_text(out.stdout)
 
 
@@ -150,7 +150,7 @@ def score(result: dict, column: str) -> float:
 
 def copy_logs(cfg: dict) -> None:
     """The finished runs' training CSVs into <out_dir>/logs/<algo>_s<seed>.csv (for curves.py and the record)."""
-    (out_dir(cfg) / "logs").mkdir(exist_ok=True)
+    (out_dir(cfg) / "logs").mkdir(parents=True, exist_ok=True)
     for algo, seed in jobs(cfg):
         log = run_path(cfg, algo, seed).with_suffix(".csv")
         if log.exists() and train_command(cfg, algo, seed) is None:
