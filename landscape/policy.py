@@ -22,6 +22,11 @@ def _mlp(sizes: list[int], out_gain: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """log N(actions; mean, exp(log_std)^2) summed over action dimensions (mean and log-std may be detached apart)."""
+    return torch.distributions.Normal(mean, log_std.exp().expand(mean.shape)).log_prob(actions).sum(-1)
+
+
 class Actor(nn.Module):
     """pi(a|z) = N(mlp(z), exp(log_std)^2); acts on the normalized observation z."""
 
@@ -38,7 +43,7 @@ class Actor(nn.Module):
         return torch.distributions.Normal(self.net(z), self.log_std.exp().expand(z.shape[:-1] + (self.act_dim,)))
 
     def log_prob(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.dist(z).log_prob(actions).sum(-1)
+        return gaussian_log_prob(self.net(z), self.log_std, actions)
 
 
 class Critic(nn.Module):

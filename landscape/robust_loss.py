@@ -30,7 +30,8 @@ import math
 
 import torch
 
-from .ppo import Batch, PolicyLoss, clipped_surrogate, surrogate_of_logp
+from .policy import gaussian_log_prob
+from .ppo import Batch, PolicyLoss, surrogate_of_logp
 from .relaxations import Budget, Relaxation
 
 
@@ -44,11 +45,6 @@ def soft_maximum(x: torch.Tensor, temperature: float) -> torch.Tensor:
     if temperature <= 0:
         return x.max()
     return temperature * (torch.logsumexp(x / temperature, 0) - math.log(x.numel()))
-
-
-def gaussian_logp(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """log N(actions; mean, exp(log_std)^2) summed over action dimensions, as Actor.log_prob computes it."""
-    return torch.distributions.Normal(mean, log_std.exp().expand(mean.shape)).log_prob(actions).sum(-1)
 
 
 STD_FROM = ("clean", "joint")
@@ -65,33 +61,27 @@ class RobustPolicyLoss(PolicyLoss):
 
     def __call__(self, actor, mb: Batch) -> tuple[torch.Tensor, dict]:
         z_adv = self.relaxation(actor, mb, self.eps, self.strength, self.clip)
-        clean = clipped_surrogate(actor, mb.z, mb, self.clip)
+
+        def surrogate(mean, log_std):  # per-sample clipped surrogate loss of N(mean, exp(log_std)^2)
+            return surrogate_of_logp(gaussian_log_prob(mean, log_std, mb.actions), mb, self.clip)
+
+        mean = actor(mb.z)
+        clean = surrogate(mean, actor.log_std)
         if z_adv is None:  # no adversary: SPO's loss
             loss = clean.mean()
             nat = float(loss.detach())
             return loss, {"loss_nat": nat, "loss_adv": nat, "adv_gap": 0.0, "pert": 0.0}
-        if self.std_from == "joint":
-            adv = clipped_surrogate(actor, z_adv, mb, self.clip)
-            loss = soft_maximum(adv, self.temperature)
-            if self.guidance:
-                loss = loss + self.guidance * clean.mean()
-        else:
-            loss, adv = self._split_loss(actor, z_adv, mb)
+        # "clean": the robust terms see the std held fixed, and the std learns from the clean surrogate alone
+        robust_std = actor.log_std if self.std_from == "joint" else actor.log_std.detach()
+        adv = surrogate(actor(z_adv), robust_std)
+        loss = soft_maximum(adv, self.temperature)
+        if self.guidance:
+            loss = loss + self.guidance * surrogate(mean, robust_std).mean()
+        if self.std_from == "clean":
+            loss = loss + surrogate(mean.detach(), actor.log_std).mean()
         nat, adv_mean = float(clean.detach().mean()), float(adv.detach().mean())
         pert = float((z_adv - mb.z).abs().amax(-1).mean()) / self.eps if self.eps > 0 else 0.0
         return loss, {"loss_nat": nat, "loss_adv": adv_mean, "adv_gap": adv_mean - nat, "pert": pert}
-
-    def _split_loss(self, actor, z_adv, mb: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """The robust loss for the mean map (std held fixed) plus the clean surrogate for the std (mean held fixed)."""
-        def surrogate(mean, log_std):
-            return surrogate_of_logp(gaussian_logp(mean, log_std, mb.actions), mb, self.clip)
-
-        fixed_std, mean = actor.log_std.detach(), actor(mb.z)
-        adv = surrogate(actor(z_adv), fixed_std)
-        loss = soft_maximum(adv, self.temperature) + surrogate(mean.detach(), actor.log_std).mean()
-        if self.guidance:
-            loss = loss + self.guidance * surrogate(mean, fixed_std).mean()
-        return loss, adv
 
 
 def arpo_loss(clip: float, eps: float, steps: int = 10, temperature: float = 1.0,
