@@ -31,7 +31,15 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     anneal_lr: bool = True
     reward_scaling: bool = True
-    norm_adv: bool = True
+    # advantage normalization: per minibatch inside the surrogate (SA-PPO / CAR-PPO `surrogate_reward`),
+    # once per iteration ("batch"), or "none"
+    norm_adv: str = "minibatch"
+
+    def __post_init__(self):
+        if isinstance(self.norm_adv, bool):  # configs saved before the choice existed
+            self.norm_adv = "batch" if self.norm_adv else "none"
+        if self.norm_adv not in ("minibatch", "batch", "none"):
+            raise ValueError(f"norm_adv must be minibatch, batch or none, not {self.norm_adv!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +80,11 @@ def gae(rewards: np.ndarray, values: np.ndarray, last_values: np.ndarray, dones:
         running = delta + gamma * lam * live * running
         adv[t] = running
     return adv, adv + values
+
+
+def normalized(adv: torch.Tensor) -> torch.Tensor:
+    """(A - mean) / (std + 1e-8), the unbiased std as SA-PPO's `adv_normalize`."""
+    return (adv - adv.mean()) / (adv.std() + 1e-8)
 
 
 def clipped_surrogate(actor, z, mb: Batch, clip: float) -> torch.Tensor:
@@ -133,17 +146,18 @@ class PPO:
 
     def update(self, batch: Batch) -> dict:
         cfg, actor = self.cfg, self.agent.actor
-        if cfg.norm_adv:
-            a = batch.advantages
-            batch.advantages = (a - a.mean()) / (a.std() + 1e-8)
+        if cfg.norm_adv == "batch":
+            batch.advantages = normalized(batch.advantages)
         mb_size = max(len(batch) // cfg.minibatches, 1)
         stats: dict[str, list] = {"policy_loss": [], "value_loss": [], "approx_kl": [], "grad_norm": []}
         for _ in range(cfg.epochs):
             perm = torch.randperm(len(batch), generator=self.gen)
             for start in range(0, len(batch) - mb_size + 1, mb_size):
                 mb = batch.select(perm[start:start + mb_size])
+                if cfg.norm_adv == "minibatch":
+                    mb.advantages = normalized(mb.advantages)
                 loss, info = self.policy_loss(actor, mb)
-                if cfg.entropy_coef:
+                if cfg.entropy_coef and not getattr(self.policy_loss, "handles_entropy", False):
                     loss = loss - cfg.entropy_coef * actor.dist(mb.z).entropy().sum(-1).mean()
                 v_loss = self.value_loss(mb)
                 stats["grad_norm"].append(self._step(loss, v_loss))

@@ -1,26 +1,33 @@
 """ARPO's and BARPO's policy loss: the PPO clipped surrogate seen through an adversary.
 
-One class serves both (the PPO core and the trainer are SPO's): per minibatch,
+One class serves both (the PPO core and the trainer are SPO's). Per minibatch, with advantages normalized
+per minibatch by the core (as CAR-PPO's `surrogate_reward` does):
 
-    z'   = relaxation(actor, mb, eps, strength)               (see relaxations.py; None = no adversary)
-    loss = softmax_T( l_i(z'_i) ) + guidance * mean( l_i(z_i) )
+    z'    = relaxation(actor, mb, eps, strength)              (relaxations.py; None = no adversary)
+    l_i   = clipped surrogate loss of sample i seen at z'_i  - entropy_coef * H_i
+    w     = softmax(l / T), held constant (detached)
+    loss  = guidance * mean_i(clean surrogate loss) + reg * sum_i w_i l_i
 
-where l_i is the per-sample clipped surrogate loss, softmax_T the soft maximum over the minibatch (CAR-PPO:
-the worst states dominate; T = inf is the mean, T -> 0 the hard maximum) and guidance the weight of the
-clean surrogate (ARPO's optional clean-loss term; BARPO's "SPO guidance", the paper's kappa).
+This is CAR-PPO's robust loss term by term (RyanHaoranLi/CAR-RL, `robust_ppo_step` with `car_pgd` /
+`car_sgld` and `robust_add_clean_loss`): `T` is its `robust_soft_lambda`, `reg` its `robust_ppo_reg`, and
+`guidance` the weight of its clean term (1 when the clean loss is added, 0 when not). The detached soft
+weights give the same gradient as T * logsumexp(l / T); T = inf is the plain mean, T -> 0 the hard maximum.
+The std enters both terms (the literal loss, `std_from="joint"`, CAR-PPO's own).
 
-- ARPO  = strength 1: z' is PGD on the surrogate loss in the full eps-ball.
-- BARPO = strength s in [0, 1] through a relaxation; s = 1 is ARPO's update exactly, s = 0 is SPO's
-  update exactly (no adversary: the soft maximum and the guidance term only shape an adversarial loss,
-  so without one the loss is the clean surrogate mean, computed as SPO computes it).
+Why the std stays bounded or not (README, "What trains the std"): the std is state-independent, so no
+perturbation moves it, but the adversary pushes every sample's ratio to the *unclipped* side of PPO's clip
+(positive advantages: a far from the perturbed mean, negative ones: a close to it), and on both sides a wider
+Gaussian lowers that sample's loss. The robust term alone therefore inflates the std; CAR-PPO's clean term
+(weight 1 against reg 0.1-1.0) and its near-mean weighting (T = 100-10000) keep it bounded. Our earlier
+default (robust term alone, T = 1) concentrated the weight on exactly those samples.
 
-Which term trains the log-std (`std_from`): the std is state-independent, so no observation perturbation moves
-it, yet in the literal loss above a larger std blunts every perturbation (the adversary's shift of the mean
-costs less log-probability). Trained that way on Hopper the std grows without bound (21-37 after 1M steps,
-100-730 after 2M, on actions in [-1, 1]) and collection approaches a random walk (README: the ablation).
-SA-PPO detaches the std in its robustness term for the same reason. With std_from = "clean" (default) the mean
-map follows the robust loss with the std held fixed, and the std follows the clean surrogate with the mean held
-fixed, exactly as SPO trains it; "joint" is the literal loss.
+- ARPO  = strength 1: z' is PGD on the surrogate loss in the full eps-ball. Presets (robust_trainer.py):
+  `car` (CAR-PPO as released: guidance 1, the env's reg and T) and `vanilla` (the robust term alone).
+- BARPO = strength s in [0, 1] through a relaxation; s = 1 is ARPO's update with the same guidance exactly,
+  s = 0 is SPO's update exactly (no adversary: the loss is the clean surrogate mean, as SPO computes it).
+
+`std_from="clean"` (an ablation, not the default): the robust term sees the std held fixed, and the std follows
+the clean surrogate with the mean held fixed, exactly as SPO trains it.
 
 Logged per minibatch (averaged per iteration by the PPO core): loss_nat / loss_adv (mean surrogate loss on
 clean / perturbed observations), adv_gap = loss_adv - loss_nat, and pert = mean ||z' - z||_inf / eps.
@@ -35,28 +42,39 @@ from .ppo import Batch, PolicyLoss, surrogate_of_logp
 from .relaxations import Budget, Relaxation
 
 
-def soft_maximum(x: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T * (logsumexp(x / T) - log n): between mean(x) (T = inf) and max(x) (T -> 0).
-
-    Its gradient weights each sample by softmax(x / T), so high-loss samples dominate.
-    """
+def soft_weights(x: torch.Tensor, temperature: float) -> torch.Tensor:
+    """CAR-PPO's per-sample weights softmax(x / T), detached: uniform at T = inf, one-hot on the max at T = 0."""
+    x = x.detach()
     if math.isinf(temperature):
-        return x.mean()
+        return torch.full_like(x, 1.0 / x.numel())
     if temperature <= 0:
-        return x.max()
-    return temperature * (torch.logsumexp(x / temperature, 0) - math.log(x.numel()))
+        return torch.nn.functional.one_hot(x.argmax(), x.numel()).to(x.dtype)
+    return torch.softmax(x / temperature, 0)
 
 
-STD_FROM = ("clean", "joint")
+def soft_maximum(x: torch.Tensor, temperature: float) -> torch.Tensor:
+    """sum_i softmax(x / T)_i x_i with the weights held constant: between mean(x) (T = inf) and max(x) (T = 0).
+
+    Its gradient weights each sample by softmax(x / T) (the gradient of T * logsumexp(x / T)), so high-loss
+    samples dominate as T falls.
+    """
+    return (soft_weights(x, temperature) * x).sum()
+
+
+STD_FROM = ("joint", "clean")
 
 
 class RobustPolicyLoss(PolicyLoss):
+    handles_entropy = True  # the entropy bonus sits inside the robust per-sample loss, as in CAR-PPO
+
     def __init__(self, clip: float, eps: float, relaxation: Relaxation | None = None, strength: float = 1.0,
-                 temperature: float = 1.0, guidance: float = 0.0, std_from: str = "clean"):
+                 temperature: float = 1000.0, guidance: float = 1.0, reg: float = 0.3, std_from: str = "joint",
+                 entropy_coef: float = 0.0):
         super().__init__(clip)
         if std_from not in STD_FROM:
             raise ValueError(f"std_from must be one of {STD_FROM}, not {std_from!r}")
         self.eps, self.strength, self.temperature, self.guidance = eps, strength, temperature, guidance
+        self.reg, self.entropy_coef = reg, entropy_coef
         self.relaxation, self.std_from = relaxation or Budget(), std_from
 
     def __call__(self, actor, mb: Batch) -> tuple[torch.Tensor, dict]:
@@ -67,14 +85,14 @@ class RobustPolicyLoss(PolicyLoss):
 
         mean = actor(mb.z)
         clean = surrogate(mean, actor.log_std)
-        if z_adv is None:  # no adversary: SPO's loss
-            loss = clean.mean()
-            nat = float(loss.detach())
+        if z_adv is None:  # no adversary: SPO's loss (and SPO's entropy bonus)
+            loss = clean.mean() - self.entropy_coef * _entropy(actor.log_std)
+            nat = float(clean.detach().mean())
             return loss, {"loss_nat": nat, "loss_adv": nat, "adv_gap": 0.0, "pert": 0.0}
-        # "clean": the robust terms see the std held fixed, and the std learns from the clean surrogate alone
         robust_std = actor.log_std if self.std_from == "joint" else actor.log_std.detach()
         adv = surrogate(actor(z_adv), robust_std)
-        loss = soft_maximum(adv, self.temperature)
+        per_sample = adv - self.entropy_coef * _entropy(robust_std)
+        loss = self.reg * soft_maximum(per_sample, self.temperature)
         if self.guidance:
             loss = loss + self.guidance * surrogate(mean, robust_std).mean()
         if self.std_from == "clean":
@@ -84,8 +102,13 @@ class RobustPolicyLoss(PolicyLoss):
         return loss, {"loss_nat": nat, "loss_adv": adv_mean, "adv_gap": adv_mean - nat, "pert": pert}
 
 
-def arpo_loss(clip: float, eps: float, steps: int = 10, temperature: float = 1.0,
-              guidance: float = 0.0, std_from: str = "clean") -> RobustPolicyLoss:
-    """ARPO (CAR-PPO style): the strongest first-order adversary, always."""
+def _entropy(log_std: torch.Tensor) -> torch.Tensor:
+    """Entropy of a Gaussian with state-independent log-std (the same for every sample)."""
+    return (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum()
+
+
+def arpo_loss(clip: float, eps: float, steps: int = 10, temperature: float = 1000.0, guidance: float = 1.0,
+              reg: float = 0.3, std_from: str = "joint", entropy_coef: float = 0.0) -> RobustPolicyLoss:
+    """ARPO (CAR-PPO): the strongest first-order adversary, always. Defaults: CAR-PPO's Hopper PGD run."""
     return RobustPolicyLoss(clip, eps, Budget(steps), strength=1.0, temperature=temperature, guidance=guidance,
-                            std_from=std_from)
+                            reg=reg, std_from=std_from, entropy_coef=entropy_coef)

@@ -8,15 +8,19 @@ Defaults, and why (every one is a flag of `python -m landscape.train`):
 - eps: the environment's standard (envs.ENV_SPECS: Hopper 0.075, Walker2d 0.05, HalfCheetah 0.15,
   Ant 0.15) and its literature budget (2048 x 976 steps; Ant 2048 x 4882); grown linearly from 0 over
   the first 75% of training (SA-PPO / CAR-PPO convention). PGD: 10 sign steps of eps/10, random start.
-- soft maximum temperature 1.0: the per-sample surrogate losses are on normalized advantages (scale ~1),
-  so T = 1 lets the worst states dominate without discarding the rest (T = inf is the plain mean).
-- ARPO: guidance 0 (vanilla ARPO, the paper's baseline).
+- the robust loss (robust_loss.py) comes in two named presets, for ARPO and BARPO alike:
+    car      CAR-PPO as released (`config_<env>_car_ppo_pgd.json`): clean term weight (guidance) 1, the
+             robust term weighted by the env's `robust_ppo_reg` with soft-max temperature `robust_soft_lambda`
+             (Hopper 0.3 / 1000, Walker2d 0.1 / 100, HalfCheetah 1.0 / 1000, Ant 0.3 / 10000). Default.
+    vanilla  the paper's "vanilla ARPO": the robust term alone (guidance 0, reg 1), same temperature.
+  Both train the std through the literal loss (`--std-from joint`, CAR-PPO's own); `--std-from clean` is the
+  ablation that trains it from the clean surrogate only.
 - BARPO: the paper's practical instance -- relaxation "objective" at strength 0.5 (any strength inside
   (0, 1) selects the KL adversary, solved by SGLD: 10 sign steps of eps/10 with Gaussian noise of one step
-  decaying linearly to 0), constant schedule, CAR soft maximum kept (T = 1, so strength 1 is ARPO
-  exactly), and guidance 1.0: the paper's kappa is not public, and equal weight of the adversarial and
-  the clean surrogate is the neutral choice. Ramp and adaptive schedules are meant for the continuous
-  relaxations (budget, delta, penalty); on "objective" they can only switch between SPO, KL and ARPO.
+  decaying linearly to 0), constant schedule, guidance = the preset's clean weight (the paper's kappa is not
+  public; CAR-PPO's weight 1 is the reference point), so strength 1 is ARPO with the same preset exactly.
+  Ramp and adaptive schedules are meant for the continuous relaxations (budget, delta, penalty); on
+  "objective" they can only switch between SPO, KL and ARPO.
 """
 
 import csv
@@ -51,12 +55,24 @@ class RobustTrainer(Trainer):
 
 # ---- command line (used by landscape.train for --algo arpo / barpo) ----
 
-ROBUST_DEFAULTS = {  # None: set in build() (the env's eps, or per algorithm; BARPO-only flags)
-    "eps": None, "eps_warmup": 0.75, "pgd_steps": 10, "temperature": 1.0, "guidance": None,
-    "relaxation": None, "strength": None, "schedule": None, "ramp_start": 0.0, "ramp_frac": 0.75,
-    "adapt_step": 0.1, "adapt_window": 20, "sgld_noise": 1.0, "penalty": 1.0, "std_from": "clean",
+ROBUST_DEFAULTS = {  # None: set in build() (the env's eps, the preset's weights, BARPO-only flags)
+    "preset": "car", "eps": None, "eps_warmup": 0.75, "pgd_steps": 10, "temperature": None, "guidance": None,
+    "reg": None, "relaxation": None, "strength": None, "schedule": None, "ramp_start": 0.0, "ramp_frac": 0.75,
+    "adapt_step": 0.1, "adapt_window": 20, "sgld_noise": 1.0, "penalty": 1.0, "std_from": "joint",
 }
-BARPO_DEFAULTS = {"guidance": 1.0, "relaxation": "objective", "strength": 0.5, "schedule": "constant"}
+BARPO_DEFAULTS = {"relaxation": "objective", "strength": 0.5, "schedule": "constant"}
+# CAR-PPO's released PGD runs: robust_ppo_reg and robust_soft_lambda per environment family
+CAR_WEIGHTS = {"Hopper": (0.3, 1000.0), "Walker2d": (0.1, 100.0), "HalfCheetah": (1.0, 1000.0),
+               "Ant": (0.3, 10000.0)}
+PRESETS = ("car", "vanilla")
+
+
+def preset_weights(preset: str, env_id: str) -> dict:
+    """guidance (clean weight), reg (robust weight) and temperature of a named preset on an environment."""
+    reg, lam = CAR_WEIGHTS.get(env_id.split("-")[0], CAR_WEIGHTS["Hopper"])  # toys: Hopper's
+    if preset == "car":
+        return {"guidance": 1.0, "reg": reg, "temperature": lam}
+    return {"guidance": 0.0, "reg": 1.0, "temperature": lam}
 BARPO_ONLY = ("relaxation", "strength", "schedule")
 
 
@@ -69,8 +85,12 @@ def add_arguments(p) -> None:
     g.add_argument("--eps", type=float, help="l_inf budget in normalized observations (default: the env's standard)")
     g.add_argument("--eps-warmup", type=float, help="fraction of training over which eps grows from 0 (0.75)")
     g.add_argument("--pgd-steps", type=int, help="inner attack steps of eps/10 (10)")
-    g.add_argument("--temperature", type=float, help="soft-maximum temperature over the minibatch; inf = mean (1.0)")
-    g.add_argument("--guidance", type=float, help="weight of the clean surrogate term (ARPO 0; BARPO 1.0)")
+    g.add_argument("--preset", choices=PRESETS, help="robust loss weights: car (CAR-PPO as released, default) "
+                   "or vanilla (the robust term alone)")
+    g.add_argument("--temperature", type=float, help="soft-maximum temperature over the minibatch (CAR-PPO's "
+                   "lambda); inf = mean (preset: the env's, Hopper 1000)")
+    g.add_argument("--guidance", type=float, help="weight of the clean surrogate term (car 1, vanilla 0)")
+    g.add_argument("--reg", type=float, help="weight of the robust term (car: the env's, Hopper 0.3; vanilla 1)")
     g.add_argument("--relaxation", choices=sorted(RELAXATIONS), help="BARPO: how strength acts (objective)")
     g.add_argument("--strength", type=float, help="BARPO: adversary strength in [0, 1], 0 = SPO, 1 = ARPO (0.5)")
     g.add_argument("--schedule", choices=SCHEDULES, help="BARPO: strength schedule (constant)")
@@ -80,8 +100,8 @@ def add_arguments(p) -> None:
     g.add_argument("--adapt-window", type=int, help="adaptive: iterations per decision (20)")
     g.add_argument("--sgld-noise", type=float, help="objective relaxation: SGLD noise in step sizes (1.0)")
     g.add_argument("--penalty", type=float, help="penalty relaxation: lambda at strength 0.5 (1.0)")
-    g.add_argument("--std-from", choices=STD_FROM, help="what trains the log-std: the clean surrogate (clean, "
-                   "default; the literal robust loss inflates it) or the robust loss itself (joint)")
+    g.add_argument("--std-from", choices=STD_FROM, help="what trains the log-std: the literal loss (joint, "
+                   "default, as CAR-PPO) or the clean surrogate alone (clean: an ablation)")
 
 
 def build(args, agent, ppo_cfg, run, spec, env_fn=None) -> RobustTrainer:
@@ -97,28 +117,39 @@ def build(args, agent, ppo_cfg, run, spec, env_fn=None) -> RobustTrainer:
     o = {k: v if v is not None else ROBUST_DEFAULTS[k] for k, v in given.items()}
     if args.algo == "barpo":
         o.update({k: BARPO_DEFAULTS[k] for k in BARPO_DEFAULTS if given[k] is None})
+    o.update({k: v for k, v in preset_weights(o["preset"], spec.env_id).items() if given[k] is None})
     o["eps"] = spec.eps if o["eps"] is None else o["eps"]
-    o["guidance"] = o["guidance"] or 0.0
-    if o["eps"] < 0 or o["temperature"] < 0 or o["guidance"] < 0 or o["pgd_steps"] < 0:
-        raise LandscapeError("--eps, --temperature, --guidance and --pgd-steps must be non-negative")
-    for k in ("eps_warmup", "ramp_start", "ramp_frac") + (("strength",) if args.algo == "barpo" else ()):
-        if not 0 <= o[k] <= 1:
-            raise LandscapeError(f"--{k.replace('_', '-')} must lie in [0, 1]")
-    if o["adapt_window"] <= 0:
-        raise LandscapeError("--adapt-window must be positive")
+    check_robust(o, args.algo)
+    weights = {k: o[k] for k in ("temperature", "guidance", "reg", "std_from")}
     if args.algo == "arpo":
-        loss = arpo_loss(ppo_cfg.clip, o["eps"], o["pgd_steps"], o["temperature"], o["guidance"], o["std_from"])
+        loss = arpo_loss(ppo_cfg.clip, o["eps"], o["pgd_steps"], entropy_coef=ppo_cfg.entropy_coef, **weights)
         schedule = None
     else:
         relax = make_relaxation(o["relaxation"], o["pgd_steps"], o["sgld_noise"], o["penalty"])
-        loss = RobustPolicyLoss(ppo_cfg.clip, o["eps"], relax, o["strength"], o["temperature"], o["guidance"],
-                                o["std_from"])
+        loss = RobustPolicyLoss(ppo_cfg.clip, o["eps"], relax, o["strength"], entropy_coef=ppo_cfg.entropy_coef,
+                                **weights)
         schedule = {"constant": lambda: Constant(o["strength"]),
                     "ramp": lambda: Ramp(o["ramp_start"], o["strength"], o["ramp_frac"]),
                     "adaptive": lambda: Adaptive(o["strength"], o["adapt_step"], o["adapt_window"])}[o["schedule"]]()
     agent.eps = o["eps"]
     agent.config["robust"] = {k: v for k, v in o.items() if v is not None}
     return RobustTrainer(agent, ppo_cfg, run, loss, o["eps_warmup"], schedule, resume=args.resume, env_fn=env_fn)
+
+
+def check_robust(o: dict, algo: str) -> None:
+    """One-line errors for impossible settings, before any environment is built."""
+    from .errors import LandscapeError
+
+    for k in ("eps", "temperature", "guidance", "reg", "pgd_steps", "sgld_noise", "penalty"):
+        if not o[k] >= 0:  # also catches NaN
+            raise LandscapeError(f"--{k.replace('_', '-')} must be non-negative, not {o[k]}")
+    if o["guidance"] == 0 and o["reg"] == 0:
+        raise LandscapeError("--guidance and --reg are both 0: the policy loss would be empty")
+    for k in ("eps_warmup", "ramp_start", "ramp_frac") + (("strength",) if algo == "barpo" else ()):
+        if not 0 <= o[k] <= 1:
+            raise LandscapeError(f"--{k.replace('_', '-')} must lie in [0, 1], not {o[k]}")
+    if o["adapt_window"] <= 0:
+        raise LandscapeError("--adapt-window must be positive")
 
 
 def reject_flags(args) -> None:
