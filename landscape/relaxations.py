@@ -57,21 +57,55 @@ def sgld(objective, z: torch.Tensor, eps: float, steps: int = 10, step_size: flo
     return z_adv
 
 
+def langevin_sign_ascent(objective, z: torch.Tensor, eps: float, steps: int = 10, beta: float = 1e-5) -> torch.Tensor:
+    """CAR-PPO's `car_sgld` solver: start one step of eps/steps from z in a random sign direction, then
+    `steps` sign steps of (gradient + noise), the noise N(0, 2 * step * beta) / (k + 2) at step k, projected.
+
+    Each step is one call of the one PGD: adding noise to the gradient is adding a linear term to the objective.
+    The reference adds the noise to the gradient of the minibatch *mean* loss, pgd ascends the per-sample sum,
+    so the noise is scaled by the number of samples.
+    """
+    z = z.detach()
+    if eps == 0 or steps == 0:
+        return z.clone()
+    step = eps / steps
+    scale = (2 * step * beta) ** 0.5 * z[..., 0].numel()
+    z_adv = z + torch.randn(z.shape).sign() * step
+    for k in range(steps):
+        noise = scale / (k + 2) * torch.randn(z.shape)
+        noisy = lambda x, n=noise: objective(x) + (n * x).sum(-1)  # noqa: E731
+        z_adv = project(pgd(noisy, z_adv, eps=step, steps=1, step_size=step, random_start=False), z, eps)
+    return z_adv
+
+
+SOLVERS = ("pgd", "sgld")
+
+
 class Relaxation:
-    """Base: the endpoints (identity at s = 0, ARPO at s = 1); subclasses define the moderate adversary."""
+    """Base: the endpoints (identity at s = 0, ARPO at s = 1); subclasses define the moderate adversary.
+
+    ARPO's adversary (s = 1) is solved as CAR-PPO does: `pgd` (random start, `steps` sign steps of eps/steps)
+    or `sgld` (langevin_sign_ascent)."""
 
     name = ""
 
-    def __init__(self, steps: int = 10):
-        self.steps = steps
+    def __init__(self, steps: int = 10, solver: str = "pgd"):
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
+        self.steps, self.solver = steps, solver
 
     def __call__(self, actor, mb: Batch, eps: float, strength: float, clip: float) -> torch.Tensor | None:
         if strength <= 0:
             return None
         objective = surrogate_objective(actor, mb, clip)
         if strength >= 1:
-            return pgd(objective, mb.z, eps, self.steps)
+            return self.strongest(objective, mb.z, eps)
         return self.moderate(actor, mb, eps, strength, objective)
+
+    def strongest(self, objective, z: torch.Tensor, eps: float) -> torch.Tensor:
+        if self.solver == "sgld":
+            return langevin_sign_ascent(objective, z, eps, self.steps)
+        return pgd(objective, z, eps, self.steps, step_size=eps / max(self.steps, 1))
 
     def moderate(self, actor, mb: Batch, eps: float, strength: float, objective) -> torch.Tensor:
         raise NotImplementedError
@@ -81,14 +115,14 @@ class Budget(Relaxation):
     name = "budget"
 
     def moderate(self, actor, mb, eps, strength, objective):
-        return pgd(objective, mb.z, eps * strength, self.steps)
+        return self.strongest(objective, mb.z, eps * strength)
 
 
 class Objective(Relaxation):
     name = "objective"
 
-    def __init__(self, steps: int = 10, noise: float = 1.0):
-        super().__init__(steps)
+    def __init__(self, steps: int = 10, noise: float = 1.0, solver: str = "pgd"):
+        super().__init__(steps, solver)
         self.noise = noise
 
     def moderate(self, actor, mb, eps, strength, objective):
@@ -117,8 +151,8 @@ class DeltaOptimal(Relaxation):
 class Penalized(Relaxation):
     name = "penalty"
 
-    def __init__(self, steps: int = 10, penalty: float = 1.0):
-        super().__init__(steps)
+    def __init__(self, steps: int = 10, penalty: float = 1.0, solver: str = "pgd"):
+        super().__init__(steps, solver)
         self.penalty = penalty
 
     def moderate(self, actor, mb, eps, strength, objective):
@@ -129,9 +163,10 @@ class Penalized(Relaxation):
 RELAXATIONS = {cls.name: cls for cls in (Objective, Budget, DeltaOptimal, Penalized)}
 
 
-def make_relaxation(name: str, steps: int = 10, sgld_noise: float = 1.0, penalty: float = 1.0) -> Relaxation:
+def make_relaxation(name: str, steps: int = 10, sgld_noise: float = 1.0, penalty: float = 1.0,
+                    solver: str = "pgd") -> Relaxation:
     if name == "objective":
-        return Objective(steps, sgld_noise)
+        return Objective(steps, sgld_noise, solver)
     if name == "penalty":
-        return Penalized(steps, penalty)
-    return RELAXATIONS[name](steps)
+        return Penalized(steps, penalty, solver)
+    return RELAXATIONS[name](steps, solver)

@@ -108,7 +108,8 @@ def _entropy(log_std: torch.Tensor) -> torch.Tensor:
 
 
 def arpo_loss(clip: float, eps: float, steps: int = 10, temperature: float = 1000.0, guidance: float = 1.0,
-              reg: float = 0.3, std_from: str = "joint", entropy_coef: float = 0.0) -> RobustPolicyLoss:
+              reg: float = 0.3, std_from: str = "joint", entropy_coef: float = 0.0,
+              solver: str = "pgd") -> RobustPolicyLoss:
     """ARPO (CAR-PPO): the strongest first-order adversary, always. Defaults: CAR-PPO's Hopper PGD run."""
-    return RobustPolicyLoss(clip, eps, Budget(steps), strength=1.0, temperature=temperature, guidance=guidance,
+    return RobustPolicyLoss(clip, eps, Budget(steps, solver), strength=1.0, temperature=temperature, guidance=guidance,
                             reg=reg, std_from=std_from, entropy_coef=entropy_coef)

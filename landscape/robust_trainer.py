@@ -59,17 +59,21 @@ ROBUST_DEFAULTS = {  # None: set in build() (the env's eps, the preset's weights
     "preset": "car", "eps": None, "eps_warmup": 0.75, "pgd_steps": 10, "temperature": None, "guidance": None,
     "reg": None, "relaxation": None, "strength": None, "schedule": None, "ramp_start": 0.0, "ramp_frac": 0.75,
     "adapt_step": 0.1, "adapt_window": 20, "sgld_noise": 1.0, "penalty": 1.0, "std_from": "joint",
+    "inner": "pgd",
 }
 BARPO_DEFAULTS = {"relaxation": "objective", "strength": 0.5, "schedule": "constant"}
-# CAR-PPO's released PGD runs: robust_ppo_reg and robust_soft_lambda per environment family
-CAR_WEIGHTS = {"Hopper": (0.3, 1000.0), "Walker2d": (0.1, 100.0), "HalfCheetah": (1.0, 1000.0),
-               "Ant": (0.3, 10000.0)}
+# CAR-PPO's released runs (config_<env>_car_ppo_<inner>.json): robust_ppo_reg and robust_soft_lambda
+CAR_WEIGHTS = {"pgd": {"Hopper": (0.3, 1000.0), "Walker2d": (0.1, 100.0), "HalfCheetah": (1.0, 1000.0),
+                       "Ant": (0.3, 10000.0)},
+               "sgld": {"Hopper": (1.0, 100.0)}}  # the others: their pgd weights (not read from the reference)
 PRESETS = ("car", "vanilla")
 
 
-def preset_weights(preset: str, env_id: str) -> dict:
+def preset_weights(preset: str, env_id: str, inner: str = "pgd") -> dict:
     """guidance (clean weight), reg (robust weight) and temperature of a named preset on an environment."""
-    reg, lam = CAR_WEIGHTS.get(env_id.split("-")[0], CAR_WEIGHTS["Hopper"])  # toys: Hopper's
+    family = env_id.split("-")[0]
+    table = CAR_WEIGHTS[inner] if family in CAR_WEIGHTS[inner] else CAR_WEIGHTS["pgd"]
+    reg, lam = table.get(family, CAR_WEIGHTS["pgd"]["Hopper"])  # toys: Hopper's
     if preset == "car":
         return {"guidance": 1.0, "reg": reg, "temperature": lam}
     return {"guidance": 0.0, "reg": 1.0, "temperature": lam}
@@ -77,14 +81,16 @@ BARPO_ONLY = ("relaxation", "strength", "schedule")
 
 
 def add_arguments(p) -> None:
-    from .relaxations import RELAXATIONS
+    from .relaxations import RELAXATIONS, SOLVERS
     from .robust_loss import STD_FROM
     from .schedules import SCHEDULES
 
     g = p.add_argument_group("arpo / barpo")
     g.add_argument("--eps", type=float, help="l_inf budget in normalized observations (default: the env's standard)")
     g.add_argument("--eps-warmup", type=float, help="fraction of training over which eps grows from 0 (0.75)")
-    g.add_argument("--pgd-steps", type=int, help="inner attack steps of eps/10 (10)")
+    g.add_argument("--pgd-steps", type=int, help="inner attack steps of eps/steps (10)")
+    g.add_argument("--inner", choices=SOLVERS, help="solver of ARPO's inner attack: pgd (random start, default) "
+                   "or sgld (CAR-PPO's car_sgld)")
     g.add_argument("--preset", choices=PRESETS, help="robust loss weights: car (CAR-PPO as released, default) "
                    "or vanilla (the robust term alone)")
     g.add_argument("--temperature", type=float, help="soft-maximum temperature over the minibatch (CAR-PPO's "
@@ -117,15 +123,16 @@ def build(args, agent, ppo_cfg, run, spec, env_fn=None) -> RobustTrainer:
     o = {k: v if v is not None else ROBUST_DEFAULTS[k] for k, v in given.items()}
     if args.algo == "barpo":
         o.update({k: BARPO_DEFAULTS[k] for k in BARPO_DEFAULTS if given[k] is None})
-    o.update({k: v for k, v in preset_weights(o["preset"], spec.env_id).items() if given[k] is None})
+    o.update({k: v for k, v in preset_weights(o["preset"], spec.env_id, o["inner"]).items() if given[k] is None})
     o["eps"] = spec.eps if o["eps"] is None else o["eps"]
     check_robust(o, args.algo)
     weights = {k: o[k] for k in ("temperature", "guidance", "reg", "std_from")}
     if args.algo == "arpo":
-        loss = arpo_loss(ppo_cfg.clip, o["eps"], o["pgd_steps"], entropy_coef=ppo_cfg.entropy_coef, **weights)
+        loss = arpo_loss(ppo_cfg.clip, o["eps"], o["pgd_steps"], entropy_coef=ppo_cfg.entropy_coef,
+                         solver=o["inner"], **weights)
         schedule = None
     else:
-        relax = make_relaxation(o["relaxation"], o["pgd_steps"], o["sgld_noise"], o["penalty"])
+        relax = make_relaxation(o["relaxation"], o["pgd_steps"], o["sgld_noise"], o["penalty"], o["inner"])
         loss = RobustPolicyLoss(ppo_cfg.clip, o["eps"], relax, o["strength"], entropy_coef=ppo_cfg.entropy_coef,
                                 **weights)
         schedule = {"constant": lambda: Constant(o["strength"]),
