@@ -6,6 +6,7 @@ A `.pt` file is a dict of tensors and primitives:
   train_state (optional: optimizer states, reward scaler, iteration -- used by --resume).
 """
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -13,7 +14,9 @@ from pathlib import Path
 import torch
 
 from . import __version__
+from . import torchfile
 from .agent import Agent
+from .envs import env_dims, env_spec
 from .errors import LandscapeError, describe
 from .normalizer import RunningNorm
 from .policy import Actor, Critic
@@ -40,7 +43,69 @@ def save(agent: Agent, path: str | os.PathLike, train_state: dict | None = None)
     os.replace(tmp, path)
 
 
+@functools.lru_cache(maxsize=None)
+def _env_dims(env_id: str) -> tuple[int, int]:
+    return env_dims(env_id)
+
+
+def expected_shapes(obs_dim: int, act_dim: int, hidden, head: int | None = None) -> dict:
+    """Parameter shapes of our Actor (head=None) or Critic (head=1), computed without building one."""
+    sizes, out = [obs_dim, *hidden, act_dim if head is None else head], {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        out[f"net.{2 * i}.weight"], out[f"net.{2 * i}.bias"] = (n_out, n_in), (n_out,)
+    return out if head is not None else {**out, "log_std": (act_dim,)}
+
+
+def check_fits(path, env_id, obs_dim: int, act_dim: int | None) -> None:
+    """A policy's input/output sizes must be its environment's (else numbers would be silently wrong);
+    act_dim None: a learned attacker, whose action size check_adversary compares with its victim."""
+    want = _env_dims(env_spec(env_id).env_id)
+    if (obs_dim, want[1] if act_dim is None else act_dim) != want:
+        gives = "" if act_dim is None else f" and gives {act_dim} actions"
+        raise LandscapeError(f"{path}: the policy takes {obs_dim} observations{gives}, "
+                             f"but {env_id} has {want[0]} observations and {want[1]} actions")
+
+
+def check_finite(path, named: dict) -> None:
+    for name, t in named.items():
+        try:
+            finite = bool(torch.isfinite(torch.as_tensor(t, dtype=torch.float64)).all())
+        except (TypeError, ValueError, RuntimeError):
+            raise LandscapeError(f"{path}: {name} is not numeric")
+        if not finite:
+            raise LandscapeError(f"{path}: {name} holds NaN or Inf values")
+
+
+def _check_state(path, what: str, sd, shapes: dict) -> None:
+    """Shapes are compared before any network is built: metadata alone (hidden=[20000, 20000]) allocates nothing."""
+    if not isinstance(sd, dict) or set(sd) != set(shapes):
+        raise LandscapeError(f"{path}: {what} parameters are not those of a {len(shapes) // 2}-layer MLP")
+    for name, shape in shapes.items():
+        if not isinstance(sd[name], torch.Tensor) or tuple(sd[name].shape) != shape:
+            got = tuple(sd[name].shape) if isinstance(sd[name], torch.Tensor) else type(sd[name]).__name__
+            raise LandscapeError(f"{path}: {what} {name} has shape {got}, expected {shape}")
+    check_finite(path, {f"{what} {k}": v for k, v in sd.items()})
+
+
+def _check_meta(data: dict, path) -> None:
+    dims, hidden = (data.get("obs_dim"), data.get("act_dim")), data.get("hidden")
+    if not all(type(d) is int and d > 0 for d in dims) or not isinstance(hidden, (list, tuple)) \
+            or not all(type(h) is int and h > 0 for h in hidden) or not isinstance(data.get("env_id"), str):
+        raise LandscapeError(f"{path}: not a valid landscape checkpoint (malformed env_id, obs_dim, act_dim or hidden)")
+    attacker = isinstance(data.get("config"), dict) and "victim_fingerprint" in data["config"]
+    check_fits(path, data["env_id"], dims[0], None if attacker else dims[1])
+    _check_state(path, "actor", data.get("actor"), expected_shapes(*dims, hidden))
+    if data.get("critic") is not None:
+        _check_state(path, "critic", data["critic"], expected_shapes(dims[0], 0, hidden, head=1))
+    norm = data.get("obs_norm")
+    stats = [norm.get(k) if isinstance(norm, dict) else None for k in ("mean", "var")]
+    if not all(isinstance(v, (list, tuple)) and len(v) == dims[0] for v in stats):
+        raise LandscapeError(f"{path}: observation statistics do not have {dims[0]} entries")
+    check_finite(path, {"observation mean": stats[0], "observation variance": stats[1]})
+
+
 def _from_dict(data: dict, path) -> Agent:
+    _check_meta(data, path)
     try:
         actor = Actor(data["obs_dim"], data["act_dim"], tuple(data["hidden"]))
         actor.load_state_dict(data["actor"])
@@ -61,10 +126,7 @@ def load_raw(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise LandscapeError(f"checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt zip, truncated file, non-data pickle: all one message
-        raise LandscapeError(f"{path}: cannot read as a landscape checkpoint ({describe(err)})")
+    data = torchfile.read(path, "landscape checkpoint")  # never torch.load: it would run TorchScript
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise LandscapeError(f"{path}: not a landscape checkpoint (missing format tag {FORMAT!r})")
     return data

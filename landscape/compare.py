@@ -54,6 +54,7 @@ import hashlib
 import html
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ import torch
 
 from . import __version__, checkpoint
 from .directions import random_direction, rebase
-from .errors import LandscapeError, cli_main
+from .errors import LandscapeError, check_writable, cli_main, describe
 from .probes import PointProbe
 from .scan import make_attack_for, run_local, scan_key
 from .store import ScanStore
@@ -222,22 +223,31 @@ def _same_ckpt(a: str | None, b: str | None) -> bool:
     return bool(a and b) and (a == b or Path(a).resolve() == Path(b).resolve())
 
 
-def read_reports(files: list[str], points: list[dict], plane_info: dict, args) -> list[dict]:
-    """Merges --reports into the point list; report points with a theta are placed on the plane and measured."""
-    centre, attack = plane_info["probe_args"]
-    new, thetas = [], []
+def load_reports(files: list[str]) -> list[tuple[str, dict, object]]:
+    """Reads every --reports file and loads the checkpoint it names, before any scan work is spent."""
+    loaded = []
     for f in files:
         try:
             rep = json.loads(Path(f).read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise LandscapeError(f"cannot read report {f}: {err}")
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise LandscapeError(f"cannot read report {f}: {describe(err)}")
         try:
             rep = as_points(rep, Path(f))
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, AttributeError) as err:
             raise LandscapeError(f"{f}: unexpected report format (missing {err})")
-        if rep.get("schema", "landscape.points/1") != "landscape.points/1" or not isinstance(rep.get("points"), list):
+        if rep.get("schema", "landscape.points/1") != "landscape.points/1" or not isinstance(rep.get("points"), list) \
+                or not all(isinstance(q, dict) for q in rep["points"]):
             raise LandscapeError(f"{f} is not a landscape.points/1, fosp or sticky report (needs a 'points' list)")
-        owner = checkpoint.load(rep["ckpt"]) if rep.get("ckpt") else centre
+        loaded.append((f, rep, checkpoint.load(rep["ckpt"]) if rep.get("ckpt") else None))
+    return loaded
+
+
+def read_reports(loaded: list, points: list[dict], plane_info: dict, args) -> list[dict]:
+    """Merges --reports into the point list; report points with a theta are placed on the plane and measured."""
+    centre, attack = plane_info["probe_args"]
+    new, thetas = [], []
+    for f, rep, owner in loaded:
+        owner = owner or centre
         for q in rep["points"]:
             if q.get("of"):
                 hit = [p for p in points + [n for n, _ in new]
@@ -340,15 +350,18 @@ table.pts tr.sel{background:#fde9c8} table.pts tr{cursor:pointer} .na{color:#999
 <script>
 const D = __DATA__;
 let objective = 'spo', selected = null, sortKey = null, sortDir = 1, syncing = false;
+// everything from the data (file names, algo, ids, labels, report fields) goes through esc before innerHTML;
+// plotly renders pseudo-HTML in text too, so its labels are escaped as well (it shows the entities as text)
+const esc = s => String(s).replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'})[c]);
 const fmt = v => (v === null || v === undefined) ? '<span class="na">n/a</span>' :
-  (typeof v === 'number' ? (Math.abs(v) >= 1000 || Number.isInteger(v) ? v.toFixed(0) : v.toPrecision(4)) : String(v));
+  (typeof v === 'number' ? (Math.abs(v) >= 1000 || Number.isInteger(v) ? v.toFixed(0) : v.toPrecision(4)) : esc(v));
 const pm = p => Array.isArray(p) ? fmt(p[0]) + ' &plusmn; ' + fmt(p[1]) : fmt(p);
 const obj = () => D.objectives[objective];
 function zAt(p, metric) { const v = p[metric]; return Array.isArray(v) ? v[0] : null; }
 function pointTrace3d(metric) {
   const pts = D.points.filter(p => p.coords);
   return {type: 'scatter3d', mode: 'markers+text', name: 'points', x: pts.map(p => p.coords[0]),
-    y: pts.map(p => p.coords[1]), z: pts.map(p => zAt(p, metric)), text: pts.map(p => p.id),
+    y: pts.map(p => p.coords[1]), z: pts.map(p => zAt(p, metric)), text: pts.map(p => esc(p.id)),
     customdata: pts.map(p => D.points.indexOf(p)), hovertemplate: '%{text}<extra></extra>',
     marker: {size: 6, color: '#E69F00', line: {color: '#000', width: 1}, symbol: pts.map(p => p.kind === 'checkpoint' ? 'diamond' : 'x')}};
 }
@@ -372,7 +385,7 @@ function gradRange() {  // 0 to the 95th percentile: one noisy hot spot must not
 function layout3d(metric) {
   return {title: {text: (metric === 'natural' ? 'natural return' : 'adversarial return') + (metric === obj().ret ? ' (objective)' : ''), font: {size: 14}},
     margin: {l: 0, r: 0, t: 30, b: 0}, showlegend: false,
-    scene: {xaxis: {title: {text: D.axes[0]}}, yaxis: {title: {text: D.axes[1]}}, zaxis: {title: {text: 'return'}, range: zRange()},
+    scene: {xaxis: {title: {text: esc(D.axes[0])}}, yaxis: {title: {text: esc(D.axes[1])}}, zaxis: {title: {text: 'return'}, range: zRange()},
             aspectmode: 'cube', camera: {eye: {x: 1.6, y: -1.6, z: 0.9}}}};
 }
 function drawSurfaces() {
@@ -408,12 +421,12 @@ function drawMap() {
     {type: 'scatter', mode: 'markers', name: 'cursor', x: cursor ? [D.x[cursor[0]]] : [], y: cursor ? [D.y[cursor[1]]] : [],
      hoverinfo: 'skip', marker: {size: 12, color: 'rgba(0,0,0,0)', line: {color: '#D55E00', width: 2}}},
     {type: 'scatter', mode: 'markers+text', x: pts.map(p => p.coords[0]), y: pts.map(p => p.coords[1]), name: 'points',
-     text: pts.map(p => p.id), textposition: 'top right', textfont: {color: '#fff'}, customdata: pts.map(p => D.points.indexOf(p)),
+     text: pts.map(p => esc(p.id)), textposition: 'top right', textfont: {color: '#fff'}, customdata: pts.map(p => D.points.indexOf(p)),
      hovertemplate: '%{text}: click for details<extra></extra>',
      marker: {size: 14, color: pts.map(p => D.points.indexOf(p) === selected ? '#D55E00' : '#E69F00'),
               symbol: pts.map(p => p.kind === 'checkpoint' ? 'diamond' : 'x'), line: {color: '#000', width: 1}}}];
   Plotly.react('map', traces, {title: {text: o.name + ' (circles: ||grad|| < 2 se)', font: {size: 13}, x: 0.02},
-    margin: {l: 50, r: 10, t: 40, b: 40}, xaxis: {title: {text: D.axes[0]}}, yaxis: {title: {text: D.axes[1]}},
+    margin: {l: 50, r: 10, t: 40, b: 40}, xaxis: {title: {text: esc(D.axes[0])}}, yaxis: {title: {text: esc(D.axes[1])}},
     showlegend: false, hovermode: 'closest'}, {responsive: true, displaylogo: false});
 }
 function objCell(p, key) { const v = p[key]; return v && typeof v === 'object' && !Array.isArray(v) ? v[objective] : undefined; }
@@ -439,13 +452,13 @@ function drawTable() {
     COLS.map(c => '<td>' + pm(c[2](D.points[i])) + '</td>').join('') + '</tr>').join('');
   body.querySelectorAll('tr').forEach(tr => tr.onclick = () => showDetails(+tr.dataset.i));
 }
-function kv(obj) { return Object.entries(obj).map(([k, v]) => '<tr><td>' + k + '</td><td>' +
+function kv(obj) { return Object.entries(obj).map(([k, v]) => '<tr><td>' + esc(k) + '</td><td>' +
   (v && typeof v === 'object' && !Array.isArray(v) ? '<table>' + kv(v) + '</table>' : Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' ? pm(v) : fmt(Array.isArray(v) ? JSON.stringify(v) : v)) + '</td></tr>').join(''); }
 function showDetails(i) {
   selected = i; const p = D.points[i], o = obj();
   const main = ['natural', 'adversarial', 'grad_natural', 'grad_adversarial'];
-  let h = '<h3 style="margin:2px 0">' + p.id + ': ' + (p.label || '') + '</h3><div class="sub">' + (p.kind || '') +
-    (p.ckpt ? ' &middot; ' + p.ckpt : '') + (p.coords ? ' &middot; plane (' + p.coords.map(c => (Math.abs(c) < 5e-4 ? 0 : c).toFixed(3)).join(', ') + ')' : '') + '</div><table>';
+  let h = '<h3 style="margin:2px 0">' + esc(p.id) + ': ' + esc(p.label || '') + '</h3><div class="sub">' + esc(p.kind || '') +
+    (p.ckpt ? ' &middot; ' + esc(p.ckpt) : '') + (p.coords ? ' &middot; plane (' + p.coords.map(c => (Math.abs(c) < 5e-4 ? 0 : +c).toFixed(3)).join(', ') + ')' : '') + '</div><table>';
   h += main.map(m => '<tr><td>' + m.replace('_', ' ') + (m === o.ret || m === o.grad ? ' *' : '') + '</td><td>' + pm(p[m]) + '</td></tr>').join('');
   for (const key of ['curvature', 'sticky']) {
     const v = p[key];
@@ -556,12 +569,21 @@ def screenshot(page: Path, png: Path, point: int = 0, objective: str = "spo") ->
     return png
 
 
+def script_json(data) -> str:
+    """JSON that stays inside its <script>: no '<', '>' or '&' (no </script> or <!--), no U+2028/9 line breaks."""
+    blob = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    for ch, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        blob = blob.replace(ch, code)
+    return blob
+
+
 def write_page(data: dict, out: Path, title: str) -> None:
     from plotly.offline import get_plotlyjs
 
-    blob = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
-    page = TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", blob)
-    page = page.replace("__PLOTLY__", get_plotlyjs().replace("</script", "<\\/script"))
+    # one pass over the template: a placeholder inside the data (a file named __DATA__.pt) stays text
+    fill = {"__TITLE__": html.escape(title), "__DATA__": script_json(data),
+            "__PLOTLY__": get_plotlyjs().replace("</script", "<\\/script")}
+    page = re.sub("|".join(fill), lambda m: fill[m.group(0)], TEMPLATE)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
 
@@ -575,10 +597,12 @@ def main(argv=None) -> None:
     paths = [Path(p) for p in args.ckpts]
     if len(set(map(str, paths))) != len(paths):
         raise LandscapeError("a checkpoint is given twice")
-    agents = [checkpoint.load(p) for p in paths]
-    info, points = scan_plane(args, agents, paths)
-    points = read_reports(args.reports, points, info, args)
     out = Path(args.out)
+    check_writable(out, "--out", inputs=[*paths, *args.reports])
+    agents = [checkpoint.load(p) for p in paths]
+    reports = load_reports(args.reports)
+    info, points = scan_plane(args, agents, paths)
+    points = read_reports(reports, points, info, args)
     write_page(page_data(info, points), out, " vs ".join(p.stem for p in paths))
     print(f"page: {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
     if args.screenshot:

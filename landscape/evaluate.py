@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import checkpoint
+from . import torchfile
 from .errors import LandscapeError, cli_main
 from .evaluator import BatchedEvaluator
 from .probes import mean_se
@@ -120,6 +121,7 @@ def main(argv=None) -> None:
     elif args.eps is not None or args.adversary:
         raise LandscapeError("--eps and --adversary need --attack")
     for path in args.adversary:
+        torchfile.check(path)  # before attacks/ hands it to torch.load: no TorchScript gets that far
         from .attacks.sarsa import is_sarsa_file
 
         if ("rs" if is_sarsa_file(path) else "optimal") not in names:

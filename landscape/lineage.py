@@ -2,50 +2,30 @@
 
 Those files are torch pickles of a dict with `policy_model`, `val_model`, optimizer states and the
 training environments (`envs[0].state_filter.rs` holds the observation statistics). They reference
-classes that do not exist here (`policy_gradients.*`, old gym wrappers). We unpickle them with a
-restricted unpickler:
+classes that do not exist here (`policy_gradients.*`, old gym wrappers). We read them with
+`landscape.torchfile` (never `torch.load`, which would hand a TorchScript archive to `torch.jit.load`):
 
-- tensors, ordered dicts, numpy arrays and dtypes are rebuilt by their real constructors (an allowlist);
+- tensors, ordered dicts, numeric numpy arrays and dtypes are rebuilt after size checks (an allowlist);
 - any global from the lineage's own namespaces becomes an inert stand-in that only stores its state;
 - anything else (os.system, builtins.eval, subprocess, ...) is refused before it can be called.
 """
 
-import pickle
 import re
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import torchfile
 from .agent import Agent
 from .envs import ENV_SPECS
-from .errors import LandscapeError, describe
+from .checkpoint import check_finite, check_fits
+from .errors import LandscapeError
 from .normalizer import RunningNorm
 from .policy import Actor, Critic
 
 # Namespaces whose classes we replace by stand-ins: the lineage's code, old gym, and numpy RNG state.
 STUB_PREFIXES = ("policy_gradients", "robust_ppo", "cox", "custom_env", "gym", "numpy.random", "__main__")
-
-_SAFE = {
-    ("collections", "OrderedDict"): OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
-    ("torch", "Size"): torch.Size,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): __import__("_codecs").encode,  # how protocol-2 pickles store bytes
-}
-for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    _SAFE[(_mod, "_reconstruct")] = np._core.multiarray._reconstruct
-    _SAFE[(_mod, "scalar")] = np._core.multiarray.scalar
-for _name in ("Float", "Double", "Half", "Long", "Int", "Short", "Char", "Byte", "Bool"):
-    _SAFE[("torch", f"{_name}Storage")] = getattr(torch, f"{_name}Storage")
-_SAFE[("torch.storage", "UntypedStorage")] = torch.UntypedStorage
-
 
 class StandIn:
     """An inert replacement for a class the file names but we do not have: it only keeps its state."""
@@ -75,39 +55,15 @@ def _stand_in(module: str, name: str) -> type:
     return _stand_ins[key]
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _SAFE:
-            return _SAFE[(module, name)]
-        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
-            return getattr(torch, name)
-        if any(module == p or module.startswith(p + ".") for p in STUB_PREFIXES):
-            return _stand_in(module, name)
-        raise pickle.UnpicklingError(f"refusing {module}.{name}: the file asks to run code, not just load data")
-
-
-class _restricted_pickle:
-    """Module-like object for torch.load(pickle_module=...): both the zip and the legacy path use it."""
-
-    Unpickler = RestrictedUnpickler
-    __name__ = "landscape.lineage.restricted_pickle"
-
-    @staticmethod
-    def load(f, **kwargs):
-        return RestrictedUnpickler(f, **kwargs).load()
+def _stand_in_for(module: str, name: str) -> type | None:
+    if any(module == p or module.startswith(p + ".") for p in STUB_PREFIXES):
+        return _stand_in(module, name)
+    return None
 
 
 def read_lineage(path: str | Path) -> dict:
     """Unpickle a lineage file into plain data + stand-ins; a one-line error for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise LandscapeError(f"checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle)
-    except pickle.UnpicklingError as err:
-        raise LandscapeError(f"{path}: {err}")
-    except Exception as err:
-        raise LandscapeError(f"{path}: cannot read as a lineage checkpoint ({describe(err)})")
+    data = torchfile.read(path, "lineage checkpoint", numpy=True, stand_in=_stand_in_for)
     if not isinstance(data, dict) or "policy_model" not in data:
         raise LandscapeError(f"{path}: not an SA-PPO/CAR-PPO checkpoint (no 'policy_model' entry)")
     return data
@@ -126,10 +82,19 @@ def _state_dict(obj, prefix="") -> dict:
     return out
 
 
-def _layers(sd: dict, final: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _layers(sd: dict, final: str, path) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(weight, bias) per layer, checked to chain into one MLP (a bad shape is one line, not a traceback)."""
     n = len({k.split(".")[1] for k in sd if k.startswith("affine_layers.")})
     layers = [(sd[f"affine_layers.{i}.weight"], sd[f"affine_layers.{i}.bias"]) for i in range(n)]
-    return layers + [(sd[f"{final}.weight"], sd[f"{final}.bias"])]
+    layers.append((sd[f"{final}.weight"], sd[f"{final}.bias"]))
+    width = layers[0][0].shape[-1] if layers[0][0].dim() == 2 else None
+    for i, (w, b) in enumerate(layers):
+        if w.dim() != 2 or w.shape[1] != width or tuple(b.shape) != (w.shape[0],) or min(w.shape) == 0:
+            raise LandscapeError(f"{path}: lineage layer {i} has weight {tuple(w.shape)} and bias {tuple(b.shape)}, "
+                                 "which do not chain into an MLP")
+        width = w.shape[0]
+    check_finite(path, {f"lineage layer {i}": torch.cat([w.reshape(-1), b]) for i, (w, b) in enumerate(layers)})
+    return layers
 
 
 def _load_net(net: torch.nn.Sequential, layers) -> None:
@@ -169,7 +134,7 @@ def _env_hint(data) -> str | None:
     return None
 
 
-def _normalizer(data: dict, obs_dim: int) -> RunningNorm:
+def _normalizer(data: dict, obs_dim: int, path) -> RunningNorm:
     envs = data.get("envs")
     filt = _find(envs[0], ["state_filter"]) if isinstance(envs, (list, tuple)) and envs else None
     rs = _find(filt, ["rs"]) if filt is not None else None
@@ -177,7 +142,14 @@ def _normalizer(data: dict, obs_dim: int) -> RunningNorm:
     if rs is None:  # no statistics saved: identity normalization
         norm.mean, norm.var, norm.count = np.zeros(obs_dim), np.ones(obs_dim), 0.0
         return norm
-    M, S, n = (np.asarray(_find(rs, [k]), dtype=np.float64) for k in ("_M", "_S", "_n"))
+    try:
+        M, S, n = (np.asarray(_find(rs, [k]), dtype=np.float64) for k in ("_M", "_S", "_n"))
+    except (TypeError, ValueError):
+        raise LandscapeError(f"{path}: lineage observation filter holds non-numeric statistics")
+    if M.shape != (obs_dim,) or S.shape != (obs_dim,) or n.shape != ():
+        raise LandscapeError(f"{path}: lineage observation filter has shapes {M.shape}/{S.shape}, "
+                             f"the policy takes {obs_dim} observations")
+    check_finite(path, {"observation filter": np.concatenate([M, S, n[None]])})
     n = float(n)
     norm.mean = M
     norm.var = S / (n - 1) if n > 1 else np.square(M)  # RunningStat.var of the lineage
@@ -190,9 +162,9 @@ def _normalizer(data: dict, obs_dim: int) -> RunningNorm:
 def load_lineage(path: str | Path, env_id: str | None = None) -> Agent:
     data = read_lineage(path)
     try:
-        pol = _layers(_state_dict(data["policy_model"]), "final_mean")
+        pol = _layers(_state_dict(data["policy_model"]), "final_mean", path)
         log_std = _state_dict(data["policy_model"])["log_stdev"]
-        val = _layers(_state_dict(data["val_model"]), "final") if data.get("val_model") is not None else None
+        val = _layers(_state_dict(data["val_model"]), "final", path) if data.get("val_model") is not None else None
     except KeyError as err:
         raise LandscapeError(f"{path}: lineage checkpoint lacks parameter {err}")
     obs_dim, act_dim = pol[0][0].shape[1], pol[-1][0].shape[0]
@@ -200,6 +172,10 @@ def load_lineage(path: str | Path, env_id: str | None = None) -> Agent:
     env_id = env_id or _env_hint(data) or {11: "Hopper-v5"}.get(obs_dim)
     if env_id not in ENV_SPECS:
         raise LandscapeError(f"{path}: cannot tell the environment of this lineage checkpoint; pass --env")
+    check_fits(path, env_id, obs_dim, act_dim)
+    if log_std.numel() != act_dim or (val is not None and (val[0][0].shape[1], val[-1][0].shape[0]) != (obs_dim, 1)):
+        raise LandscapeError(f"{path}: lineage log_stdev or value network does not fit the policy's {obs_dim}/{act_dim} sizes")
+    check_finite(path, {"log_stdev": log_std})
     actor = Actor(obs_dim, act_dim, hidden)
     _load_net(actor.net, pol)
     with torch.no_grad():
@@ -208,7 +184,7 @@ def load_lineage(path: str | Path, env_id: str | None = None) -> Agent:
     if val is not None:
         critic = Critic(obs_dim, tuple(w.shape[0] for w, _ in val[:-1]))
         _load_net(critic.net, val)
-    norm = _normalizer(data, obs_dim)
+    norm = _normalizer(data, obs_dim, path)
     norm.frozen = True
     return Agent(actor, critic, norm, env_id, algo="imported", eps=ENV_SPECS[env_id].eps,
                  config={"source": str(path)}, step=0)

@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__, checkpoint
+from . import torchfile
 from .directions import (check_direction, line_direction, param_kinds, pca_directions, random_direction,
                          rebase, scaled_direction)
 from .errors import LandscapeError, cli_main
@@ -78,6 +79,8 @@ def make_attack_for(agent, name: str, eps: float, adversary: str | None, ckpt: s
     from .attacks import cache_path, make_attack
 
     opts = {}
+    if adversary:
+        torchfile.check(adversary)  # before attacks/ hands it to torch.load: no TorchScript gets that far
     if name in ("rs", "optimal"):
         cached = cache_path(ckpt, name, None if name == "rs" else eps) if ckpt else None
         if not adversary and not (cached and cached.exists()):
