@@ -2,7 +2,7 @@
 call at a time) and with the batched evaluator, for natural returns and under the `mad` attack, in one
 run, against the raw MuJoCo stepping rate on this machine (the physical limit).
 
-    python benchmarks/scan_throughput.py [--ckpt checkpoints/hopper_spo.pt] [--resolution 5] [--episodes 2]
+    python benchmarks/scan_throughput.py [--ckpt landscape/checkpoints/hopper_spo.pt] [--resolution 5] [--episodes 2]
 
 The naive scan is timed on --naive-points grid points (it is slow; env steps/s is what is compared).
 Both ways use the same seeds; natural returns must agree (printed as max |dR|).
@@ -68,7 +68,7 @@ def timed(fn, *args, **kw):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ckpt", default="checkpoints/hopper_spo.pt")
+    ap.add_argument("--ckpt", default="landscape/checkpoints/hopper_spo.pt")
     ap.add_argument("--resolution", type=int, default=5)
     ap.add_argument("--span", type=float, default=0.25)
     ap.add_argument("--episodes", type=int, default=5, help="episodes per point (the scan default)")

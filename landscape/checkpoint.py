@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from . import __version__, bundled
 from . import torchfile
 from .agent import Agent
 from .envs import env_dims, env_spec
@@ -123,7 +123,7 @@ def _from_dict(data: dict, path) -> Agent:
 
 def load_raw(path: str | os.PathLike) -> dict:
     """The raw dict of one of our checkpoints (with train_state), loaded as data only."""
-    path = Path(path)
+    path = bundled.resolve(path)  # a bundled checkpoint by name when no such file exists here
     if not path.is_file():
         raise LandscapeError(f"checkpoint not found: {path}")
     data = torchfile.read(path, "landscape checkpoint")  # never torch.load: it would run TorchScript
@@ -137,7 +137,7 @@ def load(path: str | os.PathLike, env_id: str | None = None) -> Agent:
 
     env_id names the environment of a lineage file when the file itself does not tell.
     """
-    path = Path(path)
+    path = bundled.resolve(path)  # a bundled checkpoint by name when no such file exists here
     if path.suffix == ".model":
         from .lineage import load_lineage
 
@@ -146,6 +146,7 @@ def load(path: str | os.PathLike, env_id: str | None = None) -> Agent:
 
 
 def file_hash(path: str | os.PathLike) -> str:
+    path = bundled.resolve(path, quiet=True)  # the same file checkpoint.load reads for this name
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -15,7 +15,7 @@ import json
 import numpy as np
 import torch
 
-from . import checkpoint
+from . import bundled, checkpoint
 from . import torchfile
 from .errors import LandscapeError, cli_main
 from .evaluator import BatchedEvaluator
@@ -128,6 +128,7 @@ def main(argv=None) -> None:
             raise LandscapeError(f"--adversary {path} is not used: it serves --attack "
                                  f"{'rs' if is_sarsa_file(path) else 'optimal'}")
     torch.set_num_threads(1)
+    args.ckpt = str(bundled.resolve(args.ckpt))  # bundled by name: its cached attackers are beside it
     agent = checkpoint.load(args.ckpt, env_id=args.env)
     if agent.algo == "adversary":
         raise LandscapeError(f"{args.ckpt} is an adversary; evaluate its victim with --attack optimal --adversary")

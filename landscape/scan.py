@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__, checkpoint
+from . import __version__, bundled, checkpoint
 from . import torchfile
 from .directions import (check_direction, line_direction, param_kinds, pca_directions, random_direction,
                          rebase, scaled_direction)
@@ -199,6 +199,7 @@ def main(argv=None) -> None:
         return
     if not args.ckpt:
         raise LandscapeError("give --ckpt (or --from-store DIR to re-render)")
+    args.ckpt = str(bundled.resolve(args.ckpt))  # bundled by name: its cached attackers are beside it
     agent = checkpoint.load(args.ckpt)
     metrics = parse_metrics(args.metrics)
     kinds = [k.strip() for k in (args.directions or ("random" if args.one_d else "random,random")).split(",")]

@@ -37,13 +37,14 @@ def train_adversary(args) -> None:
     """--algo adversary: the learned optimal adversary against --victim (attacks/adversary.py)."""
     import argparse
 
-    from . import checkpoint
+    from . import bundled, checkpoint
     from .attacks import check_eps
     from .attacks.adversary import DEFAULT_STEPS, adversary_ppo, train_adversary as train
 
     if not args.victim:
         raise LandscapeError("--algo adversary needs --victim CHECKPOINT")
     robust_trainer.reject_flags(argparse.Namespace(**{**vars(args), "eps": None}))
+    args.victim = str(bundled.resolve(args.victim))  # its adversary is cached beside it
     victim = checkpoint.load(args.victim, env_id=args.env)
     eps = env_spec(victim.env_id).eps if args.eps is None else check_eps(args.eps)
     steps = args.steps if args.steps is not None else DEFAULT_STEPS

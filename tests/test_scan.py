@@ -89,7 +89,7 @@ def test_gradient_norm_is_bias_corrected():
     assert naive > 0.25 and norm[0] < 3 * se[0] + 0.05
 
 
-BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "hopper_spo.pt"
+BUNDLED = Path(__file__).resolve().parents[1] / "landscape" / "checkpoints" / "hopper_spo.pt"
 
 
 def _scan_cmd(ckpt, out):

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ckpts=("$@")
-[ ${#ckpts[@]} -gt 0 ] || ckpts=(checkpoints/hopper_spo.pt checkpoints/hopper_arpo.pt checkpoints/hopper_barpo.pt)
+[ ${#ckpts[@]} -gt 0 ] || ckpts=(landscape/checkpoints/hopper_spo.pt landscape/checkpoints/hopper_arpo.pt landscape/checkpoints/hopper_barpo.pt)
 for ckpt in "${ckpts[@]}"; do
     adv="${ckpt%.pt}.optimal-eps0.075.pt"
     [ -f "$adv" ] || python -m landscape.train --algo adversary --victim "$ckpt" --steps 500000 --out "$adv"
