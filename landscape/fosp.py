@@ -4,14 +4,24 @@ First-order stationary policies (FOSPs) near a checkpoint. Candidates are the ch
 --from-store, the local maxima of a scan's natural or adversarial return surface (landscape.scan). Each
 candidate is refined by gradient ascent on the full parameter vector with estimated policy gradients
 (gradients.py on the batched evaluator; the adversarial gradient is the policy gradient on attacked
-observations, the attack held fixed) and declared stationary once the gradient norm's confidence interval
-reaches below --threshold: norm - z * se <= threshold (z = 1.96; threshold 0 = "indistinguishable from 0").
+observations, the attack held fixed); a point stops moving once the upper bound norm + 1.96 se is below
+--threshold (never, at the default 0 relative mode).
+
+Then every refined point gets a verdict under each objective of --test-objectives (stationarity.py): a
+sequential test that adds --start-episodes, doubling, up to --budget fresh episodes per point, batched
+across the undecided points, and calls a point *stationary* when the upper confidence bound of its gradient
+norm is below the threshold, *not stationary* when the lower bound is above it, *unresolved* otherwise
+(error rates <= --alpha per side over all looks). The threshold is --threshold if given, else relative:
+--rel-threshold x the gradient norm at --ref-points random points at distance --ref-radius x ||theta||
+around the point (estimated from --ref-episodes each). Each verdict comes with the episodes used, the
+minimum detectable norm (power 0.8), per-block norms (each layer, log-std) and the same test on the
+Fisher-scaled (scale-free) gradient.
 Ascent steps are normalized: each moves --step * ||theta|| along the estimated gradient, halved whenever the
 gradient turns against the previous step, so the iterates settle instead of bouncing around a maximum.
 
 The report (JSON, plus the refined parameter vectors in .npz and a figure) gives each point's natural and
 adversarial return, natural and adversarial gradient norms with standard errors, the distance to its start
-and to the checkpoint, and (with --curvature) the extreme Hessian eigenvalues of the PPO surrogate there.
+and to the checkpoint, the verdicts, and (with --curvature) the extreme Hessian eigenvalues of the PPO surrogate there.
 On ToyTrap-v0, --exact replaces the estimates by the closed form (toys/trap.py; the adversarial objective
 is then the exact worst case and its Clarke steepest-ascent direction).
 """
@@ -29,7 +39,9 @@ from .directions import param_kinds
 from .errors import LandscapeError, cli_main
 from .evaluator import BatchedEvaluator
 from .gradients import gradient_norm, per_episode_gradients
+from . import stationarity as st
 from .probes import mean_se
+from .store import ScanStore
 
 Z_95 = 1.96
 
@@ -39,7 +51,8 @@ class SampledOracle:
     """Estimated policy gradients at K points: (mean gradient [K, P], bias-corrected norm [K], its SE [K])."""
 
     def __init__(self, agent, objective: str = "natural", attack=None, grad_episodes: int = 16,
-                 episodes: int = 5, seed: int = 0, mask: torch.Tensor | None = None):
+                 episodes: int = 5, seed: int = 0, mask: torch.Tensor | None = None, gamma: float | None = None,
+                 lam: float | None = None):
         if objective == "adversarial" and attack is None:
             raise LandscapeError("the adversarial objective needs an attack (--attack)")
         if grad_episodes < 3:
@@ -49,6 +62,18 @@ class SampledOracle:
         self.mask = mask  # norms over the moving parameters only (fixed ones may keep a gradient)
         self.evaluator = BatchedEvaluator(agent.env_id, agent.space, agent.obs_norm)
         self.calls = 0
+        toy = agent.env_id.startswith("Toy")  # finite horizon, undiscounted closed form: Monte-Carlo advantages
+        self.gamma = (1.0 if toy else 0.99) if gamma is None else gamma
+        self.lam = (1.0 if toy else 0.95) if lam is None else lam
+
+    def sample(self, thetas: torch.Tensor, objective: str, episodes: int, seed: int) -> dict:
+        """Fresh per-episode gradients at thetas [K, P] on the moving parameters: {"raw", "scaled"} [K, E, P']."""
+        attack = self.attack if objective == "adversarial" else None
+        roll = self.evaluator.run(thetas, episodes, seed=seed, deterministic=False, attack=attack, record=True)
+        g, gs = per_episode_gradients(self.agent.space, thetas, roll.trajectories, episodes, self.gamma, self.lam,
+                                      critic=self.agent.critic, scaled=True)
+        m = self.mask if self.mask is not None else slice(None)
+        return {"raw": g[..., m], "scaled": gs[..., m]}
 
     def gradient(self, thetas: torch.Tensor, objective: str):
         attack = self.attack if objective == "adversarial" else None
@@ -56,8 +81,8 @@ class SampledOracle:
         roll = self.evaluator.run(thetas, self.grad_episodes, seed=self.seed + 1 + 1000 * self.calls,
                                   deterministic=False, attack=attack, record=True)
         self.calls += 1
-        g = per_episode_gradients(self.agent.space, thetas, roll.trajectories, self.grad_episodes, gamma=0.99,
-                                  critic=self.agent.critic)
+        g = per_episode_gradients(self.agent.space, thetas, roll.trajectories, self.grad_episodes, self.gamma,
+                                  self.lam, critic=self.agent.critic)
         norm, se = gradient_norm(g if self.mask is None else g[..., self.mask])
         return g.mean(1), norm, se
 
@@ -109,7 +134,7 @@ def scan_candidates(store_dir, metric: str, top: int) -> tuple[torch.Tensor, lis
 # ----------------------------------------------------------------------------------- refinement
 def refine(oracle, starts: torch.Tensor, mask: torch.Tensor, steps: int = 20, step: float = 0.01,
            threshold: float = 0.0, z: float = Z_95, normalized: bool = True, progress: bool = False) -> dict:
-    """Gradient ascent from K starts until each is declared stationary (norm - z se <= threshold) or `steps`.
+    """Gradient ascent from K starts until each has norm + z se < threshold (upper bound below it) or `steps`.
 
     normalized: steps of length lr * ||start|| along the gradient (sampled gradients have an arbitrary
     scale); else plain steps lr * gradient. lr starts at `step`, per point: halved whenever the gradient
@@ -132,7 +157,7 @@ def refine(oracle, starts: torch.Tensor, mask: torch.Tensor, steps: int = 20, st
         g, norm, se = oracle(thetas[live])
         for j, k in enumerate(live):
             history[k].append((float(norm[j]), float(se[j])))
-        hit = norm - z * se <= threshold
+        hit = norm + z * se < threshold
         stationary[live[hit]] = True
         move = live[~hit]
         if t == steps or move.size == 0:
@@ -145,6 +170,60 @@ def refine(oracle, starts: torch.Tensor, mask: torch.Tensor, steps: int = 20, st
         thetas[move] = thetas[move] + (lr[move] * scale[move])[:, None] * (d if normalized else gm)
         taken[move] += 1
     return {"thetas": thetas, "stationary": stationary, "steps": taken, "history": history}
+
+
+def reference_points(thetas: torch.Tensor, mask: torch.Tensor, n: int, radius: float, seed: int = 0) -> torch.Tensor:
+    """[K, n, P]: n points at distance radius x ||theta_k (moving part)|| around each theta_k, Gaussian directions
+    on the mask -- where the relative threshold measures the gradient norm "nearby"."""
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn(thetas.shape[0], n, thetas.shape[1], generator=gen) * mask.to(torch.float32)
+    u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    r = radius * (thetas * mask).norm(dim=1)
+    return thetas[:, None, :] + r[:, None, None] * u
+
+
+def verdicts(oracle, thetas: torch.Tensor, objective: str, mask: torch.Tensor, threshold: float = 0.0,
+             rel_threshold: float = 0.5, ref_points: int = 4, ref_radius: float = 0.05, ref_episodes: int = 64,
+             start: int = 16, budget: int = 1024, alpha: float = 0.05, seed: int = 0) -> list[dict]:
+    """Three-way stationarity verdict of every point under `objective` (module docstring, stationarity.py).
+    Threshold: `threshold` if > 0, else rel_threshold x the norm at reference points (raw and scaled each)."""
+    K = thetas.shape[0]
+    exact = not hasattr(oracle, "sample")
+    refs = reference_points(thetas, mask, ref_points, ref_radius, seed + 17) if threshold <= 0 else None
+    if exact:  # closed form (ToyTrap --exact): exact norms, no sampling, no SE
+        _, norm, _ = oracle(thetas)
+        tau = np.full(K, threshold)
+        if refs is not None:
+            _, rn, _ = oracle(refs.reshape(-1, thetas.shape[1]))
+            tau = rel_threshold * np.sqrt((rn.reshape(K, ref_points) ** 2).mean(1))
+        v = st.verdict(norm ** 2, 0.0, 0.0, tau, 0.0, exact=True)
+        return [{"verdict": str(v[k]), "exact": True, "episodes": 0,
+                 "raw": {"norm": float(norm[k]), "threshold": float(tau[k]), "verdict": str(v[k])}} for k in range(K)]
+    if threshold > 0:
+        tau = {"raw": np.full(K, threshold), "scaled": np.full(K, threshold)}
+        ref_info = None
+    else:
+        g = oracle.sample(refs.reshape(-1, thetas.shape[1]), objective, ref_episodes, seed + 5000)
+        tau, ref_info = {}, {}
+        for kind, gk in g.items():
+            U, _ = st.squared_norm(gk)
+            ref_norm = np.sqrt(np.maximum(U.reshape(K, ref_points).mean(1), 0.0))
+            tau[kind], ref_info[kind] = rel_threshold * ref_norm, ref_norm
+    blocks = st.Blocks.of(oracle.agent.space, mask)
+
+    def sample(idx, n, look):
+        return oracle.sample(thetas[torch.as_tensor(idx)], objective, n, seed + 10007 * (look + 1))
+
+    bar = tqdm(total=len(st.looks(start, budget)), desc=f"verdict {objective}", dynamic_ncols=True, leave=False)
+    res = st.sequential_test(sample, K, tau, start, budget, alpha, blocks,
+                             progress=lambda j, ns, decided: bar.update(1))
+    bar.close()
+    for k, r in enumerate(res):
+        r["exact"] = False
+        if ref_info is not None:
+            r["reference"] = {"points": ref_points, "radius": ref_radius, "episodes": ref_episodes,
+                              "rel_threshold": rel_threshold, **{f"norm_{kd}": float(v[k]) for kd, v in ref_info.items()}}
+    return res
 
 
 def dedupe(thetas: torch.Tensor, tol: float) -> list[int]:
@@ -171,7 +250,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--params", default="all", choices=("weights", "weights+biases", "all"), help="what moves")
     p.add_argument("--steps", type=int, default=10, help="refinement steps per candidate")
     p.add_argument("--step", type=float, default=0.01, help="step length as a fraction of ||theta||")
-    p.add_argument("--threshold", type=float, default=0.0, help="stationary when norm - 1.96 se <= threshold")
+    p.add_argument("--threshold", type=float, default=0.0,
+                   help="absolute threshold on ||grad|| (0: relative, --rel-threshold x the norm at nearby points)")
+    p.add_argument("--rel-threshold", type=float, default=0.5, help="relative threshold F (see above)")
+    p.add_argument("--ref-points", type=int, default=4, help="random nearby points for the relative threshold")
+    p.add_argument("--ref-radius", type=float, default=0.05, help="their distance as a fraction of ||theta||")
+    p.add_argument("--ref-episodes", type=int, default=64, help="sampled episodes per nearby point")
+    p.add_argument("--test-objectives", default=None,
+                   help="objectives to test each point under (default: natural,adversarial; --attack none: natural)")
+    p.add_argument("--start-episodes", type=int, default=16, help="episodes per point at the first look")
+    p.add_argument("--budget", type=int, default=1024, help="most episodes per point for the sequential test")
+    p.add_argument("--alpha", type=float, default=0.05, help="error rate per side of the verdict")
+    p.add_argument("--gamma", type=float, default=None, help="discount of the estimated gradient (toys 1, else 0.99)")
+    p.add_argument("--lam", type=float, default=None, help="GAE lambda of the estimated gradient (toys 1, else 0.95)")
     p.add_argument("--grad-episodes", type=int, default=16, help="sampled episodes per gradient estimate")
     p.add_argument("--episodes", type=int, default=5, help="deterministic episodes for the reported returns")
     p.add_argument("--dedupe", type=float, default=1e-3, help="merge end points closer than this (x ||theta||)")
@@ -189,7 +280,8 @@ def _oracle(args, agent, objective: str, attack, mask=None):
         from .toys.trap import ExactOracle
 
         return ExactOracle(objective, attack.eps if attack is not None else args.eps or 0.3)
-    return SampledOracle(agent, objective, attack, args.grad_episodes, args.episodes, args.seed, mask)
+    return SampledOracle(agent, objective, attack, args.grad_episodes, args.episodes, args.seed, mask, args.gamma,
+                         args.lam)
 
 
 def _curvature(agent, theta: torch.Tensor, seed: int) -> dict:
@@ -218,17 +310,24 @@ def _figure(report: dict, path: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .render import verdict_marker
+
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7, 2.8), constrained_layout=True)
+    own = report["settings"]["objective"]
     for p in report["points"]:
         h = np.array(p["norm_history"])
         ax1.errorbar(np.arange(len(h)), h[:, 0], yerr=Z_95 * h[:, 1], capsize=2, lw=1, label=p["id"])
         nat, adv = p["natural_return"], p.get("adversarial_return")
         if adv is not None:
-            ax2.errorbar(nat[0], adv[0], xerr=nat[1], yerr=adv[1], fmt="o" if p["stationary"] else "x", capsize=2)
+            ax2.errorbar(nat[0], adv[0], xerr=nat[1], yerr=adv[1], fmt="none", ecolor="grey", capsize=2, lw=0.8)
+            style = verdict_marker(p["verdict"].get(own, next(iter(p["verdict"].values()))))
+            ax2.plot(nat[0], adv[0], ls="none", **(style or {"marker": "o", "mfc": "none", "mec": "grey"}))
             ax2.annotate(p["id"], (nat[0], adv[0]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax1.axhline(report["settings"]["threshold"], color="grey", ls=":", lw=0.8)
-    ax1.set(xlabel="refinement step", ylabel=f"||grad|| ({report['settings']['objective']}) +- 95% CI")
-    ax2.set(xlabel="natural return", ylabel="adversarial return", title="o stationary, x not")
+    if report["settings"]["threshold"] > 0:
+        ax1.axhline(report["settings"]["threshold"], color="grey", ls=":", lw=0.8)
+    ax1.set(xlabel="refinement step", ylabel=f"||grad|| ({own}) +- 95% CI")
+    ax2.set(xlabel="natural return", ylabel="adversarial return",
+            title=f"{own}: filled stationary, x not, hollow unresolved")
     ax1.legend(fontsize=6)
     paths = [path.with_suffix(".png"), path.with_suffix(".pdf")]
     for pth in paths:
@@ -250,9 +349,10 @@ def main(argv=None) -> None:
     attack = make_attack_for(agent, args.attack, agent.eps if args.eps is None else args.eps, None)
     starts, origins = theta0[None], [{"id": "ckpt", "coords": None}]
     if args.from_store:
+        centre = ScanStore(args.from_store).directions().get("theta0")  # candidates of another checkpoint's
+        if centre is None or centre.shape != tuple(theta0.shape) or not np.array_equal(centre, theta0.numpy()):
+            raise LandscapeError(f"{args.from_store} was scanned around another checkpoint than {args.ckpt}")
         cand, coords = scan_candidates(args.from_store, args.metric, args.top)
-        if cand.shape[1] != theta0.numel():
-            raise LandscapeError(f"{args.from_store} was scanned around a network of another shape")
         starts = torch.cat([starts, cand])
         origins += [{"id": f"max{i + 1}", "coords": c} for i, c in enumerate(coords)]
     mask = agent.space.mask(param_kinds(args.params))
@@ -261,28 +361,38 @@ def main(argv=None) -> None:
     res = refine(oracle, starts, mask, args.steps, args.step, args.threshold, normalized=not args.exact,
                  progress=True)
     thetas = res["thetas"]
-    other = _oracle(args, agent, "adversarial" if args.objective == "natural" else "natural", attack, mask)
-    _, n_other, se_other = other.gradient(thetas, other.objective) if hasattr(other, "gradient") else other(thetas)
-    _, n_self, se_self = oracle.gradient(thetas, args.objective) if hasattr(oracle, "gradient") else oracle(thetas)
+    objectives = [o.strip() for o in (args.test_objectives or ("natural" if attack is None else
+                                                                 "natural,adversarial")).split(",") if o.strip()]
+    if any(o not in ("natural", "adversarial") for o in objectives) or (attack is None and "adversarial" in objectives):
+        raise LandscapeError("--test-objectives: natural and/or adversarial (adversarial needs an attack)")
+    oracles = {o: oracle if o == args.objective else _oracle(args, agent, o, attack, mask) for o in objectives}
+    tested = {}
+    for o in objectives:
+        print(f"testing {len(thetas)} points for stationarity under the {o} objective")
+        tested[o] = verdicts(oracles[o], thetas, o, mask, args.threshold, args.rel_threshold, args.ref_points,
+                             args.ref_radius, args.ref_episodes, args.start_episodes, args.budget, args.alpha,
+                             args.seed)
     rets = oracle.returns(thetas)
     ref = float((theta0 * mask).norm())
     keep = dedupe(thetas, args.dedupe * ref)
     points = []
     for i in range(len(thetas)):
-        nat_g = (n_self[i], se_self[i]) if args.objective == "natural" else (n_other[i], se_other[i])
-        adv_g = (n_other[i], se_other[i]) if args.objective == "natural" else (n_self[i], se_self[i])
         ret = {k: (v[i], 0.0) if args.exact else mean_se(v[i]) for k, v in rets.items()}
-        p = {**origins[i], "stationary": bool(res["stationary"][i]), "steps": int(res["steps"][i]),
+        grad = {o: [tested[o][i]["raw"]["norm"], tested[o][i]["raw"].get("norm_se")] for o in objectives}
+        own = tested.get(args.objective, tested[objectives[0]])[i]["verdict"]
+        p = {**origins[i], "verdict": {o: tested[o][i]["verdict"] for o in objectives},
+             "stationary": own == st.STATIONARY, "steps": int(res["steps"][i]),
              "duplicate_of": None if i in keep else origins[max(j for j in keep if j < i)]["id"],
              "natural_return": [float(x) for x in ret["natural"]],
              "adversarial_return": [float(x) for x in ret["adversarial"]] if "adversarial" in ret else None,
-             "grad_norm_natural": [float(x) for x in nat_g], "grad_norm_adversarial": [float(x) for x in adv_g],
+             "grad_norm_natural": grad.get("natural"), "grad_norm_adversarial": grad.get("adversarial"),
+             "test": {o: tested[o][i] for o in objectives},
              "distance_to_start": float((thetas[i] - starts[i]).norm()),
              "distance_to_ckpt": float((thetas[i] - theta0).norm()), "norm_history": res["history"][i]}
         if args.curvature:
             p["surrogate_hessian"] = _curvature(agent, thetas[i], args.seed)
         points.append(p)
-    for o in (oracle, other):
+    for o in {id(o): o for o in [*oracles.values(), oracle]}.values():
         if hasattr(o, "close"):
             o.close()
     report = {"ckpt": str(args.ckpt), "ckpt_sha256": checkpoint.file_hash(args.ckpt), "env_id": agent.env_id,
@@ -294,12 +404,15 @@ def main(argv=None) -> None:
     np.savez(out.with_suffix(".npz"), thetas=thetas.numpy(), starts=starts.numpy())
     figs = _figure(report, out)
     for p in points:
-        print(f"{p['id']:>6}: {'stationary' if p['stationary'] else 'moving':>10} after {p['steps']} steps, "
-              f"natural {p['natural_return'][0]:.1f}, adversarial "
-              f"{p['adversarial_return'][0] if p['adversarial_return'] else float('nan'):.1f}, "
-              f"|g|nat {p['grad_norm_natural'][0]:.3g}+-{p['grad_norm_natural'][1]:.2g}, "
-              f"|g|adv {p['grad_norm_adversarial'][0]:.3g}+-{p['grad_norm_adversarial'][1]:.2g}, "
-              f"moved {p['distance_to_start']:.3g}")
+        line = [f"{p['id']:>6}: {p['steps']} ascent steps, moved {p['distance_to_start']:.3g}, natural return "
+                f"{p['natural_return'][0]:.1f}"]
+        for o in objectives:
+            t = p["test"][o]
+            r = t["raw"]
+            extra = "" if t["exact"] else (f" [{r['lower']:.3g}, {r['upper']:.3g}], {t['episodes']} episodes, "
+                                           f"min detectable {r['min_detectable_norm']:.3g}")
+            line.append(f"{o}: {t['verdict']} (|g| {r['norm']:.3g} vs threshold {r['threshold']:.3g}{extra})")
+        print("; ".join(line))
     print(f"report: {out}\nfigures: {', '.join(map(str, figs))}")
 
 

@@ -15,9 +15,10 @@ Conventions: single-column width 3.4 in, double-column 7.0 in, 7-8 pt text; colo
 
 Stationary points. A store may hold `points.json` (written by `landscape.compare`, or by hand):
 {"points": [{"id": "A", "label": "...", "coords": [a, b] or [a], "kind": "checkpoint" | "fosp"}, ...]}
-Each is drawn as a labelled marker. Independently of it, grid cells whose gradient-norm estimate is
-statistically indistinguishable from zero (norm < 2 standard errors) are drawn as small open circles:
-`stationary_mask(scan, "grad_adversarial")`.
+Each is drawn as a labelled marker. Independently of it, each grid cell gets a three-way stationarity
+verdict (`grid_verdicts`, stationarity.py): filled dot = stationary (upper bound of the gradient norm below
+the threshold), x = not stationary (lower bound above it), nothing = unresolved; `verdict_marker` is the one
+marker convention for every figure.
 """
 
 import json
@@ -114,11 +115,49 @@ def shared_limits(scans: list[Scan], metrics: list[str], upper_percentile: float
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
-def stationary_mask(scan: Scan, grad_metric: str, z: float = 2.0) -> np.ndarray:
-    """Grid cells whose gradient norm is indistinguishable from zero: norm < z * standard error."""
+REL_THRESHOLD = 0.25  # grid verdicts: threshold = this x the median gradient norm of the grid's cells
+
+
+def grid_verdicts(scan: Scan, grad_metric: str, rel: float = REL_THRESHOLD, z: float = 1.96) -> np.ndarray:
+    """Per grid cell "stationary" / "not stationary" / "unresolved" ("" where not computed). A screen, not
+    the full test of `landscape.fosp`: the scan stores a norm and its SE per cell, so the bounds are
+    norm -+ z se (the SE from the unbiased squared norm, never 0 for a clamped estimate), and the threshold
+    is `rel` x the median norm over the grid -- the gradient at random nearby points, which makes it
+    scale-free. A cell with SE 0 is never stationary."""
     g, se = scan.values(grad_metric), scan.se(grad_metric)
+    ok = np.isfinite(g) & np.isfinite(se) & (se > 0)
+    out = np.full(g.shape, "", dtype=object)
+    if not ok.any():
+        return out
+    tau = rel * float(np.median(g[ok]))
+    out[ok] = "unresolved"
     with np.errstate(invalid="ignore"):
-        return np.isfinite(g) & np.isfinite(se) & (g < z * se)
+        out[ok & (g + z * se < tau)] = "stationary"
+        out[ok & (g - z * se > tau)] = "not stationary"
+    return out
+
+
+def stationary_mask(scan: Scan, grad_metric: str, **kw) -> np.ndarray:
+    """Grid cells with the verdict "stationary" (grid_verdicts)."""
+    return grid_verdicts(scan, grad_metric, **kw) == "stationary"
+
+
+def verdict_marker(verdict: str, color: str = "white", size: float = 3.0) -> dict | None:
+    """Marker style of a verdict: filled dot = stationary, x = not stationary, None (draw nothing) = unresolved."""
+    if verdict == "stationary":
+        return dict(marker="o", mfc=color, mec="k", mew=0.4, ms=size)
+    if verdict == "not stationary":
+        return dict(marker="x", color=color, mew=0.6, ms=size)
+    return None
+
+
+def mark_stationarity(ax, X: np.ndarray, Y: np.ndarray, scan: Scan, grad_metric: str) -> None:
+    """Draw every cell's verdict with verdict_marker (decided cells only)."""
+    v = grid_verdicts(scan, grad_metric)
+    for name in ("stationary", "not stationary"):
+        m = v == name
+        if m.any():
+            ax.plot(X[m], Y[m], ls="none", **verdict_marker(name))
 
 
 def save(fig, stem: str | Path, formats=("pdf", "png")) -> list[Path]:
@@ -149,8 +188,7 @@ def draw_contour(ax, scan: Scan, metric: str, vmin: float, vmax: float, cmap: st
         cs = ax.contourf(X, Y, np.clip(z, vmin, vmax), levels=levels, cmap=cmap, vmin=vmin, vmax=vmax)
         ax.contour(X, Y, z, levels=levels, colors="k", linewidths=0.25, alpha=0.6)
     if stationary and scan.has(stationary):
-        m = stationary_mask(scan, stationary)
-        ax.plot(X[m], Y[m], ls="none", marker="o", mfc="none", mec="white", mew=0.6, ms=3.0)
+        mark_stationarity(ax, X, Y, scan, stationary)
     ax.set_xlabel(scan.axis_names[0])
     ax.set_ylabel(scan.axis_names[1])
     ax.set_title(LABELS.get(metric, metric))

@@ -48,16 +48,20 @@ def test_local_maxima_respect_done_mask():
     assert set(local_maxima(v, done)) == {1, 8}
 
 
-def test_sampled_finder_declares_the_natural_optimum_stationary():
-    """Estimated gradients (evaluator + gradients.py) on the toy env: at the optimum the CI reaches 0,
-    one step of 0.3 away it does not."""
+def test_sampled_verdicts_through_the_evaluator():
+    """The CLI's path (batched evaluator + gradients.py + sequential test) on the toy env: the natural optimum
+    (exact gradient 0) is stationary at threshold 0.5, a point with exact |grad| 1.2 is not; both with SE > 0."""
+    from landscape.fosp import verdicts
+
     agent = trap.make_agent()
-    oracle = SampledOracle(agent, "natural", grad_episodes=2000, seed=0, mask=agent.space.mask({"weight"}))
-    W = torch.tensor([trap.NATURAL_OPT, (trap.NATURAL_OPT[0] - 0.3, 1.2)])
-    _, norm, se = oracle(trap.to_theta(W))
+    mask = agent.space.mask({"weight"})
+    oracle = SampledOracle(agent, "natural", seed=0, mask=mask)
+    W = torch.tensor([trap.NATURAL_OPT, (0.6, 1.25)], dtype=torch.float64)
+    res = verdicts(oracle, trap.to_theta(W), "natural", mask, threshold=0.5, start=256, budget=4096)
     oracle.close()
-    exact = trap.gradient(W).norm(dim=1).numpy()
-    assert norm[0] - 1.96 * se[0] <= 0.0 and norm[1] - 1.96 * se[1] > 0.5 * exact[1], (norm, se, exact)
+    assert [r["verdict"] for r in res] == ["stationary", "not stationary"], res
+    assert all(r["raw"]["U_se"] > 0 and r["raw"]["test_se"] > 0 for r in res)
+    assert res[1]["raw"]["lower"] < 1.2209 < res[1]["raw"]["upper"] + 0.3
 
 
 def test_cli_exact_report(tmp_path):

@@ -54,15 +54,24 @@ def test_not_computed_cells_are_nan_not_sentinels(tmp_path):
         s.values("adversarial")
 
 
-def test_stationary_mask_is_norm_below_two_se(tmp_path):
-    coords, g = grid2(lambda x, y: np.abs(x) + np.abs(y))  # zero only at the centre
-    se = np.full_like(g, 0.2)
+def test_grid_verdicts_three_ways(tmp_path):
+    coords, g = grid2(lambda x, y: np.abs(x) + np.abs(y))  # zero only at the centre; median of the cells 1.0
+    se = np.full_like(g, 0.05)
+    se[2, 3] = 0.2  # |g| 0.5: 0.5 - 1.96 x 0.2 < tau = 0.25 x 1.0 -> unresolved
     done = np.ones((5, 5), bool)
     done[0, 0] = False
     s = render.load_scan(make_store(tmp_path / "s", {"grad_natural": (g, se)}, coords, done=done))
-    m = render.stationary_mask(s, "grad_natural")
-    expected = (g < 0.4) & done  # |x|+|y| < 2 se = 0.4 on a 0.5-step grid: the centre only
-    assert (m == expected).all() and m[2, 2] and m.sum() == 1
+    v = render.grid_verdicts(s, "grad_natural")
+    assert v[2, 2] == "stationary" and (render.stationary_mask(s, "grad_natural").sum() == 1)
+    assert v[2, 3] == "unresolved" and v[0, 0] == ""
+    others = np.ones((5, 5), bool)
+    others[2, 2] = others[2, 3] = others[0, 0] = False
+    assert (v[others] == "not stationary").all()
+    se0 = np.zeros_like(g)  # an SE of 0 never makes a cell stationary
+    s0 = render.load_scan(make_store(tmp_path / "s0", {"grad_natural": (g, se0)}, coords))
+    assert (render.grid_verdicts(s0, "grad_natural") == "").all()
+    assert render.verdict_marker("unresolved") is None and render.verdict_marker("not stationary")["marker"] == "x"
+    assert render.verdict_marker("stationary")["mfc"] != "none"
 
 
 def test_render_scan_writes_pdf_and_png_per_group(tmp_path):

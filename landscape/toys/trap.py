@@ -239,3 +239,24 @@ class ExactOracle:
         W = from_theta(thetas)
         with torch.no_grad():
             return {"natural": natural_return(W).numpy(), "adversarial": worst_return(W, self.eps).numpy()}
+
+
+def sample_trajectories(thetas, episodes: int, rng: np.random.Generator) -> dict:
+    """Episodes of the stochastic policies thetas [K, 4] (flat layout) drawn directly from the MDP above (no
+    Gymnasium: fast, for repeated-sampling tests), in the layout of evaluator.Rollouts.trajectories;
+    independent noise for every (point, episode). Observations are what the policy saw, unperturbed."""
+    th = np.asarray(thetas, dtype=np.float64).reshape(-1, 4)
+    n, E = th.shape[0], episodes
+    sig = np.exp(th[:, 0])[:, None]
+    x = X / NORM
+    a0 = th[:, None, 1] * x[0, 0] + th[:, None, 3] + sig * rng.standard_normal((n, E))
+    a1 = th[:, None, 2] * x[1, 1] + th[:, None, 3] + sig * rng.standard_normal((n, E))
+    risky = a0 > 0
+    r0 = -K * a0 ** 2 + np.where(risky, 0.0, R_SAFE)
+    r1 = np.where(risky, A * np.exp(-(a1 - M) ** 2 / (2 * WIDTH ** 2)), 0.0)
+    z = np.zeros((2, n, E, 2), np.float32)
+    z[0, ..., 0], z[1, ..., 1] = x[0, 0], x[1, 1]
+    live = np.stack([np.ones((n, E), bool), risky]).reshape(2, n * E)
+    return {"z": z, "actions": np.stack([a0, a1]).reshape(2, n * E, 1), "rewards": np.stack([r0, r1]).reshape(2, n * E),
+            "live": live}
+
