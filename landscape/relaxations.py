@@ -19,20 +19,31 @@ in its checkpoints, so resumed runs continue the same random stream.
 
 import torch
 
+from .input_grad import KLObjective, SurrogateObjective
 from .pgd import pgd, project
-from .ppo import Batch, clipped_surrogate
+from .ppo import Batch
 
 
-def surrogate_objective(actor, mb: Batch, clip: float):
-    """ARPO's inner objective: the per-sample clipped surrogate loss of the actor seeing z'."""
-    return lambda z_adv: clipped_surrogate(actor, z_adv, mb, clip)
+def surrogate_objective(actor, mb: Batch, clip: float) -> SurrogateObjective:
+    """ARPO's inner objective: the per-sample clipped surrogate loss of the actor seeing z' (closed-form gradient)."""
+    return SurrogateObjective(actor, mb, clip)
 
 
-def kl_objective(actor, z: torch.Tensor):
+def kl_objective(actor, z: torch.Tensor) -> KLObjective:
     """The paper's moderate inner objective: KL(pi(.|z) || pi(.|z')) per sample (pi(.|z) held fixed)."""
-    with torch.no_grad():
-        clean = actor.dist(z)
-    return lambda z_adv: torch.distributions.kl_divergence(clean, actor.dist(z_adv)).sum(-1)
+    return KLObjective(actor, z)
+
+
+class _WithNoise:
+    """objective(z') + noise . z': its gradient is the objective's plus the noise (closed form if it has one)."""
+
+    def __init__(self, objective, noise: torch.Tensor):
+        self.objective, self.noise = objective, noise
+        if hasattr(objective, "grad"):
+            self.grad = lambda z_adv: objective.grad(z_adv) + noise
+
+    def __call__(self, z_adv):
+        return self.objective(z_adv) + (self.noise * z_adv).sum(-1)
 
 
 def sgld(objective, z: torch.Tensor, eps: float, steps: int = 10, step_size: float | None = None,
@@ -72,8 +83,7 @@ def langevin_sign_ascent(objective, z: torch.Tensor, eps: float, steps: int = 10
     scale = (2 * step * beta) ** 0.5 * z[..., 0].numel()
     z_adv = z + torch.randn(z.shape).sign() * step
     for k in range(steps):
-        noise = scale / (k + 2) * torch.randn(z.shape)
-        noisy = lambda x, n=noise: objective(x) + (n * x).sum(-1)  # noqa: E731
+        noisy = _WithNoise(objective, scale / (k + 2) * torch.randn(z.shape))
         z_adv = project(pgd(noisy, z_adv, eps=step, steps=1, step_size=step, random_start=False), z, eps)
     return z_adv
 

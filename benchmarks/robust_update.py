@@ -1,0 +1,95 @@
+"""Cost of the robust trainers' inner attack: closed-form input gradients (input_grad.py) against autograd.
+
+    python benchmarks/robust_update.py [--reps 3]
+
+One Hopper batch (2048 steps, a freshly initialized policy) is collected once; then SPO's, ARPO's and BARPO's
+PPO updates (10 epochs x 32 minibatches, the defaults: ARPO = PGD on the surrogate, BARPO = SGLD on the KL)
+run on copies of the same agent, each with the inner attack's gradient in closed form (new) and by autograd
+(old, the objective's `grad` hidden), alternating rep by rep so both see the same machine. Times are process
+CPU seconds (steadier than wall time on a shared machine). Reported per env step: collection, each update,
+and whole iterations relative to SPO's. Writes benchmarks/results/robust_update.json.
+"""
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from landscape import relaxations
+from landscape.agent import Agent
+from landscape.collect import Collector
+from landscape.envs import env_dims
+from landscape.ppo import PPO, PPOConfig
+from landscape.relaxations import make_relaxation
+from landscape.robust_loss import RobustPolicyLoss, arpo_loss
+
+RESULTS = Path(__file__).parent / "results" / "robust_update.json"
+
+
+class _Autograd:
+    """The objective with its closed-form gradient hidden: pgd falls back to autograd (the old path)."""
+
+    def __init__(self, objective):
+        self.objective = objective
+
+    def __call__(self, z_adv):
+        return self.objective(z_adv)
+
+
+def losses():
+    return {"spo": None, "arpo": arpo_loss(0.2, 0.075),
+            "barpo": RobustPolicyLoss(0.2, 0.075, make_relaxation("objective"), strength=0.5)}
+
+
+def timed_update(agent, batch, loss, autograd: bool) -> float:
+    agent = copy.deepcopy(agent)
+    real_s, real_kl = relaxations.surrogate_objective, relaxations.kl_objective
+    if autograd:
+        relaxations.surrogate_objective = lambda *a: _Autograd(real_s(*a))
+        relaxations.kl_objective = lambda *a: _Autograd(real_kl(*a))
+    try:
+        t = time.process_time()
+        PPO(agent, PPOConfig(), loss, seed=0).update(copy.deepcopy(batch))
+        return time.process_time() - t
+    finally:
+        relaxations.surrogate_objective, relaxations.kl_objective = real_s, real_kl
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--reps", type=int, default=3)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    agent = Agent.new("Hopper-v5", *env_dims("Hopper-v5"))
+    collector = Collector(agent, PPOConfig(), seed=0)
+    t = time.process_time()
+    batch = collector.collect()
+    collect_s = time.process_time() - t
+    times = {f"{k}_{path}": [] for k in losses() for path in ("new", "old")}
+    for _ in range(args.reps):
+        for name, loss in losses().items():
+            for path in ("new", "old"):
+                times[f"{name}_{path}"].append(timed_update(agent, batch, loss, autograd=path == "old"))
+    n = len(batch)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    per_step = {k: v / n * 1e6 for k, v in med.items()}  # microseconds per env step
+    iteration = {k: (collect_s + v) / (collect_s + med[f"spo_{k.split('_')[1]}"]) for k, v in med.items()}
+    result = {"collect_us_per_step": collect_s / n * 1e6, "update_us_per_step": per_step,
+              "iteration_vs_spo": iteration,
+              "inner_attack_speedup": {a: med[f"{a}_old"] / med[f"{a}_new"] for a in ("arpo", "barpo")},
+              "reps": args.reps, "clock": "process CPU"}
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=1))
+    print(f"collection {result['collect_us_per_step']:.0f} us/step")
+    for k in med:
+        print(f"{k:10s} update {per_step[k]:7.0f} us/step   iteration / SPO's {iteration[k]:.2f}")
+    print("update speed-up from closed-form gradients:", {k: round(v, 2) for k, v in result["inner_attack_speedup"].items()})
+
+
+if __name__ == "__main__":
+    main()
