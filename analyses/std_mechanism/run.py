@@ -89,7 +89,7 @@ def main():
         splits.append(split_gradient(agent, batch, args.eps))
     rows = {k: mean_se(np.array(v)) for k, v in moves.items()}
     result = {"ckpt": args.ckpt, "eps": args.eps, "batches": args.batches,
-              "start_log_std": float(agent.actor.log_std.mean()),
+              "start_log_std": float(agent.actor.log_std.detach().mean()),
               "delta_log_std_per_update": {k: {"mean": m, "se": s} for k, (m, s) in rows.items()},
               "robust_term_dlogstd_by_advantage_sign": {k: float(np.mean([s[k] for s in splits])) for k in ("A>0", "A<0")},
               "wall_s": time.time() - t0, "cpu_s": time.process_time() - c0}
