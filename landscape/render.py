@@ -37,6 +37,10 @@ from .store import load_surface  # noqa: E402
 LABELS = {"natural": "natural return", "adversarial": "adversarial return", "gap": "natural - adversarial",
           "grad_natural": r"$\|\nabla J\|$ natural", "grad_adversarial": r"$\|\nabla J\|$ adversarial",
           "surrogate": "PPO surrogate"}
+# what a colour bar or a z axis of each metric measures (metrics of one group share it)
+QUANTITY = {"natural": "return", "adversarial": "return", "gap": "return gap", "surrogate": "PPO surrogate",
+            "grad_natural": r"policy-gradient norm $\|\nabla J\|$", "grad_adversarial": r"policy-gradient norm $\|\nabla J\|$"}
+ZLABEL = {**QUANTITY, "grad_natural": r"$\|\nabla J\|$", "grad_adversarial": r"$\|\nabla J\|$"}  # short: 3D cells are small
 # metrics drawn together on one colour scale
 GROUPS = [("natural", "adversarial"), ("grad_natural", "grad_adversarial"), ("gap",), ("surrogate",)]
 CAP = {"grad_natural": 95, "grad_adversarial": 95}  # colour scales of gradient norms end at the 95th percentile
@@ -205,7 +209,10 @@ def draw_surface(ax, scan: Scan, metric: str, vmin: float, vmax: float, cmap: st
     ax.set_title(LABELS.get(metric, metric))
     ax.set_xlabel(scan.axis_names[0], labelpad=-8)
     ax.set_ylabel(scan.axis_names[1], labelpad=-8)
+    ax.set_zlabel(ZLABEL.get(metric, metric), labelpad=-2)
     ax.tick_params(pad=-3)
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):  # few ticks: a 3D panel is small
+        axis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
 
 
 def draw_curves(ax, scan: Scan, metrics: list[str], colors=None, labels=None) -> None:
@@ -242,6 +249,12 @@ def mark_points(ax, scan: Scan) -> None:
                         textcoords="offset points", fontsize=6)
 
 
+def _nice_ticks(lo: float, hi: float, n: int = 6) -> np.ndarray:
+    """Round colour-bar ticks inside [lo, hi] (the contour levels themselves are not round numbers)."""
+    ticks = matplotlib.ticker.MaxNLocator(n).tick_values(lo, hi)
+    return ticks[(ticks >= lo - 1e-9 * abs(hi - lo)) & (ticks <= hi + 1e-9 * abs(hi - lo))]
+
+
 def _outline():
     from matplotlib import patheffects
 
@@ -266,8 +279,9 @@ def figure_panels(scans: list[Scan], metrics: list[str], titles: list[str] | Non
     across all rows and columns, with one colour bar per group. `stationary` maps a return metric to the
     gradient metric whose near-zero cells are circled."""
     metrics = [m for m in metrics if any(s.has(m) for s in scans)]
-    fig, axes = plt.subplots(len(scans), len(metrics), figsize=(DOUBLE_COL, 1.9 * len(scans) + 0.3),
-                             squeeze=False, constrained_layout=True, sharex="row", sharey="row")
+    fig, axes = plt.subplots(len(scans), len(metrics), figsize=(DOUBLE_COL, 1.75 * len(scans) + 0.7),
+                             squeeze=False, sharex="row", sharey="row", layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.02, hspace=0.02)
     for group in groups(metrics):
         lo, hi = shared_limits(scans, list(group), CAP.get(group[0]))
         cols = [metrics.index(m) for m in group]
@@ -277,28 +291,40 @@ def figure_panels(scans: list[Scan], metrics: list[str], titles: list[str] | Non
                 if s.has(metrics[c]):
                     cs = draw_contour(axes[r][c], s, metrics[c], lo, hi,
                                       stationary=(stationary or {}).get(metrics[c]))
-        if cs is not None:
-            fig.colorbar(cs, ax=axes[:, cols].ravel().tolist(), shrink=0.8, aspect=30, pad=0.01)
+        if cs is not None:  # under its own columns: no colour bar (and its tick labels) between panels
+            bar = fig.colorbar(cs, ax=axes[:, cols].ravel().tolist(), location="bottom", shrink=0.9, aspect=35,
+                               pad=0.01, label=QUANTITY.get(group[0], group[0]))
+            bar.set_ticks(_nice_ticks(lo, hi))
     for r, (s, t) in enumerate(zip(scans, titles or [s.title for s in scans])):
         axes[r][0].set_ylabel(f"{t}\n{s.axis_names[1]}")
         for c in range(len(metrics)):
+            if r > 0:  # the metric names head the columns once
+                axes[r][c].set_title("")
             if r < len(scans) - 1:
                 axes[r][c].set_xlabel("")
+                axes[r][c].tick_params(labelbottom=False)
             if c > 0:
                 axes[r][c].set_ylabel("")
     return fig
 
 
 def figure_surfaces(scans: list[Scan], metrics: list[str], titles: list[str] | None = None):
-    """3D surfaces, rows = scans, columns = metrics, each group on one z and colour scale."""
-    fig = plt.figure(figsize=(DOUBLE_COL, 2.2 * len(scans)), constrained_layout=True)
+    """3D surfaces, rows = scans, columns = metrics, each group on one z and colour scale (z axes labelled).
+
+    3D axes fill a square cell, so the figure is sized to columns of about 2.4 in (not stretched to the page
+    width, which only adds white space between the panels) and laid out by hand (constrained layout pads
+    3D axes generously)."""
+    n_rows, n_cols = len(scans), len(metrics)
+    fig = plt.figure(figsize=(min(DOUBLE_COL, 2.4 * n_cols + 0.2), 2.1 * n_rows))
+    fig.subplots_adjust(left=0.0, right=0.95, bottom=0.02, top=0.96, wspace=0.05, hspace=0.04)
     limits = {m: shared_limits(scans, list(g)) for g in groups(metrics) for m in g}
     for r, (s, t) in enumerate(zip(scans, titles or [s.title for s in scans])):
         for c, m in enumerate(metrics):
-            ax = fig.add_subplot(len(scans), len(metrics), r * len(metrics) + c + 1, projection="3d")
+            ax = fig.add_subplot(n_rows, n_cols, r * n_cols + c + 1, projection="3d")
             if s.has(m):
                 draw_surface(ax, s, m, *limits[m])
-            ax.set_title(f"{t}: {LABELS.get(m, m)}" if t else LABELS.get(m, m))
+            ax.set_box_aspect(None, zoom=0.88)  # room for the z label inside the cell
+            ax.set_title(f"{t}: {LABELS.get(m, m)}" if t else LABELS.get(m, m), pad=0)
     return fig
 
 
@@ -321,7 +347,8 @@ def render_scan(root: str | Path) -> list[Path]:
                                  constrained_layout=True, squeeze=False)
         for ax, m in zip(axes[0], group):
             cs = draw_contour(ax, scan, m, lo, hi, stationary=stationary.get(m))
-        fig.colorbar(cs, ax=axes[0].tolist(), shrink=0.9)
+        fig.colorbar(cs, ax=axes[0].tolist(), shrink=0.9, pad=0.02, label=QUANTITY.get(group[0], group[0]),
+                     ticks=_nice_ticks(lo, hi))
         paths += save(fig, out / f"{name}_contour")
         fig = figure_surfaces([scan], list(group), titles=[""])
         paths += save(fig, out / f"{name}_surface")

@@ -47,7 +47,7 @@ def median_curve(logs: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def draw(runs: dict, out: Path) -> list[Path]:
-    fig, axes = plt.subplots(1, 2, figsize=(DOUBLE_COL, 2.3))
+    fig, axes = plt.subplots(1, 2, figsize=(DOUBLE_COL, 2.6))
     for (algo, variant), logs in sorted(runs.items()):
         colour = OKABE_ITO[ALGOS.index(algo) if algo in ALGOS else len(ALGOS)]
         style = "--" if variant else "-"
@@ -59,8 +59,9 @@ def draw(runs: dict, out: Path) -> list[Path]:
             ax.plot(steps / 1e6, med, style, color=colour, lw=1.3, label=label if key == "eval" else None)
     axes[0].set(xlabel="environment steps (M)", ylabel="evaluation return (5 episodes)")
     axes[1].set(xlabel="environment steps (M)", ylabel="action std (mean over dimensions)", yscale="log")
-    axes[0].legend(loc="upper left", frameon=False)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()  # one legend under both panels, off the curves
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
     return save(fig, out)
 
 

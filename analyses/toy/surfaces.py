@@ -11,6 +11,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import patheffects  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import torch  # noqa: E402
 
 from landscape.toys import trap  # noqa: E402
@@ -40,13 +42,18 @@ def main(argv=None) -> None:
                 ax.plot(path[:, k, 0], path[:, k, 1], color=COLORS[algo], lw=1, label=algo.upper() if k == 0 else None)
         ax.plot(starts[:, 0], starts[:, 1], "wo", ms=3)
         ax.set(title=title, xlabel="$W_1$ (branch choice at $s_0$)")
-    for name, pt, mk in (("natural optimum", trap.NATURAL_OPT, "*"), ("ORP", trap.ORP, "P"), ("trap", trap.TRAP, "X")):
+    # each label on its own side of its marker: the natural optimum and the ORP sit close together on W2 = 1.5
+    outline = [patheffects.withStroke(linewidth=1.5, foreground="black")]
+    for name, pt, mk, offset, ha in (("natural optimum", trap.NATURAL_OPT, "*", (5, 7), "left"),
+                                     ("ORP", trap.ORP, "P", (-6, 7), "right"),
+                                     ("trap", trap.TRAP, "X", (-6, 7), "right")):
         for ax in axes:
             ax.plot(*pt, mk, color="white", mec="black", ms=9)
-            ax.annotate(name, pt, xytext=(-6, 7), textcoords="offset points", fontsize=7, color="white", ha="right")
+            ax.annotate(name, pt, xytext=offset, textcoords="offset points", fontsize=7, color="white", ha=ha,
+                        path_effects=outline)
     axes[0].set_ylabel("$W_2$ (action at $s_1$)")
     axes[1].legend(fontsize=7, loc="lower right")
-    fig.colorbar(cs, ax=axes, shrink=0.8, label="return")
+    fig.colorbar(cs, ax=axes, shrink=0.8, pad=0.01, label="return", ticks=MaxNLocator(6))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for ext in ("png", "pdf"):
