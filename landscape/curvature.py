@@ -8,7 +8,10 @@ and the smallest (most negative) Ritz values; `power_iteration(..., shift)` is k
 
 `surrogate_function` makes the PPO clipped surrogate (data collected once at theta0 by the batched
 evaluator, as probes.SurrogateBatch) a differentiable function of the flat parameters, for Hessian-vector
-products on real checkpoints.
+products on real checkpoints. Its advantages come from the one advantage path (gradients.advantages): the
+critic, trained on scaled rewards, is rescaled to raw rewards by a least-squares fit before GAE, so the
+baseline is a real one (before, GAE ran on raw rewards against the unscaled critic, about 110x apart on
+Hopper, and every eigenvalue in the README's old reports was taken with no effective baseline).
 """
 
 import math

@@ -11,8 +11,7 @@ import torch
 from .agent import Agent
 from .errors import LandscapeError
 from .evaluator import BatchedEvaluator
-from .gradients import estimate
-from .ppo import gae
+from .gradients import advantages, estimate
 
 METRICS = ("natural", "adversarial", "gap", "grad_natural", "grad_adversarial", "surrogate")
 NEEDS_ATTACK = {"adversarial", "gap", "grad_adversarial"}
@@ -34,23 +33,21 @@ def mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class SurrogateBatch:
-    """PPO's clipped surrogate around the centre: data collected once at theta0, evaluated at any theta."""
+    """PPO's clipped surrogate around the centre: data collected once at theta0, evaluated at any theta.
+    Advantages come from the one advantage path (gradients.advantages: the critic's values rescaled to raw
+    rewards by the least-squares fit, then GAE on raw rewards), normalized as PPO does."""
 
     def __init__(self, agent: Agent, evaluator: BatchedEvaluator, episodes: int, seed: int, clip: float = 0.2,
                  gamma: float = 0.99, lam: float = 0.95):
         theta0 = agent.space.flatten(agent.actor)[None]
         roll = evaluator.run(theta0, episodes, seed=seed, deterministic=False, record=True)
         tr = roll.trajectories
-        live = tr["live"]  # [T, E]
-        z = torch.as_tensor(tr["z"], dtype=torch.float32).reshape(live.shape[0], episodes, -1)
-        with torch.no_grad():
-            values = agent.critic(z).numpy() if agent.critic is not None else np.zeros(live.shape)
-        adv, _ = gae(tr["rewards"], values * live, np.zeros(episodes), 1.0 - np.roll(live, -1, 0) * live,
-                     gamma, lam)
+        adv, live, z = advantages(tr, 1, episodes, gamma, lam, agent.critic)
         keep = live.astype(bool)
         a = adv[keep]
         self.z = z[torch.as_tensor(keep)]
-        self.actions = torch.as_tensor(tr["actions"], dtype=torch.float32)[torch.as_tensor(keep)]
+        self.actions = torch.as_tensor(tr["actions"], dtype=torch.float32).reshape(live.shape[0], episodes, -1)[
+            torch.as_tensor(keep)]
         self.adv = torch.as_tensor((a - a.mean()) / (a.std() + 1e-8), dtype=torch.float32)
         self.space, self.clip = agent.space, clip
         self.logp0 = self._logp(theta0)[0]

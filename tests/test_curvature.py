@@ -40,3 +40,26 @@ def test_surrogate_hessian_by_hvp_matches_autograd():
     exact = np.linalg.eigvalsh(H.numpy())
     est = extreme_eigenvalues(hvp_fn(f, theta), 4, k=4)
     assert np.allclose(est["smallest"], exact, atol=1e-4)
+
+
+def test_surrogate_advantages_use_the_one_advantage_path_and_ignore_the_critic_scale():
+    """The surrogate (and hence its Hessian) gets its advantages from gradients.advantages: a critic trained on
+    scaled rewards (here 100 V + 5) gives exactly the same advantages as V, because the scale is fitted once."""
+    import copy
+
+    from landscape.gradients import advantages
+    from landscape.probes import SurrogateBatch
+
+    agent = trap.make_agent((0.5, 1.0))
+    scaled = copy.deepcopy(agent)
+    base = scaled.critic
+    scaled.critic = lambda z: 100.0 * base(z) + 5.0
+    ev = BatchedEvaluator("ToyTrap-v0", agent.space, agent.obs_norm)
+    a1 = SurrogateBatch(agent, ev, 64, seed=3).adv
+    a2 = SurrogateBatch(scaled, ev, 64, seed=3).adv
+    roll = ev.run(agent.space.flatten(agent.actor)[None], 64, seed=3, deterministic=False, record=True)
+    ev.close()
+    assert torch.allclose(a1, a2, atol=1e-4)
+    adv, live, _ = advantages(roll.trajectories, 1, 64, 0.99, 0.95, agent.critic)
+    a = adv[live.astype(bool)]
+    assert torch.allclose(a1, torch.as_tensor((a - a.mean()) / (a.std() + 1e-8), dtype=torch.float32), atol=1e-5)
