@@ -1,27 +1,49 @@
-"""python -m landscape.evaluate --ckpt PATH [--attack mad,critic,rs,optimal] [--eps E] [--episodes N] [--json]
+"""python -m landscape.evaluate --ckpt PATH [--attack mad,critic,rs,optimal,paad] [--eps E] [--episodes N] [--json]
 
-Natural return of a checkpoint (ours or an SA-PPO/CAR-PPO `.model`), and its return under each attack
-with the worst case (the minimum of the attack means), each as mean +- standard error over episodes;
-deterministic (mean action) by default, with the observation normalizer frozen. Every attack sees the
-same episode seeds (common random numbers). --attack all = random,mad,critic,surrogate,rs,optimal.
+Natural return of a checkpoint (ours or an SA-PPO/CAR-PPO `.model`), and its return under each attack,
+each as mean +- standard error over episodes; deterministic (mean action) by default, with the
+observation normalizer frozen. Every attack sees the same episode seeds (common random numbers), so each
+attack's change against natural is a paired difference with its own standard error.
+--attack all = random,mad,critic,surrogate,rs,optimal,paad.
+
+What is reported, and why:
+- worst case = the minimum over the attacks *and* the natural return: an attack that raises the return
+  cannot make the worst case look worse than doing nothing;
+- every attack whose mean is not below the natural mean is flagged `failed` (table: FAILED);
+- learned attackers (optimal, paad) name the adversary file and its training settings; when it was
+  selected from a set of runs (attacks/learned.py), every run's own iterate is evaluated on the same
+  episodes too and the spread across adversary runs (their means: min, max, sd) is reported beside the
+  selected one's SE over episodes -- for a learned attacker, run-to-run variation is usually the larger;
+- wall and CPU seconds of each attack (building or training it, and evaluating).
 
 Learned attackers are trained on demand with a progress bar, cached beside the checkpoint
-(`<stem>.rs.pt`, `<stem>.optimal-eps<E>.pt`) and resumed if interrupted; or pass them with --adversary.
+(`<stem>.rs.pt`, `<stem>.optimal-eps<E>.pt`, `<stem>.paad-eps<E>.pt`) and resumed if interrupted; or pass
+them with --adversary. Sets of runs are trained with `python -m landscape.attacks.learned`.
 """
 
 import argparse
 import json
+import time
 
 import numpy as np
 import torch
 
 from . import bundled, checkpoint
 from . import torchfile
-from .errors import LandscapeError, cli_main
+from .errors import LandscapeError, check_numbers, cli_main
 from .evaluator import BatchedEvaluator
 from .probes import mean_se
 
-SUITE = ("random", "mad", "critic", "surrogate", "rs", "optimal")
+SUITE = ("random", "mad", "critic", "surrogate", "rs", "optimal", "paad")
+LEARNED = ("optimal", "paad")  # learned attackers replayed from an adversary checkpoint
+# PGD restarts at evaluation, per attack: more only where they made the attack stronger. Measured on the
+# bundled SPO Hopper checkpoint (10 episodes, common seeds, 1 vs 4 restarts, paired difference of the
+# return +- se; analyses/attacks/restarts.py -> restarts.json): mad +185 +- 228, critic +242 +- 190,
+# surrogate -121 +- 230, rs -537 +- 338. Keeping, per sample, the restart with the best objective does not
+# lower the return of mad and critic (their objectives are surrogates of the return: a better optimum of the
+# surrogate is not a lower return); rs, whose objective is a learned Q of the return, fell by 537 (1.6 se).
+# So rs restarts 4 times (about 3x its evaluation time) and the others once; --restarts overrides all.
+RESTARTS = {"mad": 1, "critic": 1, "surrogate": 1, "rs": 4}
 
 
 def summarize(returns: np.ndarray) -> dict:
@@ -31,11 +53,15 @@ def summarize(returns: np.ndarray) -> dict:
 
 
 def natural_return(agent, episodes: int, seed: int, deterministic: bool = True, attack=None) -> dict:
+    """Mean +- se over episodes, mean length, the per-episode returns, and wall/CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
     ev = BatchedEvaluator(agent.env_id, agent.space, agent.obs_norm)
     roll = ev.run(agent.space.flatten(agent.actor)[None], episodes, seed=seed, deterministic=deterministic,
                   attack=attack)
     ev.close()
-    return {**summarize(roll.returns[0]), "mean_length": float(roll.lengths.mean())}
+    return {**summarize(roll.returns[0]), "mean_length": float(roll.lengths.mean()),
+            "returns": [float(r) for r in roll.returns[0]],
+            "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
 
 
 def parse_attacks(spec: str | None) -> list[str]:
@@ -50,39 +76,105 @@ def parse_attacks(spec: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def attack_options(name: str, args) -> dict:
-    """Options for make_attack from the CLI: PGD settings, and where learned attackers come from."""
+def served_attack(path) -> str:
+    """Which attack an --adversary file serves: rs (a robust-Sarsa Q), optimal or paad (by its algo tag)."""
+    from .attacks.adversary import ATTACK_OF_ALGO
     from .attacks.sarsa import is_sarsa_file
 
-    if name in ("mad", "critic", "surrogate", "rs"):
-        opts = {"steps": args.pgd_steps, "restarts": args.restarts}
+    if is_sarsa_file(path):
+        return "rs"
+    return ATTACK_OF_ALGO.get(checkpoint.load_raw(path).get("algo"), "optimal")
+
+
+def attack_options(name: str, args) -> dict:
+    """Options for make_attack from the CLI: PGD settings, and where learned attackers come from."""
+    if name in RESTARTS:
+        restarts = getattr(args, "restarts", None)
+        opts = {"steps": args.pgd_steps, "restarts": RESTARTS[name] if restarts is None else restarts}
     else:
         opts = {}
-    if name in ("rs", "optimal"):
-        given = [p for p in args.adversary if (name == "rs") == is_sarsa_file(p)]
+    if name == "rs" or name in LEARNED:
+        given = [p for p in args.adversary if served_attack(p) == name]
         opts["q" if name == "rs" else "adversary"] = given[-1] if given else None
         opts["ckpt"] = args.ckpt
-    if name == "optimal" and args.adversary_steps is not None:
+    if name in LEARNED and args.adversary_steps is not None:
         opts["steps"] = args.adversary_steps
     return opts
 
 
-def attacked_returns(agent, names: list[str], args) -> dict:
-    """Return under each attack (in order), each mean +- se; learned attackers are built (trained) first."""
+def describe_adversary(attack) -> dict:
+    """The adversary file of a learned attack and its training settings (JSON-ready)."""
+    adv = attack.adversary
+    cfg = adv.config
+    ppo = cfg.get("ppo", {})
+    out = {"file": attack.path, "algo": adv.algo, "trained_steps": int(adv.step),
+           "settings": {"lr": ppo.get("lr_policy"), "entropy": ppo.get("entropy_coef"), "steps": cfg.get("steps"),
+                        "seed": cfg.get("seed"), **({"actor_steps": cfg["actor_steps"]} if "actor_steps" in cfg else {})}}
+    sel = cfg.get("selection")
+    if sel:
+        out["selected"] = {**sel["selected"], "holdout_seed": sel["holdout_seed"],
+                           "holdout_episodes": sel["holdout_episodes"]}
+    return out
+
+
+def runs_spread(agent, attack, args) -> tuple[list, dict] | tuple[None, None]:
+    """Every run of the set a learned attacker was selected from, evaluated on the same episodes."""
+    from pathlib import Path
+
+    from .attacks import make_attack
+    from .attacks.learned import selection_runs
+
+    runs = selection_runs(attack.adversary)
+    if not runs or attack.path is None:
+        return None, None
+    base = Path(attack.path).parent
+    out = []
+    for r in runs:
+        wall, cpu = time.perf_counter(), time.process_time()
+        one = make_attack(attack.name, agent, args.eps, adversary=str(base / r["file"]))
+        res = natural_return(agent, args.episodes, args.seed, not args.stochastic, one)
+        out.append({**r, "file": str(base / r["file"]), "mean": res["mean"], "se": res["se"],
+                    "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu})
+    means = np.array([r["mean"] for r in out])
+    spread = {"n_runs": len(out), "mean": float(means.mean()), "sd": float(means.std(ddof=1)) if len(out) > 1 else 0.0,
+              "min": float(means.min()), "max": float(means.max())}
+    return out, spread
+
+
+def attacked_returns(agent, names: list[str], args, natural: dict | None = None) -> dict:
+    """Return under each attack (in order), each mean +- se with wall/CPU time; learned attackers are built
+    (trained) first and report their adversary and the spread over its set's runs. With `natural` (the
+    natural_return of the same episodes): the paired difference to it and the `failed` flag."""
     from tqdm import tqdm
 
     from .attacks import make_attack
 
-    attacks = {n: make_attack(n, agent, args.eps, **attack_options(n, args)) for n in names}  # learned: train now
+    attacks, build = {}, {}
+    for n in names:  # learned attackers are trained now, before any evaluation
+        wall, cpu = time.perf_counter(), time.process_time()
+        attacks[n] = make_attack(n, agent, args.eps, **attack_options(n, args))
+        build[n] = {"build_wall_s": time.perf_counter() - wall, "build_cpu_s": time.process_time() - cpu}
     out = {}
     for name, attack in tqdm(attacks.items(), desc="attacks", unit="attack", disable=args.json or len(names) < 2):
-        out[name] = natural_return(agent, args.episodes, args.seed, not args.stochastic, attack)
+        res = {**natural_return(agent, args.episodes, args.seed, not args.stochastic, attack), **build[name]}
+        if natural is not None:
+            diff, diff_se = mean_se(np.asarray(res["returns"]) - np.asarray(natural["returns"]))
+            res["vs_natural"] = {"mean": float(diff), "se": float(diff_se)}
+            res["failed"] = bool(res["mean"] >= natural["mean"])
+        if name in LEARNED:
+            res["adversary"] = describe_adversary(attack)
+            runs, spread = runs_spread(agent, attack, args)
+            if runs is not None:
+                res["runs"], res["spread"] = runs, spread
+        out[name] = res
     return out
 
 
-def worst_case(attacked: dict) -> dict:
-    name = min(attacked, key=lambda n: attacked[n]["mean"])
-    return {"attack": name, **attacked[name]}
+def worst_case(attacked: dict, natural: dict | None = None) -> dict:
+    """The lowest mean over the attacks and (when given) the natural return: {"attack": name or "natural", ...}."""
+    pool = {**({"natural": natural} if natural is not None else {}), **attacked}
+    name = min(pool, key=lambda n: pool[n]["mean"])
+    return {"attack": name, **{k: pool[name][k] for k in ("mean", "se", "n")}}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -95,21 +187,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of the mean action")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--attack", default=None,
-                   help="comma-separated attacks (random, mad, critic, surrogate, rs, optimal) or 'all'")
+                   help="comma-separated attacks (random, mad, critic, surrogate, rs, optimal, paad) or 'all'")
     p.add_argument("--eps", type=float, default=None, help="l_inf budget in normalized observations "
                    "(default: the environment's standard, e.g. Hopper 0.075)")
     p.add_argument("--adversary", action="append", default=[],
-                   help="a trained optimal adversary (.pt) or robust-Sarsa Q file; repeatable")
+                   help="a trained optimal adversary or PA-AD director (.pt), or a robust-Sarsa Q file; repeatable")
     p.add_argument("--pgd-steps", type=int, default=10, help="PGD sign steps of eps/10 (10, as SA-PPO)")
-    p.add_argument("--restarts", type=int, default=1, help="PGD random restarts; the best per sample is kept")
+    p.add_argument("--restarts", type=int, default=None,
+                   help="PGD random restarts, the best per sample kept (default: per attack, evaluate.RESTARTS)")
     p.add_argument("--adversary-steps", type=int, default=None,
-                   help="training budget of an on-demand optimal adversary (default 500k steps)")
+                   help="training budget of an on-demand optimal adversary or PA-AD director (default 500k steps)")
     return p.parse_args(argv)
 
 
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
+    check_numbers(args)
     if args.episodes < 1:
         raise LandscapeError("--episodes must be at least 1")
     names = parse_attacks(args.attack)
@@ -122,16 +216,15 @@ def main(argv=None) -> None:
         raise LandscapeError("--eps and --adversary need --attack")
     for path in args.adversary:
         torchfile.check(path)  # before attacks/ hands it to torch.load: no TorchScript gets that far
-        from .attacks.sarsa import is_sarsa_file
-
-        if ("rs" if is_sarsa_file(path) else "optimal") not in names:
-            raise LandscapeError(f"--adversary {path} is not used: it serves --attack "
-                                 f"{'rs' if is_sarsa_file(path) else 'optimal'}")
+        served = served_attack(path)
+        if served not in names:
+            raise LandscapeError(f"--adversary {path} is not used: it serves --attack {served}")
     torch.set_num_threads(1)
     args.ckpt = str(bundled.resolve(args.ckpt))  # bundled by name: its cached attackers are beside it
     agent = checkpoint.load(args.ckpt, env_id=args.env)
-    if agent.algo == "adversary":
-        raise LandscapeError(f"{args.ckpt} is an adversary; evaluate its victim with --attack optimal --adversary")
+    if agent.algo in ("adversary", "paad"):
+        raise LandscapeError(f"{args.ckpt} is a learned attacker; evaluate its victim with --attack "
+                             f"{'paad' if agent.algo == 'paad' else 'optimal'} --adversary")
     if names and args.eps is None:
         from .envs import env_spec
 
@@ -141,21 +234,36 @@ def main(argv=None) -> None:
               "natural": natural_return(agent, args.episodes, args.seed, not args.stochastic)}
     if names:
         result["eps"] = args.eps
-        result["attacks"] = attacked_returns(agent, names, args)
-        result["worst"] = worst_case(result["attacks"])
+        result["attacks"] = attacked_returns(agent, names, args, natural=result["natural"])
+        result["worst"] = worst_case(result["attacks"], result["natural"])
     if args.json:
         print(json.dumps(result))
         return
+    print_table(result, args)
+
+
+def print_table(result: dict, args) -> None:
     nat = result["natural"]
-    print(f"{args.ckpt}  ({agent.env_id}, {agent.algo}, {args.episodes} episodes, "
+    print(f"{args.ckpt}  ({result['env']}, {result['algo']}, {args.episodes} episodes, "
           f"{'deterministic' if not args.stochastic else 'stochastic'}"
-          + (f", eps {args.eps:g})" if names else ")"))
-    print(f"{'natural return':<16}{nat['mean']:>10.1f} +- {nat['se']:.1f}")
+          + (f", eps {args.eps:g})" if "attacks" in result else ")"))
+    print(f"{'':<16}{'return':>10}    {'se':<7}{'vs natural (paired)':>21}   time (wall / CPU s)")
+    print(f"{'natural return':<16}{nat['mean']:>10.1f} +- {nat['se']:<7.1f}{'':>21}   "
+          f"{nat['wall_s']:.0f} / {nat['cpu_s']:.0f}")
     for name, r in result.get("attacks", {}).items():
-        print(f"{name:<16}{r['mean']:>10.1f} +- {r['se']:.1f}")
-    if names:
+        d = r["vs_natural"]
+        wall, cpu = r["wall_s"] + r["build_wall_s"], r["cpu_s"] + r["build_cpu_s"]
+        line = (f"{name:<16}{r['mean']:>10.1f} +- {r['se']:<7.1f}{d['mean']:>+12.1f} +- {d['se']:<6.1f}"
+                f"   {wall:.0f} / {cpu:.0f}")
+        if "spread" in r:
+            sp = r["spread"]
+            line += f"   {sp['n_runs']} adversary runs: {sp['min']:.0f} .. {sp['max']:.0f} (sd {sp['sd']:.0f})"
+        if r["failed"]:
+            line += "   FAILED: did not lower the return"
+        print(line)
+    if "worst" in result:
         w = result["worst"]
-        print(f"{'worst case':<16}{w['mean']:>10.1f} +- {w['se']:.1f}  ({w['attack']})")
+        print(f"{'worst case':<16}{w['mean']:>10.1f} +- {w['se']:<7.1f}  ({w['attack']}; min over attacks and natural)")
 
 
 if __name__ == "__main__":

@@ -36,10 +36,12 @@ def make_victim(seed=0) -> Agent:
     return agent
 
 
-def make_adversary(victim: Agent, eps: float, env_id="Hopper-v5", seed=1) -> Agent:
+def make_adversary(victim: Agent, eps: float, env_id="Hopper-v5", seed=1, kind="optimal", **config) -> Agent:
+    """A random learned attacker: the optimal adversary (action = perturbation) or a PA-AD director."""
     torch.manual_seed(seed)
-    adv = Agent.new(env_id, OBS, OBS, algo="adversary", eps=eps,
-                    config={"victim_env": env_id, "eps": eps, "victim_fingerprint": fingerprint(victim)})
+    act, algo = (OBS, "adversary") if kind == "optimal" else (ACT, "paad")
+    adv = Agent.new(env_id, OBS, act, algo=algo, eps=eps,
+                    config={"victim_env": env_id, "eps": eps, "victim_fingerprint": fingerprint(victim), **config})
     with torch.no_grad():
         adv.actor.net[-1].weight.mul_(100)
     return adv
@@ -53,8 +55,8 @@ def build(name, eps, agent=VICTIM, **opts):
     if name == "rs":
         torch.manual_seed(2)
         opts.setdefault("q", QNet(OBS, ACT))
-    if name == "optimal":
-        opts.setdefault("adversary", make_adversary(agent, eps))
+    if name in ("optimal", "paad"):
+        opts.setdefault("adversary", make_adversary(agent, eps, kind=name, **opts.pop("config", {})))
     return make_attack(name, agent, eps, **opts)
 
 
@@ -102,7 +104,7 @@ def test_restarts_keep_the_best_per_sample():
 
 @pytest.mark.parametrize("name,opts", [("random", {}), ("mad", {}), ("critic", {"random_start": False}),
                                        ("critic", {}), ("surrogate", {"random_start": False}), ("rs", {}),
-                                       ("optimal", {})])
+                                       ("optimal", {}), ("paad", {}), ("paad", {"config": {"actor_steps": 3}})])
 def test_batched_attack_equals_per_environment_loop(name, opts):
     z = torch.randn(2, 6, OBS, generator=torch.Generator().manual_seed(4))
     batched = build(name, EPS, seed=7, **opts)(z, THETAS)
@@ -216,8 +218,12 @@ def test_evaluate_cli_table_json_and_errors(tmp_path, capsys):
     evaluate_main(["--ckpt", str(ckpt), "--episodes", "2", "--attack", "random,mad,critic", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert set(out["attacks"]) == {"random", "mad", "critic"} and out["eps"] == EPS
-    assert out["worst"]["mean"] == min(r["mean"] for r in out["attacks"].values())
-    assert out["worst"]["attack"] in out["attacks"] and out["worst"]["se"] >= 0
+    pool = {"natural": out["natural"], **out["attacks"]}  # the worst case counts doing nothing too
+    assert out["worst"]["mean"] == min(r["mean"] for r in pool.values())
+    assert out["worst"]["attack"] in pool and out["worst"]["se"] >= 0
+    for r in out["attacks"].values():  # paired difference to natural, the failure flag, time
+        assert r["vs_natural"]["mean"] == pytest.approx(r["mean"] - out["natural"]["mean"])
+        assert r["failed"] == (r["mean"] >= out["natural"]["mean"]) and r["wall_s"] > 0 and r["cpu_s"] > 0
     evaluate_main(["--ckpt", str(ckpt), "--episodes", "2", "--attack", "mad", "--eps", "0.1"])
     table = capsys.readouterr().out
     assert "natural return" in table and "mad" in table and "worst case" in table and "eps 0.1" in table
@@ -225,7 +231,7 @@ def test_evaluate_cli_table_json_and_errors(tmp_path, capsys):
     other = tmp_path / "walker_adv.pt"
     checkpoint.save(make_adversary(VICTIM, EPS, env_id="Walker2d-v5"), other)
     for argv, msg in [(["--attack", "fgsm"], "unknown attack"), (["--attack", "mad", "--eps", "-1"], "eps"),
-                      (["--attack", "optimal", "--adversary", str(other)], "trained on Walker2d-v5")]:
+                      (["--attack", "optimal", "--adversary", str(other)], "Walker2d-v5")]:  # refused, naming the env
         with pytest.raises(SystemExit) as exit_info:
             evaluate_main(["--ckpt", str(ckpt), "--episodes", "1", *argv])
         err = capsys.readouterr().err

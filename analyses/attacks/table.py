@@ -1,6 +1,10 @@
 """One markdown table from `landscape.evaluate --json` results: natural, each attack and the worst case.
 
     python analyses/attacks/table.py analyses/attacks/*_eps0.075.json
+
+Each cell is mean +- SE over episodes; a learned attack selected from a set of adversary runs adds the
+range of the runs' means ("runs a..b"); an attack that did not lower the return is marked (failed).
+The worst case is the minimum over the attacks and the natural return.
 """
 
 import json
@@ -8,7 +12,13 @@ import sys
 
 
 def cell(r: dict) -> str:
-    return f"{r['mean']:.0f} +- {r['se']:.0f}"
+    out = f"{r['mean']:.0f} +- {r['se']:.0f}"
+    if "spread" in r:
+        s = r["spread"]
+        out += f" (runs {s['min']:.0f}..{s['max']:.0f}, n={s['n_runs']})"
+    if r.get("failed"):
+        out += " (failed)"
+    return out
 
 
 def main(paths: list[str]) -> None:
@@ -19,7 +29,12 @@ def main(paths: list[str]) -> None:
     for r in results:
         row = [r["ckpt"], r["algo"], cell(r["natural"])]
         row += [cell(r["attacks"][a]) if a in r.get("attacks", {}) else "" for a in attacks]
-        row.append(f"**{cell(r['worst'])}** ({r['worst']['attack']})" if "worst" in r else "")
+        if "worst" in r:
+            w = r["worst"]
+            row.append(f"**{w['mean']:.0f} +- {w['se']:.0f}** ({w['attack']}, "
+                       f"{100 * w['mean'] / r['natural']['mean']:.0f}% of natural)")
+        else:
+            row.append("")
         print("| " + " | ".join(row) + " |")
 
 

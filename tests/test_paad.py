@@ -1,0 +1,146 @@
+"""PA-AD (director + actor) and sets of learned attackers: the actor's known answer on a linear toy, the
+director's MDP, refusal of a director made for another env / eps / victim, and sets that add runs
+instead of repeating them, selected by held-out evaluation."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from landscape import checkpoint
+from landscape.agent import Agent
+from landscape.attacks import fingerprint, make_attack
+from landscape.attacks import learned
+from landscape.attacks.learned import Setting, runs_dir, selection_runs, train_set
+from landscape.attacks.paad import DirectorEnv, actor_step, alignment
+from landscape.errors import LandscapeError
+from landscape.evaluate import main as evaluate_main
+from landscape.evaluator import BatchedEvaluator
+from landscape.flat import batched_mean
+from landscape.toys.target import NORM, X, Y
+
+EPS = 0.1
+W, B = np.array([0.8, -0.3]), 0.2  # the toy victim: mu(z) = W.z + B
+
+
+def toy_victim() -> Agent:
+    """ToyTarget-v0 with a linear policy and the identity normalizer: the actor's answer is known."""
+    agent = Agent.new("ToyTarget-v0", 2, 1, hidden=())
+    agent.obs_norm.count = 1.0
+    with torch.no_grad():
+        agent.actor.net[0].weight.copy_(torch.tensor(W[None], dtype=torch.float32))
+        agent.actor.net[0].bias.fill_(B)
+    return agent
+
+
+def constant_director(victim: Agent, direction: float, eps=EPS, env_id="ToyTarget-v0") -> Agent:
+    d = Agent.new(env_id, 2, 1, algo="paad", eps=eps,
+                  config={"victim_env": env_id, "eps": eps, "victim_fingerprint": fingerprint(victim)})
+    with torch.no_grad():
+        d.actor.net[-1].weight.zero_()
+        d.actor.net[-1].bias.fill_(direction)
+    return d
+
+
+@pytest.mark.parametrize("steps", [1, 20])  # 20 steps of eps/10 reach any corner from any start
+def test_actor_moves_the_action_towards_the_direction_by_the_known_optimum(steps):
+    """Linear victim: the best change towards d in the ball is eps * ||W||_1 * sign(d), at z + eps * sign(W d)."""
+    victim = toy_victim()
+    theta = victim.space.flatten(victim.actor)[None]
+    z = torch.tensor([[[0.5, -1.0], [2.0, 0.3]]])
+    for d in (1.0, -1.0):
+        direction = torch.full((1, 2, 1), d)
+        z_adv = actor_step(victim.space, theta, z, direction, EPS, steps, generator=torch.Generator().manual_seed(0))
+        assert torch.allclose(z_adv, z + EPS * torch.sign(torch.tensor(W, dtype=torch.float32) * d), atol=1e-6)
+        change = batched_mean(victim.space, theta, z_adv) - batched_mean(victim.space, theta, z)
+        assert torch.allclose(change, torch.full_like(change, d * EPS * np.abs(W).sum()), atol=1e-5)
+        assert torch.allclose(alignment(change, direction), torch.tensor(EPS * np.abs(W).sum(), dtype=torch.float32), atol=1e-5)
+
+
+def test_actor_aligns_a_nonlinear_policy_better_than_random():
+    torch.manual_seed(0)
+    victim = Agent.new("Hopper-v5", 11, 3)
+    with torch.no_grad():
+        victim.actor.net[-1].weight.mul_(100)
+    theta = victim.space.flatten(victim.actor)[None]
+    z, d = torch.randn(1, 64, 11), torch.randn(1, 64, 3)
+    mu = batched_mean(victim.space, theta, z)
+    for steps in (1, 10):
+        change = batched_mean(victim.space, theta, actor_step(victim.space, theta, z, d, 0.075, steps)) - mu
+        rand = batched_mean(victim.space, theta, z + 0.075 * (2 * torch.rand(z.shape) - 1)) - mu
+        assert (torch.cosine_similarity(change, d, -1) > 0.5).float().mean() > 0.9
+        assert alignment(change, d).mean() > 3 * alignment(rand, d).abs().mean()
+
+
+def test_paad_episode_on_the_toy_has_the_closed_form_return():
+    """A constant director pushes every action by eps * ||W||_1 towards its sign: the return is known."""
+    victim = toy_victim()
+    ev = BatchedEvaluator("ToyTarget-v0", victim.space, victim.obs_norm)
+    theta = victim.space.flatten(victim.actor)[None]
+    mu = X / NORM @ W + B
+    for d in (1.0, -1.0):
+        attack = make_attack("paad", victim, EPS, adversary=constant_director(victim, d))
+        ret = ev.run(theta, 2, attack=attack).returns[0]
+        assert np.allclose(ret, -((mu + d * EPS * np.abs(W).sum() - Y) ** 2).sum(), atol=1e-4)
+    env = DirectorEnv(victim, EPS)  # the director's MDP: same perturbation, reward = - victim's
+    obs, _ = env.reset(seed=0)
+    _, r, *_ = env.step(np.array([1.0], dtype=np.float32))
+    assert r == pytest.approx((mu[0] + EPS * np.abs(W).sum() - Y[0]) ** 2, abs=1e-5)
+
+
+def test_a_director_made_for_another_env_eps_victim_or_attack_is_refused():
+    victim = toy_victim()
+    other = toy_victim()
+    with torch.no_grad():
+        other.actor.net[0].bias.fill_(0.0)
+    cases = [(constant_director(other, 1.0), "another policy"), (constant_director(victim, 1.0, eps=0.05), "eps 0.05"),
+             (constant_director(victim, 1.0, env_id="ToyTrap-v0"), "trained on ToyTrap-v0")]
+    optimal = constant_director(victim, 1.0)
+    optimal.algo = "adversary"
+    cases.append((optimal, "not a paad attacker"))
+    for director, msg in cases:
+        with pytest.raises(LandscapeError, match=msg) as err:
+            make_attack("paad", victim, EPS, adversary=director)
+        assert len(str(err.value).splitlines()) == 1
+
+
+def test_a_set_trains_only_what_is_missing_and_selects_on_held_out_episodes(tmp_path, monkeypatch, capsys):
+    victim = toy_victim()
+    ckpt = tmp_path / "toy.pt"
+    checkpoint.save(victim, ckpt)
+    victim = checkpoint.load(ckpt)
+    calls = []
+    real = learned.train_adversary
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["seed"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(learned, "train_adversary", counted)
+    small, ppo = Setting(lr=1e-3, entropy=0.0, steps=256), {"steps_per_iter": 128, "epochs": 2, "minibatches": 2}
+    cache = train_set(victim, ckpt, "paad", EPS, [small], [0, 1], holdout_episodes=2, progress=False, ppo=ppo)
+    assert calls == [0, 1] and cache.name == "toy.paad-eps0.1.pt"
+    train_set(victim, ckpt, "paad", EPS, [small], [0, 1, 2], holdout_episodes=2, progress=False, ppo=ppo)
+    assert calls == [0, 1, 2]  # the rerun added seed 2 and repeated nothing
+    chosen = checkpoint.load(cache)
+    runs = selection_runs(chosen)
+    assert {r["run"] for r in runs} == {f"lr0.001_ent0_256_s{s}" for s in range(3)}
+    best = min(runs, key=lambda r: r["holdout"]["mean"])
+    assert chosen.config["selection"]["selected"]["run"] == best["run"]
+    assert all(r["train_cpu_s"] > 0 and r["setting"]["steps"] == 256 for r in runs)
+    assert (runs_dir(ckpt, "paad", EPS) / "runs.json").exists()
+    attack = make_attack("paad", victim, EPS, ckpt=ckpt)  # loads the selected iterate, trains nothing
+    assert calls == [0, 1, 2] and attack.path == str(cache)
+    evaluate_main(["--ckpt", str(ckpt), "--episodes", "2", "--attack", "paad", "--json"])
+    out = json.loads(capsys.readouterr().out)["attacks"]["paad"]  # names its file, settings, and every run
+    assert out["adversary"]["file"] == str(cache) and out["adversary"]["settings"]["lr"] == 1e-3
+    assert out["adversary"]["settings"]["actor_steps"] == 1 and out["adversary"]["selected"]["run"] == best["run"]
+    assert len(out["runs"]) == 3 and out["spread"]["n_runs"] == 3
+    assert out["spread"]["min"] <= out["mean"] <= out["spread"]["max"]  # the selected run is one of them
+    assert calls == [0, 1, 2]
+    other = toy_victim()
+    with torch.no_grad():
+        other.actor.net[0].bias.fill_(-5.0)
+    with pytest.raises(LandscapeError, match="another policy"):
+        make_attack("paad", other, EPS, adversary=str(cache))
