@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from .agent import Agent
 
@@ -98,6 +97,15 @@ def surrogate_of_logp(logp: torch.Tensor, mb: Batch, clip: float) -> torch.Tenso
     return -torch.min(ratio * mb.advantages, ratio.clamp(1 - clip, 1 + clip) * mb.advantages)
 
 
+def clip_grad_norm(parameters, limit: float) -> torch.Tensor:
+    """torch's clip_grad_norm_ arithmetic (total 2-norm, scale by min(1, limit / (norm + 1e-6))) without its
+    per-call checks, which cost more than the arithmetic on networks this small (2.7x here)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, torch.clamp(limit / (norm + 1e-6), max=1.0))
+    return norm
+
+
 class PolicyLoss:
     """SPO's policy loss: the clipped surrogate on the clean observations. Robust trainers subclass."""
 
@@ -138,8 +146,8 @@ class PPO:
         self.opt_v.zero_grad()
         (policy_loss + value_loss).backward()
         limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
-        norm = nn.utils.clip_grad_norm_(self.agent.actor.parameters(), limit)
-        nn.utils.clip_grad_norm_(self.agent.critic.parameters(), limit)
+        norm = clip_grad_norm(self.agent.actor.parameters(), limit)
+        clip_grad_norm(self.agent.critic.parameters(), limit)
         self.opt_pi.step()
         self.opt_v.step()
         return float(norm)
@@ -161,13 +169,13 @@ class PPO:
                     loss = loss - cfg.entropy_coef * actor.dist(mb.z).entropy().sum(-1).mean()
                 v_loss = self.value_loss(mb)
                 stats["grad_norm"].append(self._step(loss, v_loss))
-                with torch.no_grad():
-                    log_ratio = actor.log_prob(mb.z, mb.actions) - mb.logp
-                    stats["approx_kl"].append(float(((log_ratio.exp() - 1) - log_ratio).mean()))
                 stats["policy_loss"].append(float(loss.detach()))
                 stats["value_loss"].append(float(v_loss.detach()))
                 for k, v in info.items():
                     stats.setdefault(k, []).append(float(v))
+            with torch.no_grad():  # KL to the collecting policy after each epoch, one batched call
+                log_ratio = actor.log_prob(batch.z, batch.actions) - batch.logp
+                stats["approx_kl"].append(float(((log_ratio.exp() - 1) - log_ratio).mean()))
         return {k: float(np.mean(v)) for k, v in stats.items()}
 
     def state_dict(self) -> dict:

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from landscape.normalizer import RunningNorm
 from landscape.ppo import gae
@@ -30,3 +31,20 @@ def test_running_norm_merge_equals_full_batch():
     assert np.allclose(norm.mean, x.mean(0)) and np.allclose(norm.var, x.var(0))
     z = norm(x)
     assert np.allclose(z, np.clip((x - x.mean(0)) / (x.std(0) + 1e-8), -10, 10))
+
+
+def test_clip_grad_norm_is_torchs_arithmetic_exactly():
+    from landscape.policy import Actor
+    from landscape.ppo import clip_grad_norm
+
+    torch.manual_seed(0)
+    a, b = Actor(11, 3), Actor(11, 3)
+    b.load_state_dict(a.state_dict())
+    for limit in (0.5, 1e6, float("inf")):
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            pa.grad = torch.randn_like(pa)
+            pb.grad = pa.grad.clone()
+        n1 = clip_grad_norm(a.parameters(), limit)
+        n2 = torch.nn.utils.clip_grad_norm_(b.parameters(), limit)
+        assert torch.equal(n1, n2)
+        assert all(torch.equal(pa.grad, pb.grad) for pa, pb in zip(a.parameters(), b.parameters()))
