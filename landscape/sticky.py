@@ -11,8 +11,16 @@ censored), and the natural (and adversarial) return reached. The same point unde
 objective side by side shows the reshaping: a point the adversarial objective holds and the natural one
 releases is sticky only because of the adversary.
 
+**The null.** Optimizer noise alone moves restarts (on Hopper about 1.4 radii in 5 updates with advantages
+shuffled), so every objective runs beside the same restarts (same start points, same seeds) under a null
+objective, `null`: SPO's update with the batch's advantages randomly permuted each iteration -- a pure-noise
+objective with the same step statistics. The report states per objective whether it differs from the null:
+a two-sided Mann-Whitney test on the final distances (in radii) and Fisher's exact test on the fall-back
+counts, each at --alpha; with K restarts per arm the smallest attainable Mann-Whitney p is 2 / C(2K, K)
+(K = 4: 0.029), so K >= 8 is the least that can show a difference at 0.05 with a margin; default K = 16.
+
 On ToyTrap-v0, --exact runs the closed-form dynamics instead (toys/trap.py: exact gradient ascent on J_nat,
-J_worst, and J_worst at budget eps * strength for BARPO).
+J_worst, and BARPO's bilevel step); there is no sampling noise, so no null is run (its exact gradient is 0).
 """
 
 import argparse
@@ -29,7 +37,7 @@ from .directions import param_kinds
 from .errors import LandscapeError, cli_main
 from .evaluator import BatchedEvaluator
 
-OBJECTIVES = ("spo", "arpo", "barpo")
+OBJECTIVES = ("spo", "arpo", "barpo", "null")
 
 
 def restart_points(theta: torch.Tensor, mask: torch.Tensor, k: int, radius: float, seed: int = 0) -> torch.Tensor:
@@ -52,19 +60,19 @@ def summarize(theta: torch.Tensor, paths: torch.Tensor, radius: float, escape: f
 # ----------------------------------------------------------------------------------- updaters
 def policy_loss(objective: str, clip: float, eps: float, relaxation: str = "objective", strength: float = 0.5,
                 guidance: float | None = None):
-    """The trainer's own policy loss for an objective name."""
+    """The trainer's own policy loss for an objective name (null: SPO's loss; ppo_paths shuffles the advantages)."""
     from .ppo import PolicyLoss
 
-    if objective == "spo":
+    if objective in ("spo", "null"):
         return PolicyLoss(clip)
     from .relaxations import make_relaxation
     from .robust_loss import RobustPolicyLoss, arpo_loss
-    from .robust_trainer import BARPO_DEFAULTS
 
+    # the trainers' default preset (CAR-PPO as released: clean weight 1, Hopper's reg and temperature)
+    w = {} if guidance is None else {"guidance": guidance}
     if objective == "arpo":
-        return arpo_loss(clip, eps, guidance=guidance or 0.0)
-    return RobustPolicyLoss(clip, eps, make_relaxation(relaxation), strength,
-                            guidance=BARPO_DEFAULTS["guidance"] if guidance is None else guidance)
+        return arpo_loss(clip, eps, **w)
+    return RobustPolicyLoss(clip, eps, make_relaxation(relaxation), strength, **w)
 
 
 def ppo_paths(agent, starts: torch.Tensor, objective: str, updates: int, eps: float, cfg=None, seed: int = 0,
@@ -84,8 +92,12 @@ def ppo_paths(agent, starts: torch.Tensor, objective: str, updates: int, eps: fl
         ppo = PPO(a, cfg, policy_loss(objective, cfg.clip, eps, **loss_opts), seed=seed + i)
         col = Collector(a, cfg, seed=seed + 7919 * i)
         path = [a.space.flatten(a.actor)]
+        shuffle = torch.Generator().manual_seed(seed + 104729 * (i + 1))
         for _ in range(updates):
-            ppo.update(col.collect())
+            batch = col.collect()
+            if objective == "null":  # a pure-noise objective: advantages detached from their actions
+                batch.advantages = batch.advantages[torch.randperm(len(batch), generator=shuffle)]
+            ppo.update(batch)
             path.append(a.space.flatten(a.actor))
             bar.update(1)
         col.close()
@@ -107,6 +119,27 @@ def toy_paths(starts: torch.Tensor, objective: str, updates: int, lr: float = 0.
     return paths.transpose(0, 1)
 
 
+def against_null(s: dict, null: dict, radius: float, alpha: float = 0.05) -> dict:
+    """Does an objective's stickiness differ from the null's? Two-sided Mann-Whitney on final distances (radii)
+    and Fisher's exact test on fall-back counts (module docstring)."""
+    from math import comb
+
+    from scipy.stats import fisher_exact, mannwhitneyu
+
+    d = np.array(s["distances"])[:, -1] / radius
+    d0 = np.array(null["distances"])[:, -1] / radius
+    mw = mannwhitneyu(d, d0, alternative="two-sided")
+    f = np.array(s["fell_back"], bool)
+    f0 = np.array(null["fell_back"], bool)
+    fe = fisher_exact([[f.sum(), (~f).sum()], [f0.sum(), (~f0).sum()]])
+    k, k0 = len(d), len(d0)
+    p = min(float(mw.pvalue), float(fe.pvalue))
+    return {"final_distance_radii": float(np.median(d)), "null_final_distance_radii": float(np.median(d0)),
+            "mann_whitney_p": float(mw.pvalue), "fisher_p": float(fe.pvalue), "alpha": alpha,
+            "smallest_attainable_p": 2 / comb(k + k0, k), "differs_from_null": bool(p < alpha / 2),
+            "note": "Bonferroni over the two tests: differs when either p < alpha / 2"}
+
+
 def returns(agent, thetas: torch.Tensor, episodes: int, seed: int, attack=None) -> dict:
     ev = BatchedEvaluator(agent.env_id, agent.space, agent.obs_norm)
     out = {"natural": ev.run(thetas, episodes, seed=seed).returns.mean(1).tolist()}
@@ -124,7 +157,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fosp", metavar="REPORT", help="a landscape.fosp report; theta* = its point --point")
     p.add_argument("--point", default="ckpt", help="id of the point in the --fosp report (default: ckpt)")
     p.add_argument("--objectives", default="spo,arpo", help=f"comma list of {', '.join(OBJECTIVES)}")
-    p.add_argument("-K", "--restarts", type=int, default=4, help="perturbed restarts per objective")
+    p.add_argument("-K", "--restarts", type=int, default=16, help="perturbed restarts per objective (and the null)")
+    p.add_argument("--no-null", action="store_true", help="skip the shuffled-advantage null (not recommended)")
+    p.add_argument("--alpha", type=float, default=0.05, help="level of the comparison with the null")
     p.add_argument("--radius", type=float, default=0.02, help="restart radius as a fraction of ||theta*|| (moving part)")
     p.add_argument("--updates", type=int, default=5, help="T: updates of the trainer per restart")
     p.add_argument("--escape", type=float, default=2.0, help="escaped when the distance exceeds this x radius")
@@ -147,17 +182,23 @@ def _figure(report: dict, path: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    objs = list(report["objectives"])
+    null = report["objectives"].get("null")
+    objs = [o for o in report["objectives"] if o != "null"] or ["null"]
     fig, axes = plt.subplots(1, len(objs), figsize=(3.2 * len(objs), 2.6), sharey=True, constrained_layout=True,
                              squeeze=False)
     r = report["radius"]
     for ax, name in zip(axes[0], objs):
         d = np.array(report["objectives"][name]["distances"]) / r
+        if null is not None and name != "null":  # the same restarts under shuffled advantages
+            d0 = np.array(null["distances"]) / r
+            ax.plot(np.arange(d0.shape[1]), d0.T, color="grey", lw=0.8, alpha=0.6)
         ax.plot(np.arange(d.shape[1]), d.T, color="#0072B2", lw=1)
         ax.axhline(1, color="grey", ls=":", lw=0.8)
         ax.axhline(report["escape"], color="#D55E00", ls="--", lw=0.8)
         s = report["objectives"][name]
-        ax.set(title=f"{name.upper()}: fall back {s['fall_back_share']:.0%}", xlabel="update")
+        vs = s.get("vs_null")
+        tag = "" if vs is None else (" (differs from null)" if vs["differs_from_null"] else " (= null?)")
+        ax.set(title=f"{name.upper()}: fall back {s['fall_back_share']:.0%}{tag}", xlabel="update")
     axes[0][0].set_ylabel("distance to theta* / radius")
     paths = [path.with_suffix(".png"), path.with_suffix(".pdf")]
     for pth in paths:
@@ -213,7 +254,11 @@ def main(argv=None) -> None:
     from .ppo import PPOConfig
 
     cfg = PPOConfig(steps_per_iter=args.steps_per_iter, anneal_lr=False)
+    if not args.exact and not args.no_null and "null" not in objectives:
+        objectives.append("null")  # the same restarts under the pure-noise objective, in the same run
     for name in objectives:
+        if args.exact and name == "null":
+            raise LandscapeError("--exact has no null objective (no sampling noise)")
         if args.exact:
             paths = toy_paths(starts, name, args.updates, eps=eps)
         else:
@@ -225,6 +270,16 @@ def main(argv=None) -> None:
         print(f"{name}: fall back {s['fall_back_share']:.0%}, escaped {s['escaped_share']:.0%} "
               f"(times {s['escape_times']}), natural return reached "
               f"{np.mean(s['returns_reached']['natural']):.1f} (at the point {report['at_point']['natural'][0]:.1f})")
+    if "null" in report["objectives"]:
+        null = report["objectives"]["null"]
+        for name, s in report["objectives"].items():
+            if name == "null":
+                continue
+            v = s["vs_null"] = against_null(s, null, radius, args.alpha)
+            print(f"{name} vs null: median final distance {v['final_distance_radii']:.2f} vs "
+                  f"{v['null_final_distance_radii']:.2f} radii, Mann-Whitney p {v['mann_whitney_p']:.3g}, Fisher p "
+                  f"{v['fisher_p']:.3g}: {'differs' if v['differs_from_null'] else 'no difference detected'} "
+                  f"(K = {args.restarts})")
     out = Path(args.out or f"sticky_{Path(args.ckpt).stem}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))

@@ -58,3 +58,35 @@ def test_cli_exact(tmp_path):
     assert rep["objectives"]["arpo"]["fall_back_share"] == 1.0 and rep["objectives"]["spo"]["fall_back_share"] == 0.0
     assert np.mean(rep["objectives"]["spo"]["returns_reached"]["natural"]) > rep["at_point"]["natural"][0]
     assert (tmp_path / "sticky.png").exists()
+
+
+def test_against_null_exact_p_values():
+    from math import comb
+
+    from landscape.sticky import against_null
+
+    def rep(final, fell):
+        return {"distances": [[1.0, f] for f in final], "fell_back": fell}
+
+    far = rep([3.0 + 0.1 * i for i in range(8)], [False] * 8)
+    near = rep([0.5 + 0.01 * i for i in range(8)], [True] * 8)
+    v = against_null(far, near, radius=1.0)
+    assert abs(v["mann_whitney_p"] - 2 / comb(16, 8)) < 1e-9 and v["differs_from_null"]  # complete separation
+    assert abs(v["fisher_p"] - 2 / comb(16, 8)) < 1e-9
+    same = against_null(near, near, radius=1.0)
+    assert same["mann_whitney_p"] > 0.9 and not same["differs_from_null"]
+    four = against_null(rep([3, 3.1, 3.2, 3.3], [False] * 4), rep([1, 1.1, 1.2, 1.3], [False] * 4), 1.0)
+    assert abs(four["smallest_attainable_p"] - 2 / 70) < 1e-12  # K = 4 can barely reach 0.05 at all
+
+
+def test_null_objective_shuffles_advantages():
+    """The null runs SPO's update on permuted advantages: from the same starts and seeds it moves, but not along
+    SPO's path."""
+    agent = trap.make_agent(trap.TRAP)
+    theta = agent.space.flatten(agent.actor)
+    starts = restart_points(theta, agent.space.mask({"weight"}), 2, 0.1)
+    cfg = PPOConfig(steps_per_iter=64, minibatches=4, epochs=2, anneal_lr=False)
+    spo, _ = ppo_paths(agent, starts, "spo", 2, trap.EPS, cfg, progress=False)
+    null, _ = ppo_paths(agent, starts, "null", 2, trap.EPS, cfg, progress=False)
+    assert torch.isfinite(null).all() and not torch.equal(null[:, 0], null[:, -1])
+    assert torch.equal(spo[:, 0], null[:, 0]) and not torch.allclose(spo[:, -1], null[:, -1])
