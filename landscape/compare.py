@@ -62,7 +62,7 @@ import torch
 
 from . import __version__, checkpoint
 from .directions import random_direction, rebase
-from .errors import LandscapeError, check_writable, cli_main, describe
+from .errors import LandscapeError, check_numbers, check_writable, cli_main, describe
 from .probes import PointProbe
 from .scan import make_attack_for, run_local, scan_key
 from .store import ScanStore
@@ -159,10 +159,10 @@ def scan_plane(args, agents, paths) -> tuple[dict, list[dict]]:
             "metrics": METRICS, "attack": {"name": args.attack, "eps": eps, "adversary": args.adversary},
             "episodes": args.episodes, "grad_episodes": args.grad_episodes, "seed": args.seed, "chunk": chunk}
     meta["key"] = scan_key(meta)
+    probe = PointProbe(centre, METRICS, attack, args.episodes, args.grad_episodes, args.seed)  # refuses before the store
     store = ScanStore(args.scans or Path(args.out).with_name(Path(args.out).stem + "_data"))
     if store.create_or_resume(meta, thetas[0].numpy(), dirs.numpy(), coords):
         dirs = torch.as_tensor(store.directions()["directions"])
-    probe = PointProbe(centre, METRICS, attack, args.episodes, args.grad_episodes, args.seed)
     chunks = np.array_split(np.arange(n_pts), math.ceil(n_pts / chunk))
     print(f"plane scan: {n_pts} points through {len(paths)} checkpoint(s) -> {store.root}")
     run_local(store, probe, thetas[0], dirs, coords, chunks, args.seed)
@@ -591,6 +591,7 @@ def write_page(data: dict, out: Path, title: str) -> None:
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
+    check_numbers(args)
     torch.set_num_threads(1)
     if args.episodes < 1:
         raise LandscapeError("--episodes must be at least 1")

@@ -1,6 +1,7 @@
 """User-facing errors: one line, no traceback."""
 
 import functools
+import math
 import os
 import sys
 from pathlib import Path
@@ -48,3 +49,11 @@ def check_writable(path, what: str = "--out", inputs=(), directory: bool = False
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise LandscapeError(f"{what} {path} cannot be written ({parent} is not a writable directory)")
     return path
+
+
+def check_numbers(args) -> None:
+    """argparse's float() accepts 'nan' and 'inf'; no numeric option of ours means either (a NaN radius
+    passes every `<= 0` test and silently gives NaN numbers)."""
+    for key, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise LandscapeError(f"--{key.replace('_', '-')} must be a finite number, got {value}")

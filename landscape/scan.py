@@ -11,6 +11,7 @@ import glob
 import hashlib
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from . import __version__, bundled, checkpoint
 from . import torchfile
 from .directions import (check_direction, line_direction, param_kinds, pca_directions, random_direction,
                          rebase, scaled_direction)
-from .errors import LandscapeError, cli_main
+from .attacks import check_eps
+from .errors import LandscapeError, check_numbers, check_writable, cli_main
 from .gradients import estimate
 from .probes import NEEDS_ATTACK, PointProbe, parse_metrics
 from .render import render_scan
@@ -66,7 +68,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--backend", default="local", choices=("local", "ray"), help="where chunks run")
     g.add_argument("--address", help="Ray cluster address (with --backend ray)")
     g.add_argument("--no-render", action="store_true", help="skip drawing images")
-    return p.parse_args(argv)
+    return p.parse_args(attach_values(sys.argv[1:] if argv is None else argv, ("--range",)))
+
+
+def attach_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """`--range -0.25,1.25` as `--range=-0.25,1.25`: argparse takes a value that starts with '-' and is not
+    a plain negative number for an option of its own."""
+    out, argv = [], list(argv)
+    while argv:
+        a = argv.pop(0)
+        out.append(f"{a}={argv.pop(0)}" if a in options and argv and argv[0].startswith("-") else a)
+    return out
 
 
 # ----------------------------------------------------------------------------------- set-up helpers
@@ -192,6 +204,7 @@ def run_local(store: ScanStore, probe: PointProbe, theta0, dirs, coords, chunks:
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
+    check_numbers(args)
     torch.set_num_threads(1)
     if args.from_store:
         paths = render_scan(args.from_store)
@@ -205,9 +218,10 @@ def main(argv=None) -> None:
     kinds = [k.strip() for k in (args.directions or ("random" if args.one_d else "random,random")).split(",")]
     if len(kinds) != (1 if args.one_d else 2):
         raise LandscapeError(f"--directions needs {1 if args.one_d else 2} entries for a {'1D' if args.one_d else '2D'} scan")
-    if args.episodes < 1:
-        raise LandscapeError("--episodes must be at least 1")
-    eps = agent.eps if args.eps is None else args.eps
+    if args.episodes < 1 or (args.chunk is not None and args.chunk < 1):
+        raise LandscapeError("--episodes and --chunk must be at least 1")
+    out = check_writable(args.out or Path("scans") / Path(args.ckpt).stem, "--out", directory=True)
+    eps = agent.eps if args.eps is None else check_eps(args.eps)  # checked even when no metric uses it
     uses_attack = bool(NEEDS_ATTACK & set(metrics)) or "adversarial-grad" in kinds
     attack = make_attack_for(agent, args.attack, eps, args.adversary, args.ckpt) if uses_attack else None
     coords = coordinates(args)
@@ -225,7 +239,8 @@ def main(argv=None) -> None:
         "episodes": args.episodes, "grad_episodes": args.grad_episodes, "seed": args.seed, "chunk": chunk,
     }
     meta["key"] = scan_key(meta)
-    out = Path(args.out or Path("scans") / Path(args.ckpt).stem)
+    # everything that can refuse the request runs before the store exists (no orphan store blocks a rerun)
+    probe = PointProbe(agent, metrics, attack, args.episodes, args.grad_episodes, args.seed)
     store = ScanStore(out)
     resumed = store.create_or_resume(meta, theta0.numpy(), dirs.numpy(), coords)
     if resumed:  # the stored directions are the ones this scan started with
@@ -236,9 +251,9 @@ def main(argv=None) -> None:
     if args.backend == "ray":
         from .distributed import run_ray
 
+        probe.close()
         run_ray(store, args, agent, attack, theta0, dirs, coords, chunks)
     else:
-        probe = PointProbe(agent, metrics, attack, args.episodes, args.grad_episodes, args.seed)
         run_local(store, probe, theta0, dirs, coords, chunks, args.seed)
         probe.close()
     store.assemble()

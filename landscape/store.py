@@ -13,16 +13,30 @@ is the explicit `done` mask, never a sentinel value.
 
 import json
 import os
+import shutil
+import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .errors import LandscapeError
+from .errors import LandscapeError, describe
+
+
+def _read_npz(path: Path) -> dict:
+    """Plain arrays of a store file (no pickles); a damaged file is one line naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise LandscapeError(f"{path} is missing or corrupt ({describe(err)})")
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
+    """Temp file + rename; the temp name is unique so that two processes never write the same one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.npz")
+    with os.fdopen(fd, "wb") as f:
+        np.savez(f, **arrays)
     os.replace(tmp, path)
 
 
@@ -33,19 +47,56 @@ class ScanStore:
 
     # -- creation / opening -------------------------------------------------------------------
     def create_or_resume(self, meta: dict, theta0: np.ndarray, directions: np.ndarray, coords: list[np.ndarray]) -> bool:
-        """Write a new store, or check that an existing one holds the same computation. True if resuming."""
-        if (self.root / "scan.json").exists():
-            old = self.meta
-            if old.get("key") != meta["key"]:
-                raise LandscapeError(f"{self.root} holds a different scan; choose another --out or use --from-store")
+        """Write a new store, or check that an existing one holds the same computation. True if resuming.
+
+        A new store is built in a temporary directory and renamed into place, so it appears whole or not at
+        all: two processes creating the same store race on that rename, and the loser resumes the winner's."""
+        if not (self.root / "scan.json").exists():
+            if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
+                if not (self.root / "scan.json").exists():  # (not just created whole by another process)
+                    raise LandscapeError(f"{self.root} exists but is not a scan store (no scan.json); "
+                                         "remove it or choose another --out")
+            elif self._create(meta, theta0, directions, coords):
+                return False
+        old = self.meta
+        if old.get("key") != meta["key"]:
+            raise LandscapeError(f"{self.root} holds a different scan; choose another --out or use --from-store")
+        self._check_directions(theta0, directions, coords)
+        return True
+
+    def _create(self, meta, theta0, directions, coords) -> bool:
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.root.parent, prefix=f".{self.root.name}.creating."))
+        try:
+            (tmp / "chunks").mkdir()
+            np.savez(tmp / "directions.npz", theta0=theta0, directions=directions,
+                     **{f"coords_{i}": c for i, c in enumerate(coords)})
+            (tmp / "scan.json").write_text(json.dumps(meta, indent=2))
+            if self.root.is_dir():
+                self.root.rmdir()  # empty (checked above); fails if another process just filled it
+            os.rename(tmp, self.root)
             return True
-        self.chunk_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_savez(self.root / "directions.npz", theta0=theta0, directions=directions,
-                      **{f"coords_{i}": c for i, c in enumerate(coords)})
-        tmp = self.root / "scan.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, self.root / "scan.json")
-        return False
+        except OSError:
+            if (self.root / "scan.json").exists():  # another process created it first
+                return False
+            raise LandscapeError(f"cannot create the scan store {self.root}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _check_directions(self, theta0, directions, coords) -> None:
+        """A resumed store's directions.npz must be the one of this computation: same centre and grid,
+        directions of the right shape and finite (a NaN direction would give NaN numbers with exit 0)."""
+        d = self.directions()
+        where = self.root / "directions.npz"
+        if not {"theta0", "directions"} <= d.keys() or len(coords) != sum(k.startswith("coords_") for k in d):
+            raise LandscapeError(f"{where} is incomplete")
+        if d["theta0"].shape != theta0.shape or not np.array_equal(d["theta0"], theta0):
+            raise LandscapeError(f"{where} was made around other parameters than this checkpoint's")
+        if d["directions"].shape != directions.shape or not np.isfinite(d["directions"]).all() \
+                or not (np.abs(d["directions"]).sum(1) > 0).all():
+            raise LandscapeError(f"{where}: directions of the wrong shape, zero, or not finite")
+        if not all(np.array_equal(d[f"coords_{i}"], c) for i, c in enumerate(coords)):
+            raise LandscapeError(f"{where}: grid coordinates differ from this scan's")
 
     @property
     def meta(self) -> dict:
@@ -58,8 +109,7 @@ class ScanStore:
             raise LandscapeError(f"{path} is corrupt ({err.msg})")
 
     def directions(self) -> dict:
-        with np.load(self.root / "directions.npz") as f:
-            return {k: f[k] for k in f.files}
+        return _read_npz(self.root / "directions.npz")
 
     # -- chunks ---------------------------------------------------------------------------------
     def _chunk_path(self, index: int) -> Path:
@@ -89,11 +139,15 @@ class ScanStore:
         for m in meta["metrics"]:
             out[m], out[f"{m}_se"] = np.full(n, np.nan), np.full(n, np.nan)
         for index in sorted(self.done_chunks()):
-            with np.load(self._chunk_path(index)) as f:
-                pts = f["points"]
-                out["done"][pts] = True
-                for m in meta["metrics"]:
-                    out[m][pts], out[f"{m}_se"][pts] = f[m], f[f"{m}_se"]
+            f = _read_npz(self._chunk_path(index))
+            pts = f.get("points")
+            arrays = [f.get(m) for m in meta["metrics"]] + [f.get(f"{m}_se") for m in meta["metrics"]]
+            if pts is None or pts.dtype.kind not in "iu" or (len(pts) and not 0 <= pts.min() <= pts.max() < n) \
+                    or any(a is None or a.shape != pts.shape for a in arrays):
+                raise LandscapeError(f"{self._chunk_path(index)} is corrupt; delete it to recompute that chunk")
+            out["done"][pts] = True
+            for m in meta["metrics"]:
+                out[m][pts], out[f"{m}_se"][pts] = f[m], f[f"{m}_se"]
         out = {k: v.reshape(shape) for k, v in out.items()}
         for i in range(len(shape)):
             out[f"coords_{i}"] = dirs[f"coords_{i}"]

@@ -106,6 +106,10 @@ def check_config(cfg: dict, base: Path) -> dict:
     ev.setdefault("eps", None)
     if not isinstance(ev["episodes"], int) or ev["episodes"] < 1:
         raise LandscapeError("config: evaluation 'episodes' must be a positive integer")
+    if ev["eps"] is not None:  # checked now, not after hours of training
+        from .attacks import check_eps
+
+        ev["eps"] = check_eps(ev["eps"])
     out = Path(cfg["out"])
     return {"out": str(out if out.is_absolute() else base.resolve() / out),  # workers may run elsewhere
             "algos": algos, "envs": envs, "seeds": seeds,

@@ -1,12 +1,13 @@
 """python -m landscape.train --algo spo --env Hopper-v5 --steps N --seed S --out hopper_spo.pt [--resume]"""
 
 import argparse
+from pathlib import Path
 
 import torch
 
 from .agent import Agent
 from .envs import env_dims, env_spec
-from .errors import LandscapeError, cli_main
+from .errors import LandscapeError, check_numbers, check_writable, cli_main
 from .ppo import PPOConfig
 from .trainer import RunConfig, Trainer
 from . import robust_trainer
@@ -59,9 +60,15 @@ def train_adversary(args) -> None:
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
+    check_numbers(args)
     torch.set_num_threads(1)  # tiny networks: threads cost more than they give, and runs go side by side
     if args.algo not in ALGOS:
         raise LandscapeError(f"unknown --algo {args.algo!r}; choose from {', '.join(ALGOS)}")
+    if args.checkpoint_every < 1 or args.eval_every < 0 or args.eval_episodes < 1:
+        raise LandscapeError("--checkpoint-every and --eval-episodes must be at least 1, --eval-every at least 0")
+    out = Path(args.out)  # checked before any iteration is spent: the checkpoint, its .csv log and .best.pt
+    for path in (out, out.with_suffix(".csv"), out.with_name(out.stem + ".best.pt")):
+        check_writable(path, "--out", inputs=[args.victim] if args.victim else [])
     if args.algo == "adversary":
         return train_adversary(args)
     if args.victim:

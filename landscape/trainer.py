@@ -1,6 +1,7 @@
 """The training loop shared by every algorithm: collect, update, log, evaluate, checkpoint, resume."""
 
 import csv
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from tqdm import tqdm
 from . import checkpoint
 from .agent import Agent
 from .collect import Collector
-from .errors import LandscapeError
+from .errors import LandscapeError, describe
 from .evaluator import BatchedEvaluator
 from .normalizer import RunningNorm
 from .ppo import PPO, PPOConfig, PolicyLoss
@@ -39,17 +40,30 @@ def _best_path(out: Path) -> Path:
 
 
 def _trim_log(path: Path, iteration: int) -> None:
-    """On resume, drop log rows written after the checkpoint we resume from."""
+    """On resume, drop log rows written after the checkpoint we resume from. Atomic (temp file + rename):
+    a kill while rewriting in place would leave the log empty."""
     if not path.exists():
         return
     with open(path) as f:
         rows = list(csv.DictReader(f))
     fields = list(rows[0].keys()) if rows else []
-    rows = [r for r in rows if int(r["iteration"]) <= iteration]
-    with open(path, "w", newline="") as f:
+    try:
+        rows = [r for r in rows if int(r["iteration"]) <= iteration]
+    except (KeyError, TypeError, ValueError):
+        raise LandscapeError(f"{path}: the training log is corrupt (a row without an iteration number)")
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def check_resumable(data: dict, agent: Agent, out: Path) -> None:
+    """Resuming continues the same run: another algorithm, environment or network would relabel it."""
+    for key, want in (("algo", agent.algo), ("env_id", agent.env_id), ("hidden", list(agent.actor.hidden))):
+        if data.get(key) != want:
+            raise LandscapeError(f"cannot resume: {out} is a {key} {data.get(key)!r} run, this command asks for {want!r}")
 
 
 class Trainer:
@@ -64,6 +78,8 @@ class Trainer:
             self._resume()
         elif self.out.exists():
             raise LandscapeError(f"{self.out} exists; pass --resume to continue it or choose another --out")
+        else:  # a log without its checkpoint is from a run killed before its first save: it is not ours
+            _log_path(self.out).unlink(missing_ok=True)
         self.collector = Collector(agent, ppo_cfg, seed=run.seed + 7919 * self.iteration, env_fn=env_fn)
         if resume and self.collector.scaler is not None and self._scaler_state is not None:
             self.collector.scaler.stats = self._scaler_state
@@ -74,18 +90,24 @@ class Trainer:
             raise LandscapeError(f"cannot resume: {self.out} does not exist")
         data = checkpoint.load_raw(self.out)
         state = data.get("train_state")
-        if state is None:
+        if not isinstance(state, dict):
             raise LandscapeError(f"cannot resume: {self.out} has no training state")
+        check_resumable(data, self.agent, self.out)
         loaded = checkpoint.load(self.out)
         self.agent.actor.load_state_dict(loaded.actor.state_dict())
         self.agent.critic.load_state_dict(loaded.critic.state_dict())
         self.agent.obs_norm = loaded.obs_norm
         self.agent.obs_norm.frozen = False
         self.agent.step = loaded.step
-        self.ppo.load_state_dict(state["ppo"])
-        self.iteration, self.best = int(state["iteration"]), float(state["best"])
-        torch.set_rng_state(state["torch_rng"])
-        self._scaler_state = RunningNorm.from_state(state["reward_scaler"]) if state.get("reward_scaler") else None
+        try:  # a tampered or truncated state is one line, not a traceback from torch's optimizer
+            self.ppo.load_state_dict(state["ppo"])
+            self.iteration, self.best = int(state["iteration"]), float(state["best"])
+            torch.set_rng_state(state["torch_rng"])
+            self._scaler_state = RunningNorm.from_state(state["reward_scaler"]) if state.get("reward_scaler") else None
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+            raise LandscapeError(f"cannot resume: the training state in {self.out} is malformed ({describe(err)})")
+        if not 0 <= self.iteration <= 10**9:
+            raise LandscapeError(f"cannot resume: the training state in {self.out} has iteration {self.iteration}")
         _trim_log(_log_path(self.out), self.iteration)
 
     def _train_state(self) -> dict:
@@ -103,6 +125,7 @@ class Trainer:
 
     def _log(self, row: dict) -> None:
         path = _log_path(self.out)
+        path.parent.mkdir(parents=True, exist_ok=True)  # the log row comes before the first checkpoint
         new = not path.exists() or path.stat().st_size == 0
         with open(path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(row))

@@ -17,6 +17,7 @@ from landscape.compare import POINTS_CSS as POINTS
 from landscape.compare import browser, click_point, open_page, screenshot
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+HOSTILE = "<img src=x onerror=window.pwned=1>"
 
 
 def toy_ckpt(path: Path, seed: int) -> Path:
@@ -34,13 +35,19 @@ def page(tmp_path_factory):
     from landscape.compare import main
 
     d = tmp_path_factory.mktemp("compare")
-    ckpts = [toy_ckpt(d / f"{n}.pt", i) for i, n in enumerate(("spo", "arpo", "barpo"))]
+    # hostile names and metadata (issue 12): every one must show as text, none may run (window.pwned stays unset)
+    names = (f"{HOSTILE}spo", "__DATA__arpo", "__PLOTLY__barpo")
+    ckpts = [toy_ckpt(d / f"{n}.pt", i) for i, n in enumerate(names)]
+    raw = checkpoint.load_raw(ckpts[1])
+    raw["algo"] = "<script>window.pwned=2</script><img src=x onerror=window.pwned=3>"
+    torch.save(raw, ckpts[1])
     a = checkpoint.load(ckpts[0])
     theta = (a.space.flatten(a.actor) * 0.9).tolist()
     report = {"schema": "landscape.points/1", "points": [
-        {"id": "F1", "label": "a FOSP from the finder", "theta": theta,
+        {"id": "F1", "label": "a FOSP from the finder", "theta": theta, "kind": "<b onmouseover=window.pwned=5>f</b>",
+         HOSTILE: "</script><script>window.pwned=4</script> __DATA__ \u2028",
          "sticky": {"spo": {"fall_back": 0.1, "restarts": 10}, "arpo": {"fall_back": 0.7, "restarts": 10}}},
-        {"id": "x", "of": "B", "curvature": {"spo": {"top": [3.5, 1.0]}, "arpo": {"top": [-0.25]}}}]}
+        {"id": "x", "of": "B", "curvature": {"spo": {"top": [3.5, 1.0]}, "arpo": {"top": [-0.25]}}, "note": HOSTILE}]}
     (d / "report.json").write_text(json.dumps(report))
     out = d / "compare.html"
     main([*map(str, ckpts), "--out", str(out), "--resolution", "5", "--episodes", "1", "--grad-episodes", "3",
@@ -111,6 +118,16 @@ def test_page_in_headless_chromium_offline(page, tmp_path):
         assert nat == pytest.approx([x, y, driver.execute_script("return D.grids.natural[3][1]")])
         assert driver.execute_script("return document.getElementById('map').data[2].x[0]") == pytest.approx(x)
 
+        # hostile names and metadata: shown as text everywhere, no script ran, no element was injected
+        driver.execute_script("""for (let i = 0; i < D.points.length; i++) showDetails(i);
+          document.querySelectorAll('#details *, #points td').forEach(
+            el => el.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})));""")
+        time.sleep(0.3)  # a failed <img> fires onerror asynchronously
+        assert driver.execute_script("return window.pwned") is None
+        assert not driver.find_elements(By.CSS_SELECTOR, "body img, #details script, #points script")
+        assert "__DATA__arpo vs __PLOTLY__barpo" in driver.find_element(By.TAG_NAME, "h1").text
+        assert HOSTILE in driver.find_element(By.TAG_NAME, "h1").text
+        assert "<script>window.pwned=2</script>" in driver.find_element(By.ID, "points").text
         driver.save_screenshot(str(tmp_path / "compare.png"))
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, errors

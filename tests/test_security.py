@@ -298,3 +298,26 @@ def test_reader_matches_torch_load_on_good_files(tmp_path):
             assert torch.equal(ours[k], ref[k]) and ours[k].stride() == ref[k].stride()
         assert torch.equal(ours["d"]["x"], ref["d"]["x"]) and np.array_equal(ours["a"], ref["a"])
         assert ours["s"] == ref["s"] and ours["n"] == ref["n"]
+
+
+# ------------------------------------------------------------------------------ the compare page with hostile data
+# (the same names and metadata drive the page of tests/test_compare_browser.py, opened in headless Chromium)
+HOSTILE = "<img src=x onerror=window.pwned=1>"
+
+
+def test_hostile_data_stays_inert_text_in_the_page(tmp_path):
+    import html as html_
+    import re
+
+    from landscape.compare import write_page
+
+    data = {"points": [{"id": HOSTILE, "label": "</script><script>window.pwned=4</script>", "ckpt": "__PLOTLY__.pt",
+                        "algo": "__DATA__", HOSTILE: "<!-- \u2028 \u2029 &amp; __TITLE__"}]}
+    title = f"{HOSTILE} vs __DATA__ vs __PLOTLY__ vs __TITLE__"
+    write_page(data, tmp_path / "p.html", title)
+    page = (tmp_path / "p.html").read_text()
+    blob = re.search(r"const D = (.*);\n", page).group(1)
+    assert json.loads(blob) == data  # the data survives exactly, as data
+    assert not re.search(r"[<>&\u2028\u2029]", blob)  # and cannot end its <script> or open a comment
+    assert page.count(html_.escape(title)) == 2 and HOSTILE not in page  # <title> and <h1>, escaped, filled once
+    assert page.count("__PLOTLY__") == 3 and page.count("__DATA__") == 3  # title x2 + the data: nothing substituted twice
