@@ -1,6 +1,11 @@
 """One markdown table from `landscape.evaluate --json` results: natural, each attack and the worst case.
 
     python analyses/attacks/table.py analyses/attacks/*_eps0.075.json
+    python analyses/attacks/table.py --merge OUT.json A.json B.json   # one checkpoint evaluated in parts
+
+--merge unites the attacks of several results of the same checkpoint, eps, episodes and seed (their
+natural returns must be identical: same deterministic episodes) and recomputes the worst case over the
+attacks and natural; it lets an expensive attack be added to a table without rerunning the others.
 
 Each cell is mean +- SE over episodes; a learned attack selected from a set of adversary runs adds the
 range of the runs' means ("runs a..b"); an attack that did not lower the return is marked (failed).
@@ -18,6 +23,18 @@ def cell(r: dict) -> str:
         out += f" (runs {s['min']:.0f}..{s['max']:.0f}, n={s['n_runs']})"
     if r.get("failed"):
         out += " (failed)"
+    return out
+
+
+def merge(paths: list[str]) -> dict:
+    parts = [json.load(open(p)) for p in paths]
+    key = lambda r: (r["ckpt"], r.get("eps"), r["episodes"], r["seed"], r["deterministic"])  # noqa: E731
+    if len({key(r) for r in parts}) != 1 or len({tuple(r["natural"]["returns"]) for r in parts}) != 1:
+        sys.exit("error: --merge needs results of the same checkpoint, eps, episodes and seed")
+    out = {**parts[0], "attacks": {a: r for p in parts for a, r in p.get("attacks", {}).items()}}
+    pool = {"natural": out["natural"], **out["attacks"]}
+    worst = min(pool, key=lambda n: pool[n]["mean"])
+    out["worst"] = {"attack": worst, **{k: pool[worst][k] for k in ("mean", "se", "n")}}
     return out
 
 
@@ -39,4 +56,7 @@ def main(paths: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--merge"]:
+        json.dump(merge(sys.argv[3:]), open(sys.argv[2], "w"))
+    else:
+        main(sys.argv[1:])
