@@ -60,6 +60,7 @@ START_BOX = ((-2.0, 2.0), (-0.5, 2.0))  # (W1 range, W2 range) of random starts
 NATURAL_OPT = (0.932, 1.5)  # approximate; exact values come from the closed form
 ORP = (0.469, 1.5)
 TRAP = (-0.970, 0.0)
+BARPO_POINT = (0.536, 1.398)  # where the bilevel BARPO (KL inner objective, kappa 1) settles; approximate
 DOCUMENTED_STARTS = ((-1.0, 0.5), (0.3, 0.1), (-0.5, -0.3))
 LR, STEPS, RAMP = 0.05, 2000, 0.75  # the exact dynamics' defaults
 
@@ -160,35 +161,93 @@ def hessian(W, objective: str = "natural", eps: float = EPS) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------- exact dynamics
+KAPPA = 1.0  # BARPO's guidance weight (the paper's kappa; the trainers' default clean weight)
+ALGOS = ("spo", "arpo", "barpo", "barpo-budget")
+
+
 def strength_ramp(progress: float, ramp: float = RAMP) -> float:
-    """BARPO's strength: linear from 0 to 1 over the first `ramp` of the run, then 1."""
+    """The eps schedule's factor: linear from 0 to 1 over the first `ramp` of the run, then 1."""
     return min(progress / ramp, 1.0) if ramp > 0 else 1.0
 
 
+def kl_vertices(W: torch.Tensor) -> torch.Tensor:
+    """[N, 2] the perturbation directions the KL inner objective picks: KL(pi(.|z) || pi(.|z')) = (W.delta)^2 /
+    (2 sigma^2) is maximal at delta = +-eps sign(W) in each state -- the two signs tie (KL is symmetric), so an
+    SGLD solver from a random start picks either with probability 1/2."""
+    W = _as_w(W)
+    return torch.where(W >= 0, torch.ones_like(W), -torch.ones_like(W))
+
+
+def kl_gradient(W, eps: float = EPS) -> torch.Tensor:
+    """[N, 2] the expected outer gradient under the KL adversary: the return's gradient with the perturbation
+    held fixed (Danskin), averaged over the four equally likely sign choices (u0, u1) at (s0, s1)."""
+    W = _as_w(W).reshape(-1, 2).clone().requires_grad_(True)
+    v = kl_vertices(W.detach())
+    shift = eps * ((W / NORM) * v).sum(-1)  # the mean shift W.delta with delta = eps sign(W) held fixed
+    total = sum(shifted_return(W, u0 * shift, u1 * shift) for u0 in (-1.0, 1.0) for u1 in (-1.0, 1.0)) / 4
+    (g,) = torch.autograd.grad(total.sum(), W)
+    return g
+
+
+def step_direction(W: torch.Tensor, algo: str, eps: float, kappa: float = KAPPA, strength: float = 0.5):
+    """The update direction of each algorithm at budget eps:
+    spo            grad J_nat
+    arpo           Danskin's gradient of J_worst (the strongest adversary: the worst of the 16 vertex choices)
+    barpo          the paper's bilevel BARPO: (kappa grad J_nat + g_KL) / (1 + kappa), g_KL = kl_gradient (KL
+                   inner objective, outer PPO objective at the chosen perturbation) -- SPO guidance kappa
+    barpo-budget   the budget relaxation: Danskin's gradient of J_worst at budget eps * strength"""
+    if algo == "spo" or eps <= 0:
+        return gradient(W, "natural")
+    if algo == "arpo":
+        return gradient(W, "worst", eps)
+    if algo == "barpo":
+        return (kappa * gradient(W, "natural") + kl_gradient(W, eps)) / (1 + kappa)
+    if algo == "barpo-budget":
+        return gradient(W, "worst", eps * strength)
+    raise ValueError(f"unknown algorithm {algo!r}; choose from {', '.join(ALGOS)}")
+
+
 def ascend(starts, algo: str, steps: int = STEPS, lr: float = LR, eps: float = EPS, ramp: float = RAMP,
-           record: bool = False):
-    """Exact gradient ascent from starts [N, 2]: spo on J_nat, arpo on J_worst (Danskin's gradient, full eps),
-    barpo on J_worst at budget eps * strength(t) (the budget relaxation with a ramp). Returns the end points
-    [N, 2], or the whole path [steps + 1, N, 2] with record=True."""
-    if algo not in ("spo", "arpo", "barpo"):
-        raise ValueError(f"unknown algorithm {algo!r}")
+           record: bool = False, schedule: str = "ramp", kappa: float = KAPPA):
+    """Exact gradient ascent from starts [N, 2] along step_direction. The eps schedule is the same for every
+    robust algorithm: 'ramp' (linear from 0 over the first `ramp` of the steps, the literature's practice) or
+    'constant' (full eps from the first step). Returns the end points [N, 2], or the whole path
+    [steps + 1, N, 2] with record=True."""
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algorithm {algo!r}; choose from {', '.join(ALGOS)}")
+    if schedule not in ("ramp", "constant"):
+        raise ValueError(f"unknown schedule {schedule!r} (ramp, constant)")
     W = _as_w(starts).reshape(-1, 2).clone()
     path = [W.clone()]
     for t in range(steps):
-        if algo == "spo":
-            g = gradient(W, "natural")
-        else:
-            e = eps * (strength_ramp(t / steps, ramp) if algo == "barpo" else 1.0)
-            g = gradient(W, "worst", e) if e > 0 else gradient(W, "natural")
-        W = W + lr * g
+        e = eps * (strength_ramp(t / steps, ramp) if schedule == "ramp" else 1.0)
+        W = W + lr * step_direction(W, algo, e, kappa)
         if record:
             path.append(W.clone())
     return torch.stack(path) if record else W
 
 
-def random_starts(n: int, seed: int = 0) -> torch.Tensor:
+def outcome(W) -> np.ndarray:
+    """Where each end point [N, 2] is: 'trap', 'orp', 'natural' (the natural optimum) or 'other' (within 0.1)."""
+    W = _as_w(W).reshape(-1, 2)
+    out = np.full(len(W), "other", dtype=object)
+    for name, pt in (("natural", NATURAL_OPT), ("orp", ORP), ("trap", TRAP)):
+        out[(W - torch.tensor(pt, dtype=torch.float64)).norm(dim=1).numpy() < 0.1] = name
+    return out
+
+
+def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial share k / n."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def random_starts(n: int, seed: int = 0, box=START_BOX) -> torch.Tensor:
+    """n starts uniform in box = ((W1 low, W1 high), (W2 low, W2 high)), a seeded torch generator."""
     u = torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    (a0, a1), (b0, b1) = START_BOX
+    (a0, a1), (b0, b1) = box
     return torch.stack([a0 + (a1 - a0) * u[:, 0], b0 + (b1 - b0) * u[:, 1]], 1)
 
 
