@@ -39,11 +39,12 @@ The mechanism (constants below; numbers from the closed form, see tests/test_toy
   hull (over the vertex choices within `tol` of the minimum): the steepest-ascent direction of J_worst, zero
   exactly at its stationary points. Plain gradient ascent on J_worst (what ARPO does: the gradient with the
   worst adversary held fixed, Danskin) zig-zags across such kinks within one step of the point.
-- Dynamics from starts uniform in START_BOX (gradient ascent, lr 0.05, 2000 steps): SPO reaches
-  NATURAL_OPT from all; ARPO (full eps from the first step) falls into the TRAP from about a third of them (47 of 150)
-  and reaches the ORP from the rest; BARPO (the budget relaxation, strength ramped 0 -> 1 over the first 75%)
-  reaches the ORP from all of them: its early, weak adversary lets W2 grow to M before the robust landscape
-  forms. DOCUMENTED_STARTS are starts of the ARPO trap basin.
+- Dynamics from starts uniform in START_BOX (gradient ascent, lr 0.05, 2000 steps; analyses/toy/trap_shares.py):
+  SPO reaches NATURAL_OPT from all. ARPO and BARPO get the same eps schedule. With eps constant from the first
+  step ARPO falls into the TRAP from 47 of 150 starts (31%, Wilson 95% 24-39%) and reaches the ORP from the
+  rest; the bilevel BARPO (KL inner objective + SPO guidance, `step_direction`) from none (0/150, 0-2.5%):
+  it settles at its own fixed point BARPO_POINT beside the ORP. With the 75% ramp the warm-up alone keeps
+  ARPO out of the trap from almost every start. DOCUMENTED_STARTS are starts of ARPO's trap basin at constant eps.
 """
 
 import itertools
