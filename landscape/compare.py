@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, checkpoint
+from . import __version__, bundled, checkpoint
 from .directions import random_direction, rebase
 from .errors import LandscapeError, check_numbers, check_writable, cli_main, describe
 from .probes import PointProbe
@@ -595,7 +595,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     if args.episodes < 1:
         raise LandscapeError("--episodes must be at least 1")
-    paths = [Path(p) for p in args.ckpts]
+    paths = [bundled.resolve(p) for p in args.ckpts]  # bundled by name, as every CLI
     if len(set(map(str, paths))) != len(paths):
         raise LandscapeError("a checkpoint is given twice")
     out = Path(args.out)

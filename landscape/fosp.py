@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import checkpoint
+from . import bundled, checkpoint
 from .directions import param_kinds
-from .errors import LandscapeError, cli_main
+from .errors import LandscapeError, check_numbers, check_writable, cli_main
 from .evaluator import BatchedEvaluator
 from .gradients import gradient_norm, per_episode_gradients
 from . import stationarity as st
@@ -339,9 +339,12 @@ def _figure(report: dict, path: Path) -> list[Path]:
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
+    check_numbers(args)
+    args.ckpt = str(bundled.resolve(args.ckpt))  # bundled by name: its cached attackers are beside it
     torch.set_num_threads(1)
     if args.steps < 0 or args.top < 1 or args.step <= 0 or args.episodes < 1:
         raise LandscapeError("--steps must be >= 0, --top and --episodes >= 1, --step > 0")
+    out = check_writable(args.out or f"fosp_{Path(args.ckpt).stem}.json", "--out", inputs=[args.ckpt])
     agent = checkpoint.load(args.ckpt)
     theta0 = agent.space.flatten(agent.actor)
     from .scan import make_attack_for
@@ -398,7 +401,6 @@ def main(argv=None) -> None:
     report = {"ckpt": str(args.ckpt), "ckpt_sha256": checkpoint.file_hash(args.ckpt), "env_id": agent.env_id,
               "algo": agent.algo, "theta_norm": ref,
               "settings": {k: v for k, v in vars(args).items() if k not in ("ckpt", "out")}, "points": points}
-    out = Path(args.out or f"fosp_{Path(args.ckpt).stem}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     np.savez(out.with_suffix(".npz"), thetas=thetas.numpy(), starts=starts.numpy())

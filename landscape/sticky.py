@@ -32,9 +32,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import checkpoint
+from . import bundled, checkpoint
 from .directions import param_kinds
-from .errors import LandscapeError, cli_main
+from .attacks import check_eps
+from .errors import LandscapeError, check_numbers, check_writable, cli_main
 from .evaluator import BatchedEvaluator
 
 OBJECTIVES = ("spo", "arpo", "barpo", "null")
@@ -227,6 +228,8 @@ def _theta_star(args, agent) -> torch.Tensor:
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
+    check_numbers(args)
+    args.ckpt = str(bundled.resolve(args.ckpt))  # bundled by name: its cached attackers are beside it
     torch.set_num_threads(1)
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
     bad = [o for o in objectives if o not in OBJECTIVES]
@@ -234,10 +237,11 @@ def main(argv=None) -> None:
         raise LandscapeError(f"unknown objective {bad[0] if bad else args.objectives!r}; choose from {', '.join(OBJECTIVES)}")
     if args.restarts < 1 or args.updates < 1 or args.radius <= 0 or args.escape <= 1:
         raise LandscapeError("-K and --updates must be >= 1, --radius > 0, --escape > 1")
+    out = check_writable(args.out or f"sticky_{Path(args.ckpt).stem}.json", "--out", inputs=[args.ckpt])
     agent = checkpoint.load(args.ckpt)
     if args.exact and agent.env_id != "ToyTrap-v0":
         raise LandscapeError("--exact needs a ToyTrap-v0 checkpoint")
-    eps = agent.eps if args.eps is None else args.eps
+    eps = agent.eps if args.eps is None else check_eps(args.eps)
     theta = _theta_star(args, agent)
     mask = agent.space.mask(param_kinds(args.params))
     radius = args.radius * float((theta * mask).norm())
@@ -280,7 +284,6 @@ def main(argv=None) -> None:
                   f"{v['null_final_distance_radii']:.2f} radii, Mann-Whitney p {v['mann_whitney_p']:.3g}, Fisher p "
                   f"{v['fisher_p']:.3g}: {'differs' if v['differs_from_null'] else 'no difference detected'} "
                   f"(K = {args.restarts})")
-    out = Path(args.out or f"sticky_{Path(args.ckpt).stem}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     figs = _figure(report, out)
