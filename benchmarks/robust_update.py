@@ -70,15 +70,16 @@ def main():
     t = time.process_time()
     batch = collector.collect()
     collect_s = time.process_time() - t
-    times = {f"{k}_{path}": [] for k in losses() for path in ("new", "old")}
+    times = {"spo": [], **{f"{k}_{path}": [] for k in ("arpo", "barpo") for path in ("new", "old")}}
     for _ in range(args.reps):
         for name, loss in losses().items():
-            for path in ("new", "old"):
-                times[f"{name}_{path}"].append(timed_update(agent, batch, loss, autograd=path == "old"))
+            for path in ("new", "old") if loss is not None else ("",):  # SPO has no inner attack: one path
+                key = f"{name}_{path}" if path else name
+                times[key].append(timed_update(agent, batch, loss, autograd=path == "old"))
     n = len(batch)
     med = {k: float(np.median(v)) for k, v in times.items()}
     per_step = {k: v / n * 1e6 for k, v in med.items()}  # microseconds per env step
-    iteration = {k: (collect_s + v) / (collect_s + med[f"spo_{k.split('_')[1]}"]) for k, v in med.items()}
+    iteration = {k: (collect_s + v) / (collect_s + med["spo"]) for k, v in med.items()}
     result = {"collect_us_per_step": collect_s / n * 1e6, "update_us_per_step": per_step,
               "iteration_vs_spo": iteration,
               "inner_attack_speedup": {a: med[f"{a}_old"] / med[f"{a}_new"] for a in ("arpo", "barpo")},
