@@ -141,11 +141,12 @@ def test_compare_bad_input_is_one_line_error(tmp_path, capsys):
     a = toy_checkpoint(0, tmp_path)
     twin = tmp_path / "twin.pt"
     twin.write_bytes(a.read_bytes())  # same parameters under another name
-    other = checkpoint.load(a)
-    other.env_id = "Hopper-v5"
-    checkpoint.save(other, tmp_path / "hopper.pt")
+    from landscape.toys import trap
+
+    checkpoint.save(trap.make_agent(trap.ORP), tmp_path / "trap.pt")  # a valid checkpoint of another env
+    assert checkpoint.load(a).env_id != "ToyTrap-v0"
     for argv, msg in (([a, a], "given twice"), ([a, twin], "identical parameters"),
-                      ([a, tmp_path / "hopper.pt"], "compare one environment")):
+                      ([a, tmp_path / "trap.pt"], "compare one environment")):
         with pytest.raises(SystemExit):
             compare_main([*map(str, argv), "--out", str(tmp_path / "c.html")])
         err = capsys.readouterr().err.strip()
