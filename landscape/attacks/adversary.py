@@ -41,7 +41,7 @@ from ..evaluator import BatchedEvaluator
 from ..ppo import PPOConfig
 from ..trainer import EVAL_SEED, RunConfig, Trainer
 from .adversary_env import AdversaryEnv
-from .base import ATTACKS, Attack, cache_path, fingerprint, register
+from .base import ATTACKS, Attack, fingerprint, register
 
 DEFAULT_STEPS = 500_000
 
