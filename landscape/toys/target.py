@@ -58,7 +58,6 @@ def optimum() -> tuple[np.ndarray, float]:
 def make_agent(w=(0.0, 0.0), b: float = 0.0, log_std: float = float(np.log(0.5))):
     """An Agent for ToyTarget-v0: identity normalizer, linear policy mu = w.z + b; flat layout
     (log_std, w1, w2, b)."""
-
     from ..agent import Agent
 
     agent = Agent.new("ToyTarget-v0", 2, 1, hidden=())
