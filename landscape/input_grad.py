@@ -1,4 +1,4 @@
-"""Closed-form forward pass and input gradient of a tanh MLP: the kernel under every PGD and SGLD.
+"""Closed-form forward pass and input gradient of a tanh MLP: the kernel under the trainers' inner attacks.
 
 An attack step needs d objective / d z for a few dozen observations through a 64-64 network; autograd
 spends most of that time building and walking its graph. Here the forward pass keeps its activations and
@@ -8,7 +8,8 @@ the gradient is the chain rule written out (h' = 1 - h^2 for tanh):
 
 Weights may carry a leading batch dimension K (K parameter vectors, z [K, N, in]) or not (z [..., in]).
 Objectives that know their derivative with respect to the network output expose `grad(z)`; `pgd` uses it
-instead of autograd (pgd.py). tests/test_input_grad.py checks every gradient against autograd.
+instead of autograd (pgd.py). ARPO's surrogate and BARPO's KL objective do; the evaluation attacks
+(attacks/gradient.py) still go through autograd. tests/test_input_grad.py checks every gradient against autograd.
 """
 
 import math

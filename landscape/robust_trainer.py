@@ -62,6 +62,7 @@ ROBUST_DEFAULTS = {  # None: set in build() (the env's eps, the preset's weights
     "inner": "pgd",
 }
 BARPO_DEFAULTS = {"relaxation": "objective", "strength": 0.5, "schedule": "constant"}
+BARPO_ONLY = ("relaxation", "strength", "schedule")
 # CAR-PPO's released runs (config_<env>_car_ppo_<inner>.json): robust_ppo_reg and robust_soft_lambda
 CAR_WEIGHTS = {"pgd": {"Hopper": (0.3, 1000.0), "Walker2d": (0.1, 100.0), "HalfCheetah": (1.0, 1000.0),
                        "Ant": (0.3, 10000.0)},
@@ -72,12 +73,11 @@ PRESETS = ("car", "vanilla")
 def preset_weights(preset: str, env_id: str, inner: str = "pgd") -> dict:
     """guidance (clean weight), reg (robust weight) and temperature of a named preset on an environment."""
     family = env_id.split("-")[0]
-    table = CAR_WEIGHTS[inner] if family in CAR_WEIGHTS[inner] else CAR_WEIGHTS["pgd"]
-    reg, lam = table.get(family, CAR_WEIGHTS["pgd"]["Hopper"])  # toys: Hopper's
+    pgd = CAR_WEIGHTS["pgd"]
+    reg, lam = CAR_WEIGHTS[inner].get(family) or pgd.get(family, pgd["Hopper"])  # toys: Hopper's
     if preset == "car":
         return {"guidance": 1.0, "reg": reg, "temperature": lam}
     return {"guidance": 0.0, "reg": 1.0, "temperature": lam}
-BARPO_ONLY = ("relaxation", "strength", "schedule")
 
 
 def add_arguments(p) -> None:
