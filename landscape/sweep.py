@@ -179,8 +179,8 @@ def run_one(spec: dict) -> dict:
             args = parse_args(argv)  # evaluate's own defaults for PGD steps, restarts, learned attackers
             args.eps = env_spec(agent.env_id).eps if ev["eps"] is None else ev["eps"]
             result["eps"] = args.eps
-            result["attacks"] = attacked_returns(agent, ev["attacks"], args)
-            result["worst"] = worst_case(result["attacks"])
+            result["attacks"] = attacked_returns(agent, ev["attacks"], args, natural=result["natural"])
+            result["worst"] = worst_case(result["attacks"], result["natural"])  # over attacks and natural
     result["seconds"] = {"train": t1 - t0, "evaluate": time.perf_counter() - t1}
     return result
 
