@@ -1,4 +1,4 @@
-"""python -m landscape.sweep CONFIG [--backend local|ray] [--address ADDR]
+"""python -m landscape.sweep CONFIG [--backend local|ray] [--address ADDR] [--only RUNS] [--train-only]
 
 Trains and evaluates every run of a sweep -- algorithms x environments x seeds -- and tabulates medians.
 CONFIG is a TOML or JSON file (relative paths in it are relative to the file):
@@ -23,6 +23,8 @@ finishes, and summary.csv: per algorithm and environment, the medians over seeds
 
 Rerunning the same command skips finished runs and resumes unfinished ones from their checkpoint (the
 trainer's --resume); a run whose settings changed is redone (training resumes, evaluation repeats).
+--only NAME,NAME runs just those runs, in that order (two processes with disjoint lists share a sweep);
+--train-only trains them and stops, so the training of every run can finish before the (slow) evaluations.
 With --backend ray every run is one Ray task (a lost worker is retried, resuming from the last
 checkpoint); `out` must then be on a filesystem that every node sees.
 """
@@ -151,23 +153,34 @@ def check_train_flags(spec: dict) -> None:
 
 
 # ----------------------------------------------------------------------------------- one run
-def run_one(spec: dict) -> dict:
-    """Train (resuming if a checkpoint exists) and evaluate one run; returns its result (plain data).
+def train_run(spec: dict) -> float:
+    """Train one run (resuming if its checkpoint exists); returns the wall seconds. Output goes to runs/<name>.log.
 
-    The trainer's and evaluator's output goes to runs/<name>.log. Torch is seeded with the run's seed first,
-    so a run's numbers depend only on its spec, not on which process ran which runs before it.
+    Torch is seeded with the run's seed first, so a run's numbers depend only on its spec, not on which
+    process ran which runs before it.
     """
-    from . import checkpoint, train
-    from .evaluate import attacked_returns, natural_return, parse_args, worst_case
+    from . import train
 
     ckpt = Path(spec["ckpt"])
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    ev = spec["evaluation"]
     t0 = time.perf_counter()
     with open(ckpt.with_suffix(".log"), "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         torch.manual_seed(spec["seed"])  # the initial networks are drawn before the trainer seeds itself
         train.main.__wrapped__(train_argv(spec))  # undecorated: errors come back as LandscapeError
-        t1 = time.perf_counter()
+    return time.perf_counter() - t0
+
+
+def run_one(spec: dict, evaluate: bool = True) -> dict | None:
+    """Train and evaluate one run; returns its result (plain data), or None when evaluate is False."""
+    from . import checkpoint
+    from .evaluate import attacked_returns, natural_return, parse_args, worst_case
+
+    train_seconds = train_run(spec)
+    if not evaluate:
+        return None
+    ckpt, ev = Path(spec["ckpt"]), spec["evaluation"]
+    t1 = time.perf_counter()
+    with open(ckpt.with_suffix(".log"), "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         agent = checkpoint.load(ckpt)
         result = {"name": spec["name"], "env": spec["env"], "algo": spec["algo"], "seed": spec["seed"],
                   "steps": agent.step, "ckpt": str(ckpt), "spec": spec,
@@ -181,7 +194,7 @@ def run_one(spec: dict) -> dict:
             result["eps"] = args.eps
             result["attacks"] = attacked_returns(agent, ev["attacks"], args, natural=result["natural"])
             result["worst"] = worst_case(result["attacks"], result["natural"])  # over attacks and natural
-    result["seconds"] = {"train": t1 - t0, "evaluate": time.perf_counter() - t1}
+    result["seconds"] = {"train": train_seconds, "evaluate": time.perf_counter() - t1}
     return result
 
 
@@ -238,11 +251,13 @@ def summarize(cfg: dict) -> list[dict]:
     return rows
 
 
-def run_local(cfg: dict, todo: list[dict], bar) -> list[str]:
+def run_local(cfg: dict, todo: list[dict], bar, evaluate: bool = True) -> list[str]:
     failed = []
     for spec in todo:
         try:
-            write_result(cfg, run_one(spec))
+            result = run_one(spec, evaluate)
+            if result is not None:
+                write_result(cfg, result)
         except LandscapeError as err:
             failed.append(f"{spec['name']} ({err})")
         bar.update(1)
@@ -279,7 +294,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("config", help="sweep config (.toml or .json)")
     p.add_argument("--backend", default="local", choices=("local", "ray"), help="where runs go (local: one at a time)")
     p.add_argument("--address", help="Ray cluster address (--backend ray; default $RAY_ADDRESS, else a local one)")
+    p.add_argument("--only", help="comma-separated run names (e.g. Hopper-v5_barpo_s1), run in this order")
+    p.add_argument("--train-only", action="store_true",
+                   help="train (or resume) the runs and stop; a later run without it evaluates them (local backend)")
     return p.parse_args(argv)
+
+
+def select(specs: list[dict], only: str | None) -> list[dict]:
+    """The runs named by --only, in its order (one-line error for a name the config does not define)."""
+    if not only:
+        return specs
+    by_name = {s["name"]: s for s in specs}
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise LandscapeError(f"--only: no run named {', '.join(unknown)} in this config (runs: {', '.join(by_name)})")
+    return [by_name[n] for n in names]
 
 
 @cli_main
@@ -290,12 +320,14 @@ def main(argv=None) -> None:
     specs = run_specs(cfg)
     for spec in {s["algo"]: s for s in specs}.values():
         check_train_flags(spec)
-    todo = [s for s in specs if not finished(cfg, s)]
+    if args.train_only and args.backend != "local":
+        raise LandscapeError("--train-only runs on the local backend")
+    todo = [s for s in select(specs, args.only) if not finished(cfg, s)]
     Path(cfg["out"]).mkdir(parents=True, exist_ok=True)
     print(f"sweep: {len(specs)} runs ({len(specs) - len(todo)} finished) -> {cfg['out']}")
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), unit="run", desc=f"sweep ({args.backend})",
                dynamic_ncols=True)
-    failed = run_ray(cfg, todo, bar, args.address) if args.backend == "ray" and todo else run_local(cfg, todo, bar)
+    failed = run_ray(cfg, todo, bar, args.address) if args.backend == "ray" and todo else run_local(cfg, todo, bar, not args.train_only)
     bar.close()
     rows = summarize(cfg)
     for r in rows:

@@ -265,3 +265,30 @@ def test_batch_composition_changes_hopper_returns_by_far_less_than_their_se():
     alone = ev.run(theta, 1, seed=0, max_steps=250).returns[0, 0]
     ev.close()
     assert abs(together - alone) <= 0.5, (together, alone)  # returns ~800 at 250 steps
+
+
+def test_sweep_only_and_train_only(tmp_path, capsys):
+    """--only runs the named runs in its order; --train-only trains them without writing results; a plain
+    rerun then evaluates without retraining; an unknown name is a one-line error."""
+    import json
+
+    from landscape.sweep import main as sweep_main
+
+    cfg = {"out": str(tmp_path / "sw"), "algos": ["spo"], "envs": ["ToyTarget-v0"], "seeds": [0, 1], "steps": 128,
+           "train_flags": ["--steps-per-iter", "64", "--n-envs", "2", "--eval-every", "0"],
+           "evaluation": {"episodes": 2, "seed": 0}}
+    path = tmp_path / "sw.json"
+    path.write_text(json.dumps(cfg))
+    runs, results = tmp_path / "sw" / "runs", tmp_path / "sw" / "results"
+    sweep_main([str(path), "--only", "ToyTarget-v0_spo_s1", "--train-only"])
+    assert [p.name for p in runs.glob("*.pt") if ".best" not in p.name] == ["ToyTarget-v0_spo_s1.pt"]
+    assert not results.exists() or not any(results.iterdir())
+    stamp = (runs / "ToyTarget-v0_spo_s1.pt").stat().st_mtime_ns
+    sweep_main([str(path)])
+    assert sorted(p.name for p in results.iterdir()) == ["ToyTarget-v0_spo_s0.json", "ToyTarget-v0_spo_s1.json"]
+    assert (runs / "ToyTarget-v0_spo_s1.pt").stat().st_mtime_ns == stamp  # trained already: not retrained
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ex:
+        sweep_main([str(path), "--only", "ToyTarget-v0_spo_s7"])
+    err = capsys.readouterr().err.strip()
+    assert ex.value.code == 2 and err.count("\n") == 0 and "ToyTarget-v0_spo_s7" in err
