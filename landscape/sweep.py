@@ -322,7 +322,8 @@ def main(argv=None) -> None:
         check_train_flags(spec)
     if args.train_only and args.backend != "local":
         raise LandscapeError("--train-only runs on the local backend")
-    todo = [s for s in select(specs, args.only) if not finished(cfg, s)]
+    specs = select(specs, args.only)
+    todo = [s for s in specs if not finished(cfg, s)]
     Path(cfg["out"]).mkdir(parents=True, exist_ok=True)
     print(f"sweep: {len(specs)} runs ({len(specs) - len(todo)} finished) -> {cfg['out']}")
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), unit="run", desc=f"sweep ({args.backend})",
