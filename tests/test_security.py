@@ -121,6 +121,18 @@ def test_torchscript_refused_end_to_end(payloads):
     assert "TorchScript" in proc.stderr and not marker.exists()
 
 
+def test_rs_cache_beside_a_checkpoint_is_read_as_data(payloads, tmp_path):
+    """attacks/sarsa.py reads its cached Q (`<stem>.rs.pt`) through torchfile: a TorchScript one is refused in
+    one line (torch.load(weights_only=True) refused it too, but printed a warning first)."""
+    _, marker, files = payloads
+    good = _toy_ckpt(tmp_path / "good.pt")
+    (tmp_path / "good.rs.pt").write_bytes(files[".pt"].read_bytes())
+    proc = subprocess.run([sys.executable, "-m", "landscape.evaluate", "--ckpt", str(good), "--attack", "rs",
+                           "--episodes", "1"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "TorchScript" in proc.stderr and not marker.exists()
+
+
 def test_our_pt_reader_refuses_torchscript(payloads):
     _, marker, files = payloads
     for f in files.values():

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .. import torchfile
 from ..agent import Agent
 from ..envs import make_env
 from ..errors import LandscapeError, describe
@@ -171,10 +172,7 @@ def _read(path, agent: Agent | None = None) -> dict:
     path = Path(path)
     if not path.is_file():
         raise LandscapeError(f"robust Sarsa file not found: {path}")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise LandscapeError(f"{path}: cannot read as a robust Sarsa Q file ({describe(err)})")
+    raw = torchfile.read(path, "robust Sarsa Q file")  # data only: never torch.load (TorchScript runs code)
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise LandscapeError(f"{path}: not a robust Sarsa Q file (missing format tag {FORMAT!r})")
     if agent is not None:
@@ -195,9 +193,10 @@ def _qnet(raw: dict, path) -> QNet:
 
 
 def is_sarsa_file(path) -> bool:
+    """Whether `path` is one of our Q files; a hostile or foreign file is not (it is refused where it is read)."""
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
+        raw = torchfile.read(path, "robust Sarsa Q file")
+    except LandscapeError:
         return False
     return isinstance(raw, dict) and raw.get("format") == FORMAT
 
