@@ -5,7 +5,9 @@ run, against the raw MuJoCo stepping rate on this machine (the physical limit).
     python benchmarks/scan_throughput.py [--ckpt landscape/checkpoints/hopper_spo.pt] [--resolution 5] [--episodes 2]
 
 The naive scan is timed on --naive-points grid points (it is slow; env steps/s is what is compared).
-Both ways use the same seeds; natural returns must agree (printed as max |dR|).
+Both ways use the same seeds; natural returns must agree (printed as max |dR|). Under `mad` the naive loop
+uses autograd PGD (what a user would write); the batched scan is timed with the closed-form input
+gradient (the default) and with autograd, so the closed form's share of the speed-up is visible.
 """
 
 import argparse
@@ -82,18 +84,23 @@ def main():
     dirs = torch.stack([random_direction(agent.space, theta0, gen) for _ in range(2)])
     coords = [np.linspace(-args.span, args.span, args.resolution)] * 2
     thetas = grid_thetas(theta0, dirs, coords, np.arange(args.resolution ** 2))
-    mad = make_attack("mad", agent)
+    mad = make_attack("mad", agent)  # PGD with the closed-form input gradient (input_grad.py)
+    mad_autograd = make_attack("mad", agent, closed_form=False)  # the same PGD through autograd
     sub = thetas[: args.naive_points]
 
     rows = {}
-    for label, attack in (("natural", None), ("mad", mad)):
-        n_rets, n_steps, n_rate = timed(naive_returns, agent, sub, args.episodes, attack)
+    for label, naive_attack, attack in (("natural", None, None), ("mad", mad_autograd, mad)):
+        # the naive loop attacks the way a user would write it: autograd PGD, one observation at a time
+        n_rets, n_steps, n_rate = timed(naive_returns, agent, sub, args.episodes, naive_attack)
         b_rets, b_steps, b_rate = timed(batched_returns, agent, thetas, args.episodes, attack)
         rows[label] = {"naive_steps_per_s": round(n_rate), "batched_steps_per_s": round(b_rate),
                        "speedup": b_rate / n_rate, "naive_steps": n_steps, "batched_steps": b_steps,
                        # PGD's random starts are drawn in another order, so only natural returns must agree
                        "max_abs_return_diff_on_shared_points": float(np.abs(n_rets - b_rets[: len(sub)]).max())
                        if attack is None else None}
+        if attack is not None:  # the batched evaluator with autograd PGD: what the closed form buys
+            _, _, a_rate = timed(batched_returns, agent, thetas, args.episodes, mad_autograd)
+            rows[label] |= {"batched_autograd_steps_per_s": round(a_rate), "closed_form_vs_autograd": b_rate / a_rate}
     run = raw_batch(agent.env_id, 128, 300, np.random.default_rng(0).uniform(-1, 1, (300, 128, 3)))
     run()
     t0 = time.perf_counter()
@@ -108,6 +115,9 @@ def main():
         diff = r["max_abs_return_diff_on_shared_points"]
         print(f"{k:10s} {r['naive_steps_per_s']:11,d} {r['batched_steps_per_s']:13,d} {r['speedup']:8.1f}x "
               f"{r['fraction_of_raw_physics']:7.2f} {'-' if diff is None else f'{diff:.2g}':>9s}")
+        if "batched_autograd_steps_per_s" in r:
+            print(f"{'':10s} batched with autograd PGD: {r['batched_autograd_steps_per_s']:,d} st/s "
+                  f"(closed form {r['closed_form_vs_autograd']:.2f}x)")
     result = {"env": agent.env_id, "ckpt": args.ckpt, "resolution": args.resolution, "episodes": args.episodes,
               "raw_physics_steps_per_s": round(raw_rate), "scans": rows, "loadavg": os.getloadavg(),
               "measured_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}

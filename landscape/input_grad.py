@@ -8,8 +8,9 @@ the gradient is the chain rule written out (h' = 1 - h^2 for tanh):
 
 Weights may carry a leading batch dimension K (K parameter vectors, z [K, N, in]) or not (z [..., in]).
 Objectives that know their derivative with respect to the network output expose `grad(z)`; `pgd` uses it
-instead of autograd (pgd.py). ARPO's surrogate and BARPO's KL objective do; the evaluation attacks
-(attacks/gradient.py) still go through autograd. tests/test_input_grad.py checks every gradient against autograd.
+instead of autograd (pgd.py). ARPO's surrogate and BARPO's KL objective do, and so do the evaluation
+attacks mad, critic and surrogate (attacks/gradient.py, for K parameter vectors at once).
+tests/test_input_grad.py checks every gradient against autograd.
 """
 
 import math
@@ -28,6 +29,12 @@ class TanhMLP:
     @classmethod
     def of(cls, net: torch.nn.Sequential) -> "TanhMLP":
         return cls([(m.weight.detach(), m.bias.detach()) for m in net if isinstance(m, torch.nn.Linear)])
+
+    @classmethod
+    def batched(cls, space, thetas: torch.Tensor) -> "TanhMLP":
+        """The actor networks of K flat parameter vectors thetas [K, P] (flat.py's layout), for z [K, N, obs]."""
+        v = space.views(thetas.detach())
+        return cls([(v[f"net.{2 * i}.weight"], v[f"net.{2 * i}.bias"]) for i in range(space.n_layers)])
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Output and the hidden activations the gradient needs."""

@@ -75,3 +75,25 @@ def test_pgd_with_closed_form_gradient_equals_pgd_by_autograd():
     assert float((a == b).float().mean()) > 0.99  # identical but where a gradient entry is ~0 (sign ties)
     assert float(obj(a).mean()) == pytest.approx(float(obj(b).mean()), rel=1e-3)
     assert float(obj(a).mean()) > float(obj(mb.z).mean()) + 0.1  # and the attack works
+
+
+@pytest.mark.parametrize("name", ["mad", "critic", "surrogate"])
+def test_evaluation_attack_gradients_match_autograd(name):
+    """The evaluation attacks' closed-form input gradient (K parameter vectors x E observations) equals
+    autograd's of the same objective, and PGD with it lands on the same perturbation."""
+    from test_attacks import THETAS, build
+
+    from landscape.pgd import autograd
+
+    z = torch.randn(2, 6, 11, generator=torch.Generator().manual_seed(3))
+    attack = build(name, 0.075)
+    ctx = attack.prepare(z, THETAS)
+    z_adv = z + 0.05 * torch.randn(z.shape, generator=torch.Generator().manual_seed(4))
+    closed = attack.input_grad(z_adv, z, THETAS, ctx)
+    ref = autograd(lambda x: attack.objective(x, z, THETAS, ctx), z_adv)
+    assert ref.abs().max() > 1e-3  # a gradient that matters
+    assert torch.allclose(closed, ref, atol=1e-6, rtol=1e-4)
+    fast, slow = build(name, 0.075, seed=5), build(name, 0.075, seed=5, closed_form=False)
+    assert fast.closed_form and not slow.closed_form
+    agree = (fast(z, THETAS) == slow(z, THETAS)).float().mean()
+    assert agree > 0.99  # sign steps: a coordinate may only differ where a gradient is ~0

@@ -87,16 +87,32 @@ class Attack:
 
 
 class PGDAttack(Attack):
-    """An attack that maximizes `objective(z_adv, z, thetas)` -> [K, E] with pgd.py."""
+    """An attack that maximizes `objective(z_adv, z, thetas)` -> [K, E] with pgd.py.
+
+    A subclass that can write the objective's input gradient in closed form defines
+    `input_grad(z_adv, z, thetas, ctx)`; PGD then skips autograd (closed_form=False forces autograd,
+    which the benchmarks and tests compare against).
+    """
+
+    input_grad = None
 
     def __init__(self, agent: Agent, eps: float, steps: int = 10, step_size: float | None = None,
-                 restarts: int = 1, random_start: bool = True, seed: int = 0):
+                 restarts: int = 1, random_start: bool = True, seed: int = 0, closed_form: bool = True):
         super().__init__(agent, eps, seed)
         if steps < 0 or restarts < 1:
             raise LandscapeError(f"{self.name}: steps must be >= 0 and restarts >= 1")
         if step_size is not None and not step_size > 0:
             raise LandscapeError(f"{self.name}: step size must be > 0")
         self.steps, self.step_size, self.restarts, self.random_start = steps, step_size, restarts, random_start
+        self.closed_form = closed_form and self.input_grad is not None
+
+    def _bound(self, z, thetas, ctx):
+        """The objective of z' alone, as pgd wants it (with .grad when the closed form is on)."""
+        def objective(x):
+            return self.objective(x, z, thetas, ctx)
+        if self.closed_form:
+            objective.grad = lambda x: self.input_grad(x, z, thetas, ctx)
+        return objective
 
     def prepare(self, z: torch.Tensor, thetas: torch.Tensor):
         """What the objective needs from the clean observations, computed once per call (no grad)."""
@@ -111,7 +127,7 @@ class PGDAttack(Attack):
         ctx = self.prepare(z, thetas)
         best, best_val = None, None
         for _ in range(self.restarts):
-            z_adv = pgd(lambda x: self.objective(x, z, thetas, ctx), z, self.eps, self.steps, self.step_size,
+            z_adv = pgd(self._bound(z, thetas, ctx), z, self.eps, self.steps, self.step_size,
                         self.random_start, self.gen)
             if self.restarts == 1:
                 return z_adv

@@ -12,13 +12,16 @@
              it makes the perturbed policy unlikely to take what the clean policy would do. With one
              sample at the mean action it would rank perturbations exactly like `mad`; the samples
              make it weigh the directions the policy's own noise explores.
-Every attack acts per theta (K parameter vectors) and per environment, in one batched call.
+Every attack acts per theta (K parameter vectors) and per environment, in one batched call. The three
+PGD attacks give PGD their input gradient in closed form (input_grad.py: the chain rule through the tanh
+MLP), which equals autograd's (tests/test_input_grad.py) and skips building a graph at every step.
 """
 
 import torch
 
 from ..errors import LandscapeError
 from ..flat import batched_log_std, batched_mean
+from ..input_grad import TanhMLP
 from .base import Attack, PGDAttack, register
 
 
@@ -42,11 +45,16 @@ class MADAttack(PGDAttack):
     def prepare(self, z, thetas):
         with torch.no_grad():
             inv_var = torch.exp(-2 * batched_log_std(self.space, thetas))[:, None, :]  # [K, 1, act]
-            return batched_mean(self.space, thetas, z), inv_var
+            return batched_mean(self.space, thetas, z), inv_var, TanhMLP.batched(self.space, thetas)
 
     def objective(self, z_adv, z, thetas, ctx=None):
-        mu, inv_var = ctx if ctx is not None else self.prepare(z, thetas)
+        mu, inv_var, _ = ctx if ctx is not None else self.prepare(z, thetas)
         return 0.5 * ((batched_mean(self.space, thetas, z_adv) - mu) ** 2 * inv_var).sum(-1)
+
+    def input_grad(self, z_adv, z, thetas, ctx):
+        mu, inv_var, net = ctx
+        mean, hidden = net.forward(z_adv)
+        return net.input_grad(hidden, (mean - mu) * inv_var)
 
 
 @register
@@ -58,8 +66,15 @@ class CriticAttack(PGDAttack):
             raise LandscapeError("the critic attack needs the checkpoint's value network, and this one has none")
         super().__init__(agent, eps, **opts)
 
+    def prepare(self, z, thetas):
+        return TanhMLP.of(self.agent.critic.net)
+
     def objective(self, z_adv, z, thetas, ctx=None):
         return -self.agent.critic(z_adv)
+
+    def input_grad(self, z_adv, z, thetas, net):
+        _, hidden = net.forward(z_adv)
+        return net.input_grad(hidden, torch.full((*z_adv.shape[:-1], 1), -1.0, dtype=z_adv.dtype))
 
 
 @register
@@ -81,12 +96,25 @@ class SurrogateAttack(PGDAttack):
             # samples are batched or taken one environment at a time (torch.randn's are not)
             u = torch.rand(*mu.shape[:2], self.samples, mu.shape[-1], generator=self.gen)
             noise = 2 ** 0.5 * torch.erfinv((2 * u - 1).clamp(-1 + 1e-6, 1 - 1e-6))
-            return std, mu[:, :, None] + std * noise, -0.5 * (noise ** 2).sum(-1)
+            net = TanhMLP.batched(self.space, thetas)
+            return std, mu[:, :, None] + std * noise, -0.5 * (noise ** 2).sum(-1), net
+
+    def _ratio(self, mu_adv, ctx):
+        """pi(a|z') / pi(a|z) of the M sampled actions; the normalizing constants cancel (same std)."""
+        std, actions, logp_clean, _ = ctx
+        return torch.exp(-0.5 * (((actions - mu_adv) / std) ** 2).sum(-1) - logp_clean)
 
     def objective(self, z_adv, z, thetas, ctx=None):
-        std, actions, logp_clean = ctx if ctx is not None else self.prepare(z, thetas)
-        mu_adv = batched_mean(self.space, thetas, z_adv)[:, :, None]
-        # log-likelihood ratio; the normalizing constants cancel (same std at z and z')
-        ratio = torch.exp(-0.5 * (((actions - mu_adv) / std) ** 2).sum(-1) - logp_clean)
+        ctx = ctx if ctx is not None else self.prepare(z, thetas)
+        ratio = self._ratio(batched_mean(self.space, thetas, z_adv)[:, :, None], ctx)
         surrogate = torch.min(ratio, ratio.clamp(1 - self.clip, 1 + self.clip))  # advantage +1
         return -surrogate.mean(-1)
+
+    def input_grad(self, z_adv, z, thetas, ctx):
+        std, actions, _, net = ctx
+        mean, hidden = net.forward(z_adv)
+        ratio = self._ratio(mean[:, :, None], ctx)
+        active = ratio <= 1 + self.clip  # the unclipped term is the minimum (advantage +1); flat elsewhere
+        # d(-mean_m min(r_m, clip r_m)) / d mu' = -mean_m active_m r_m (a_m - mu') / sigma^2
+        g_mean = -((active * ratio)[..., None] * (actions - mean[:, :, None]) / std ** 2).mean(-2)
+        return net.input_grad(hidden, g_mean)
