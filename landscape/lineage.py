@@ -18,7 +18,7 @@ import torch
 
 from . import torchfile
 from .agent import Agent
-from .envs import ENV_SPECS
+from .envs import ENV_SPECS, env_of_size, layout
 from .checkpoint import check_finite, check_fits
 from .errors import LandscapeError
 from .normalizer import RunningNorm
@@ -169,9 +169,10 @@ def load_lineage(path: str | Path, env_id: str | None = None) -> Agent:
         raise LandscapeError(f"{path}: lineage checkpoint lacks parameter {err}")
     obs_dim, act_dim = pol[0][0].shape[1], pol[-1][0].shape[0]
     hidden = tuple(w.shape[0] for w, _ in pol[:-1])
-    env_id = env_id or _env_hint(data) or {11: "Hopper-v5"}.get(obs_dim)
+    env_id = env_id or _env_hint(data) or env_of_size(obs_dim)
     if env_id not in ENV_SPECS:
         raise LandscapeError(f"{path}: cannot tell the environment of this lineage checkpoint; pass --env")
+    env_id = layout(env_id, obs_dim, path)  # Ant: the observation layout the input size names
     check_fits(path, env_id, obs_dim, act_dim)
     if log_std.numel() != act_dim or (val is not None and (val[0][0].shape[1], val[-1][0].shape[0]) != (obs_dim, 1)):
         raise LandscapeError(f"{path}: lineage log_stdev or value network does not fit the policy's {obs_dim}/{act_dim} sizes")

@@ -39,26 +39,33 @@ def _lineage_modules():
     return {"policy_gradients": pg, tu.__name__: tu, ce.__name__: ce}
 
 
-def _make_lineage(path, legacy=False):
-    g = torch.Generator().manual_seed(0)
-    rnd = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64).float()  # noqa: E731
-    pol = OrderedDict([("affine_layers.0.weight", rnd(H, OBS)), ("affine_layers.0.bias", rnd(H)),
-                       ("affine_layers.1.weight", rnd(H, H)), ("affine_layers.1.bias", rnd(H)),
-                       ("final_mean.weight", rnd(ACT, H)), ("final_mean.bias", rnd(ACT)),
-                       ("log_stdev", rnd(ACT))])
-    val = OrderedDict([("affine_layers.0.weight", rnd(H, OBS)), ("affine_layers.0.bias", rnd(H)),
-                       ("affine_layers.1.weight", rnd(H, H)), ("affine_layers.1.bias", rnd(H)),
-                       ("final.weight", rnd(1, H)), ("final.bias", rnd(1))])
+def _mlp(g, obs, out, final="final_mean", std=True):
+    """A lineage MLP state dict (two hidden layers of H) with random float32 weights."""
+    rnd = lambda *s: (torch.randn(*s, generator=g, dtype=torch.float64) / s[-1] ** 0.5).float()  # noqa: E731
+    sd = OrderedDict([("affine_layers.0.weight", rnd(H, obs)), ("affine_layers.0.bias", rnd(H)),
+                      ("affine_layers.1.weight", rnd(H, H)), ("affine_layers.1.bias", rnd(H)),
+                      (f"{final}.weight", rnd(out, H)), (f"{final}.bias", rnd(out))])
+    if std:
+        sd["log_stdev"] = rnd(out)
+    return sd
+
+
+def _make_lineage(path, legacy=False, obs=OBS, act=ACT, game="Hopper-v2", extra=None, seed=0):
+    """An SA-PPO-lineage file: policy, value, optimizer state, the training env with its ZFilter; `extra`
+    entries (an ATLA attack file's adversary_policy_model, ...) are added to the dict."""
+    g = torch.Generator().manual_seed(seed)
+    pol, val = _mlp(g, obs, act), _mlp(g, obs, 1, "final", std=False)
     mods = _lineage_modules()
     sys.modules.update(mods)
     try:
         rs = RunningStat()
-        rs._n, rs._M, rs._S = 40, np.linspace(-1, 1, OBS), np.linspace(1, 30, OBS)
+        rs._n, rs._M, rs._S = 40, np.linspace(-1, 1, obs), np.linspace(1, 30, obs)
         filt = ZFilter()
         filt.rs, filt.clip, filt.center, filt.scale = rs, 10.0, True, True
         env = Env()
-        env.state_filter, env.env_name = filt, "Hopper-v2"
-        data = {"policy_model": pol, "val_model": val, "policy_opt": {"state": {}}, "envs": [env], "iteration": 7}
+        env.state_filter, env.env_name = filt, game
+        data = {"policy_model": pol, "val_model": val, "policy_opt": {"state": {}}, "envs": [env], "iteration": 7,
+                **(extra or {})}
         torch.save(data, path, _use_new_zipfile_serialization=not legacy)
     finally:
         for name in mods:
@@ -70,10 +77,14 @@ def _hand_forward(pol, rs, obs):
     """The lineage network written out by hand: ZFilter then tanh MLP, mean action."""
     std = np.sqrt(rs._S / (rs._n - 1))
     h = np.clip((obs - rs._M) / (std + 1e-8), -10, 10)
-    p = {k: v.double().numpy() for k, v in pol.items()}
+    return _hand_mlp(pol, h)
+
+
+def _hand_mlp(sd, h, final="final_mean"):
+    p = {k: v.double().numpy() for k, v in sd.items()}
     for i in range(2):
         h = np.tanh(h @ p[f"affine_layers.{i}.weight"].T + p[f"affine_layers.{i}.bias"])
-    return h @ p["final_mean.weight"].T + p["final_mean.bias"]
+    return h @ p[f"{final}.weight"].T + p[f"{final}.bias"]
 
 
 @pytest.mark.parametrize("legacy", [False, True])
@@ -112,3 +123,52 @@ def test_lineage_without_policy_is_refused(tmp_path):
     torch.save({"something": 1}, path)
     with pytest.raises(LandscapeError, match="policy_model"):
         checkpoint.load(path)
+
+
+# ------------------------------------------------------------------------------ Ant observation layouts
+def test_ant_lineage_takes_the_111_layout(tmp_path):
+    """An Ant-v2 lineage policy (111 inputs) is evaluated on Ant-v5-obs111, whose observation is Gymnasium
+    Ant-v4(use_contact_forces=True)'s entry for entry; --env Ant-v5 picks the same layout from the input size."""
+    import gymnasium as gym
+
+    from landscape.envs import make_env
+
+    path = tmp_path / "ant.model"
+    pol, rs = _make_lineage(path, obs=111, act=8, game="Ant-v2")
+    for env in (None, "Ant-v5"):
+        agent = checkpoint.load(path, env)
+        assert agent.env_id == "Ant-v5-obs111"
+    obs = np.random.default_rng(1).normal(scale=3, size=(20, 111))
+    assert np.allclose(agent.act(obs), _hand_forward(pol, rs, obs), atol=1e-5)
+    with pytest.warns(DeprecationWarning):
+        ref = gym.make("Ant-v4", use_contact_forces=True)
+    ours = make_env(agent.env_id)
+    assert np.array_equal(ref.reset(seed=3)[0], ours.reset(seed=3)[0])
+    act = np.random.default_rng(2).uniform(-1, 1, (50, 8))
+    for a in act:
+        o1, r1, t1, _, _ = ref.step(a)
+        o2, r2, t2, _, _ = ours.step(a)
+        assert np.array_equal(o1, o2) and r1 == r2 and t1 == t2
+        assert np.all(o2[27:33] == 0)
+
+
+def test_ant_lineage_evaluates_attacks_and_scans(tmp_path):
+    path = tmp_path / "ant.model"
+    _make_lineage(path, obs=111, act=8, game="Ant-v2")
+    for cmd in (["landscape.evaluate", "--ckpt", str(path), "--episodes", "1", "--attack", "mad", "--json"],
+                ["landscape.scan", "--ckpt", str(path), "--1d", "--resolution", "2", "--episodes", "1",
+                 "--metrics", "natural", "--no-render", "--out", str(tmp_path / "scan")]):
+        proc = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+    assert '"env": "Ant-v5-obs111"' in subprocess.run(
+        [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path), "--episodes", "1", "--json"],
+        capture_output=True, text=True).stdout
+
+
+def test_ant_layout_that_cannot_be_represented_is_one_line(tmp_path):
+    path = tmp_path / "ant.model"
+    _make_lineage(path, obs=113, act=8, game="Ant-v2")
+    proc = subprocess.run([sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "113 observations, which fit no Ant layout" in proc.stderr and "111 (Ant-v5-obs111)" in proc.stderr
