@@ -153,8 +153,9 @@ def check_train_flags(spec: dict) -> None:
 
 
 # ----------------------------------------------------------------------------------- one run
-def train_run(spec: dict) -> float:
-    """Train one run (resuming if its checkpoint exists); returns the wall seconds. Output goes to runs/<name>.log.
+def train_run(spec: dict) -> tuple[float, float]:
+    """Train one run (resuming if its checkpoint exists); returns its wall and CPU seconds (this process).
+    Output goes to runs/<name>.log.
 
     Torch is seeded with the run's seed first, so a run's numbers depend only on its spec, not on which
     process ran which runs before it.
@@ -163,11 +164,11 @@ def train_run(spec: dict) -> float:
 
     ckpt = Path(spec["ckpt"])
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with open(ckpt.with_suffix(".log"), "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         torch.manual_seed(spec["seed"])  # the initial networks are drawn before the trainer seeds itself
         train.main.__wrapped__(train_argv(spec))  # undecorated: errors come back as LandscapeError
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def run_one(spec: dict, evaluate: bool = True) -> dict | None:
@@ -175,11 +176,11 @@ def run_one(spec: dict, evaluate: bool = True) -> dict | None:
     from . import checkpoint
     from .evaluate import attacked_returns, natural_return, parse_args, worst_case
 
-    train_seconds = train_run(spec)
+    train_wall, train_cpu = train_run(spec)
     if not evaluate:
         return None
     ckpt, ev = Path(spec["ckpt"]), spec["evaluation"]
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     with open(ckpt.with_suffix(".log"), "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         agent = checkpoint.load(ckpt)
         result = {"name": spec["name"], "env": spec["env"], "algo": spec["algo"], "seed": spec["seed"],
@@ -194,7 +195,10 @@ def run_one(spec: dict, evaluate: bool = True) -> dict | None:
             result["eps"] = args.eps
             result["attacks"] = attacked_returns(agent, ev["attacks"], args, natural=result["natural"])
             result["worst"] = worst_case(result["attacks"], result["natural"])  # over attacks and natural
-    result["seconds"] = {"train": train_seconds, "evaluate": time.perf_counter() - t1}
+    # this call's cost (a resumed run's training counts only the part done now; the trainer's CSV has
+    # every iteration's wall_s and cpu_s)
+    result["seconds"] = {"train": train_wall, "train_cpu": train_cpu,
+                         "evaluate": time.perf_counter() - t1, "evaluate_cpu": time.process_time() - c1}
     return result
 
 

@@ -127,8 +127,11 @@ class Trainer:
         path = _log_path(self.out)
         path.parent.mkdir(parents=True, exist_ok=True)  # the log row comes before the first checkpoint
         new = not path.exists() or path.stat().st_size == 0
+        if not new:  # keep the columns of the run's first rows (a run resumed by a newer version adds none)
+            with open(path, newline="") as f:
+                fields = next(csv.reader(f))
         with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
+            w = csv.DictWriter(f, fieldnames=list(row) if new else fields, extrasaction="ignore")
             if new:
                 w.writeheader()
             w.writerow(row)
@@ -140,7 +143,7 @@ class Trainer:
         while self.iteration < self.n_iters:
             self.ppo.set_progress(self.iteration / self.n_iters)
             self.before_iteration()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             batch = self.collector.collect()
             t1 = time.perf_counter()
             stats = self.ppo.update(batch)
@@ -157,7 +160,7 @@ class Trainer:
             self._log({"iteration": self.iteration, "step": self.agent.step, "train_return": train_ret,
                        "eval_return": eval_ret, "collect_sps": len(batch) / (t1 - t0),
                        "update_sps": len(batch) / (t2 - t1), "action_std": self.action_std(), **self.extra_log(),
-                       **stats})
+                       **stats, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0})
             if self.iteration % self.run.checkpoint_every == 0 or self.iteration == self.n_iters:
                 checkpoint.save(self.agent, self.out, self._train_state())
             bar.update(len(batch))

@@ -38,13 +38,21 @@ def test_train_checkpoints_and_resumes(tmp_path):
     common = ["--env", "Hopper-v5", "--steps-per-iter", "256", "--eval-every", "2", "--eval-episodes", "2",
               "--checkpoint-every", "1", "--out", str(out)]
     train_main(["--steps", "512", *common])
-    assert [int(r["iteration"]) for r in _rows(out.with_suffix(".csv"))] == [1, 2]
+    rows = _rows(out.with_suffix(".csv"))
+    assert [int(r["iteration"]) for r in rows] == [1, 2]
+    assert all(float(r["wall_s"]) > 0 and float(r["cpu_s"]) > 0 for r in rows)  # per-iteration cost
+    # a log written by a version without the timing columns stays aligned when a newer version resumes it
+    log = out.with_suffix(".csv")
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join(",".join(line.split(",")[:-2]) for line in lines) + "\n")
     first = checkpoint.load(out)
     assert first.step == 512 and first.algo == "spo"
     train_main(["--steps", "1024", "--resume", *common])
     resumed = checkpoint.load(out)
     assert resumed.step == 1024
-    assert [int(r["iteration"]) for r in _rows(out.with_suffix(".csv"))] == [1, 2, 3, 4]
+    rows = _rows(out.with_suffix(".csv"))
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4]
+    assert all(None not in r and "wall_s" not in r for r in rows)  # no overflow column, header kept
     assert not torch.equal(first.actor.log_std, resumed.actor.log_std)
     assert out.with_name("run.best.pt").exists()
 
