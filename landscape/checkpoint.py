@@ -145,6 +145,17 @@ def load(path: str | os.PathLike, env_id: str | None = None) -> Agent:
     return _from_dict(load_raw(path), path)
 
 
+def load_adversary(path: str | os.PathLike, env_id: str | None = None) -> Agent:
+    """A learned attacker: our `.pt`, or the adversary of an ATLA / PA-AD lineage `.model` (read as data).
+
+    env_id: the victim's environment, used only when a lineage file does not name its own."""
+    if Path(path).suffix == ".model":
+        from .lineage_adversary import load_adversary
+
+        return load_adversary(path, env_id)
+    return load(path)
+
+
 def file_hash(path: str | os.PathLike) -> str:
     path = bundled.resolve(path, quiet=True)  # the same file checkpoint.load reads for this name
     h = hashlib.sha256()

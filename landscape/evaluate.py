@@ -83,6 +83,10 @@ def served_attack(path) -> str:
 
     if is_sarsa_file(path):
         return "rs"
+    if str(path).endswith(".model"):  # an ATLA adversary or PA-AD director of the SA-PPO lineage
+        from .lineage_adversary import served
+
+        return served(path)
     return ATTACK_OF_ALGO.get(checkpoint.load_raw(path).get("algo"), "optimal")
 
 

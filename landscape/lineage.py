@@ -113,7 +113,7 @@ def _find(obj, attr_path: list[str]):
     return obj
 
 
-def _env_hint(data) -> str | None:
+def env_hint(data) -> str | None:
     """Search the stand-ins' state for a gym id such as 'Hopper-v2' and map it to our v5 id."""
     seen, stack = set(), [data]
     while stack:
@@ -134,7 +134,7 @@ def _env_hint(data) -> str | None:
     return None
 
 
-def _normalizer(data: dict, obs_dim: int, path) -> RunningNorm:
+def normalizer(data: dict, obs_dim: int, path) -> RunningNorm:
     envs = data.get("envs")
     filt = _find(envs[0], ["state_filter"]) if isinstance(envs, (list, tuple)) and envs else None
     rs = _find(filt, ["rs"]) if filt is not None else None
@@ -159,33 +159,56 @@ def _normalizer(data: dict, obs_dim: int, path) -> RunningNorm:
     return norm
 
 
-def load_lineage(path: str | Path, env_id: str | None = None) -> Agent:
-    data = read_lineage(path)
+def policy_net(state, path, what: str = "policy") -> Actor:
+    """An Actor from a lineage CtsPolicy's state (MLP layers, final_mean, log_stdev); recurrent policies
+    and layers that do not chain are one-line errors."""
+    sd = _state_dict(state)
+    if any(k.startswith(("lstm.", "embedding_layer.")) for k in sd):
+        raise LandscapeError(f"{path}: the lineage {what} is an LSTM policy; only MLP Gaussian policies can be loaded")
     try:
-        pol = _layers(_state_dict(data["policy_model"]), "final_mean", path)
-        log_std = _state_dict(data["policy_model"])["log_stdev"]
-        val = _layers(_state_dict(data["val_model"]), "final", path) if data.get("val_model") is not None else None
+        layers, log_std = _layers(sd, "final_mean", path), sd["log_stdev"]
     except KeyError as err:
-        raise LandscapeError(f"{path}: lineage checkpoint lacks parameter {err}")
-    obs_dim, act_dim = pol[0][0].shape[1], pol[-1][0].shape[0]
-    hidden = tuple(w.shape[0] for w, _ in pol[:-1])
-    env_id = env_id or _env_hint(data) or env_of_size(obs_dim)
+        raise LandscapeError(f"{path}: lineage {what} lacks parameter {err}")
+    obs_dim, out = layers[0][0].shape[1], layers[-1][0].shape[0]
+    if log_std.numel() != out:
+        raise LandscapeError(f"{path}: lineage {what} log_stdev has {log_std.numel()} entries, the network gives {out}")
+    check_finite(path, {"log_stdev": log_std})
+    actor = Actor(obs_dim, out, tuple(w.shape[0] for w, _ in layers[:-1]))
+    _load_net(actor.net, layers)
+    with torch.no_grad():
+        actor.log_std.copy_(log_std.float().reshape(-1))
+    return actor
+
+
+def value_net(state, obs_dim: int, path) -> Critic | None:
+    if state is None:
+        return None
+    try:
+        layers = _layers(_state_dict(state), "final", path)
+    except KeyError as err:
+        raise LandscapeError(f"{path}: lineage value network lacks parameter {err}")
+    if (layers[0][0].shape[1], layers[-1][0].shape[0]) != (obs_dim, 1):
+        raise LandscapeError(f"{path}: lineage value network does not fit the policy's {obs_dim} observations")
+    critic = Critic(obs_dim, tuple(w.shape[0] for w, _ in layers[:-1]))
+    _load_net(critic.net, layers)
+    return critic
+
+
+def load_lineage(path: str | Path, env_id: str | None = None) -> Agent:
+    return agent_from_data(read_lineage(path), path, env_id)
+
+
+def agent_from_data(data: dict, path, env_id: str | None = None) -> Agent:
+    """The agent of an unpickled lineage file: its policy, value network and observation filter."""
+    actor = policy_net(data["policy_model"], path)
+    obs_dim, act_dim = actor.obs_dim, actor.act_dim
+    env_id = env_id or env_hint(data) or env_of_size(obs_dim)
     if env_id not in ENV_SPECS:
         raise LandscapeError(f"{path}: cannot tell the environment of this lineage checkpoint; pass --env")
     env_id = layout(env_id, obs_dim, path)  # Ant: the observation layout the input size names
     check_fits(path, env_id, obs_dim, act_dim)
-    if log_std.numel() != act_dim or (val is not None and (val[0][0].shape[1], val[-1][0].shape[0]) != (obs_dim, 1)):
-        raise LandscapeError(f"{path}: lineage log_stdev or value network does not fit the policy's {obs_dim}/{act_dim} sizes")
-    check_finite(path, {"log_stdev": log_std})
-    actor = Actor(obs_dim, act_dim, hidden)
-    _load_net(actor.net, pol)
-    with torch.no_grad():
-        actor.log_std.copy_(log_std.float().reshape(-1))
-    critic = None
-    if val is not None:
-        critic = Critic(obs_dim, tuple(w.shape[0] for w, _ in val[:-1]))
-        _load_net(critic.net, val)
-    norm = _normalizer(data, obs_dim, path)
+    critic = value_net(data.get("val_model"), obs_dim, path)
+    norm = normalizer(data, obs_dim, path)
     norm.frozen = True
     return Agent(actor, critic, norm, env_id, algo="imported", eps=ENV_SPECS[env_id].eps,
                  config={"source": str(path)}, step=0)

@@ -160,7 +160,7 @@ class LearnedAttack(Attack):
 
             where = ensure_cache(agent, ckpt, self.name, self.eps, steps=steps, seed=seed, progress=progress)
         if not isinstance(adversary, Agent):
-            adversary = checkpoint.load(where)
+            adversary = checkpoint.load_adversary(where, agent.env_id)  # ours, or an ATLA / PA-AD lineage file
         check_adversary(adversary, agent, self.eps, where if isinstance(where, (str, Path)) else "adversary",
                         self.name)
         self.adversary, self.path = adversary, (str(where) if isinstance(where, (str, Path)) else None)

@@ -67,6 +67,23 @@ def actor_step(space, thetas: torch.Tensor, z: torch.Tensor, direction: torch.Te
                random_start, generator)
 
 
+def reference_actor_step(space, thetas: torch.Tensor, z: torch.Tensor, direction: torch.Tensor, eps: float,
+                         start_steps: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The actor of PA-AD's released MuJoCo code (`perturb_obs_fgsm`), for directors trained with it: a
+    uniform start within eps / start_steps, one gradient of loss = -(cos(diff, d) + ||diff||) with diff the
+    mean-action change there, and z' = z + eps * sign(d loss / d start). Its sign is the code's, not the
+    paper's: a director learned against this actor is only replayed faithfully by it."""
+    z = z.detach()
+    with torch.no_grad():
+        mu = batched_mean(space, thetas, z)
+    noise = ((torch.rand(z.shape, generator=generator) * 2 - 1) * (eps / start_steps)).requires_grad_(True)
+    with torch.enable_grad():  # evaluation runs under no_grad
+        diff = batched_mean(space, thetas, z + noise) - mu
+        loss = -(torch.nn.functional.cosine_similarity(diff, direction, dim=-1) + diff.norm(dim=-1)).sum()
+        (grad,) = torch.autograd.grad(loss, noise)
+    return z + eps * grad.sign()
+
+
 class DirectorEnv(AdversaryEnv):
     """The director's MDP: action = a direction in the victim's action space; the actor makes z'."""
 
@@ -98,6 +115,16 @@ class PAADAttack(LearnedAttack):
     def __init__(self, agent, eps, adversary=None, ckpt=None, **opts):
         super().__init__(agent, eps, adversary=adversary, ckpt=ckpt, **opts)
         self.actor_steps = int(self.adversary.config.get("actor_steps", ACTOR_STEPS))
+        self.start_steps = self.adversary.config.get("start_steps")  # set for PA-AD's own directors only
+        self.reference = self.adversary.config.get("actor") == "paad-reference"
+
+    @torch.no_grad()
+    def act(self, z):
+        """PA-AD's own directors give their mean unclipped (clipping would turn the direction)."""
+        if not self.reference:
+            return super().act(z)
+        raw = (z.double() * self._std + self._mean).numpy()
+        return self.adversary.actor(self.adversary.normalize(raw))
 
     @classmethod
     def action_dim(cls, victim):
@@ -114,4 +141,6 @@ class PAADAttack(LearnedAttack):
         return DirectorEnv(victim, eps, int(config.get("actor_steps", ACTOR_STEPS)))
 
     def perturb(self, z, thetas, action):
+        if self.reference:
+            return reference_actor_step(self.space, thetas, z, action, self.eps, int(self.start_steps), self.gen)
         return actor_step(self.space, thetas, z, action, self.eps, self.actor_steps, generator=self.gen)
