@@ -9,7 +9,8 @@ import torch
 from .agent import Agent
 from .envs import make_env
 from .normalizer import RewardScaler
-from .ppo import Batch, PPOConfig, gae
+from .numerics import advantages
+from .ppo import Batch, PPOConfig
 
 
 class Collector:
@@ -64,7 +65,9 @@ class Collector:
         z, actions = torch.cat(zs), torch.cat(acts)
         logp, v = agent.actor.log_prob(z, actions), agent.critic(z)
         values = v.numpy().astype(np.float64).reshape(T, n)
-        adv, ret = gae(rewards, values, self._value(self.obs), dones, cfg.gamma, cfg.lam)
+        # rewards were scaled by the scaler the critic learns from: one scale
+        adv, ret = advantages(rewards, values, dones, cfg.gamma, cfg.lam, same_scale=True,
+                              last_values=self._value(self.obs))
         f32 = lambda x: torch.as_tensor(x.reshape(-1), dtype=torch.float32)  # noqa: E731
         return Batch(z, actions, logp, v, f32(adv), f32(ret))
 

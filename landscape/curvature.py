@@ -14,8 +14,6 @@ baseline is a real one (before, GAE ran on raw rewards against the unscaled crit
 Hopper, and every eigenvalue in the README's old reports was taken with no effective baseline).
 """
 
-import math
-
 import numpy as np
 import torch
 
@@ -76,18 +74,7 @@ def power_iteration(hvp, dim: int, iters: int = 200, shift: float = 0.0, seed: i
 
 def surrogate_function(agent, evaluator, episodes: int = 8, seed: int = 1, clip: float = 0.2):
     """theta [P] -> mean PPO clipped surrogate (differentiable) on data collected at the agent's parameters."""
-    from .flat import batched_log_std, batched_mean
     from .probes import SurrogateBatch
 
     sb = SurrogateBatch(agent, evaluator, episodes, seed, clip)
-    space = agent.space
-
-    def f(theta: torch.Tensor) -> torch.Tensor:
-        th = theta.to(torch.float32)[None]
-        mean = batched_mean(space, th, sb.z[None])[0]
-        log_std = batched_log_std(space, th)[0]
-        logp = (-0.5 * ((sb.actions - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-        ratio = torch.exp(logp - sb.logp0)
-        return torch.min(ratio * sb.adv, ratio.clamp(1 - clip, 1 + clip) * sb.adv).mean().to(theta.dtype)
-
-    return f
+    return lambda theta: sb.per_sample(theta.to(torch.float32)[None])[0].mean().to(theta.dtype)

@@ -40,7 +40,7 @@ from .errors import LandscapeError, check_numbers, check_writable, cli_main
 from .evaluator import BatchedEvaluator
 from .gradients import gradient_norm, per_episode_gradients
 from . import stationarity as st
-from .probes import mean_se
+from .numerics import mean_se
 from .store import ScanStore
 
 Z_95 = 1.96

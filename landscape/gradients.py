@@ -7,8 +7,8 @@ checkpoint's critic, b_t = a V(z_t) + c with (a, c) fitted by least squares to t
 over the whole batch -- the critic was trained on *scaled* rewards (SA-PPO reward scaling, about 100x apart
 from raw rewards on Hopper), so the fit is where the reward scale is handled, once; without a critic, the
 leave-one-out mean of the reward-to-go over the point's other episodes. Then GAE(gamma, lam) over raw
-rewards with that baseline (ppo.gae). lam=1 gives the unbiased Monte-Carlo estimate; lam=0.95 is the
-gradient PPO follows (less variance, some bias).
+rewards with that baseline (numerics.advantages, which owns the fit). lam=1 gives the unbiased Monte-Carlo
+estimate; lam=0.95 is the gradient PPO follows (less variance, some bias).
 
 For point k and episode e the REINFORCE estimate is
     g_ke = sum_t grad log pi_theta_k(a_t | z_t) * A_t.
@@ -37,7 +37,8 @@ import numpy as np
 import torch
 
 from .flat import ParamSpace, batched_log_std, batched_mean
-from .ppo import gae
+from . import numerics
+from .numerics import gaussian_log_prob, rewards_to_go
 
 
 @dataclass
@@ -49,41 +50,22 @@ class GradientEstimate:
     U_se: np.ndarray | None = None  # [K] its jackknife standard error
 
 
-def rewards_to_go(rewards: np.ndarray, live: np.ndarray, gamma: float) -> np.ndarray:
-    """[T, N] discounted reward-to-go, zero after each episode's end."""
-    g = np.zeros_like(rewards, dtype=np.float64)
-    run = np.zeros(rewards.shape[1])
-    for t in reversed(range(rewards.shape[0])):
-        run = (rewards[t] + gamma * run) * live[t]
-        g[t] = run
-    return g
-
-
-def baseline(G: np.ndarray, live: np.ndarray, z: torch.Tensor, K: int, E: int, critic=None) -> np.ndarray:
-    """[T, K*E] action-independent baseline for the returns-to-go G [T, K*E] (see module docstring)."""
-    if critic is None:
-        g = G.reshape(-1, K, E)
-        return ((g.sum(2, keepdims=True) - g) / max(E - 1, 1)).reshape(G.shape)
-    with torch.no_grad():
-        v = critic(z).numpy().astype(np.float64)  # [T, K*E]
-    keep = live > 0
-    X = np.stack([v[keep], np.ones(keep.sum())], 1)
-    coef, *_ = np.linalg.lstsq(X, G[keep], rcond=None)
-    return coef[0] * v + coef[1]
-
-
 def advantages(traj: dict, K: int, E: int, gamma: float = 0.99, lam: float = 0.95, critic=None):
     """The one advantage path: (advantages [T, K*E], live mask [T, K*E], observations z [T, K*E, obs]) of a
     recorded Rollouts.trajectories; zero after each episode's end. See the module docstring."""
     live = traj["live"].astype(np.float64).reshape(traj["live"].shape[0], -1)  # [T, K*E]
     T = live.shape[0]
     z_t = torch.as_tensor(traj["z"], dtype=torch.float32).reshape(T, K * E, -1)
-    rewards = np.asarray(traj["rewards"], dtype=np.float64).reshape(T, -1)
-    G = rewards_to_go(rewards, live, gamma)
-    b = baseline(G, live, z_t, K, E, critic) * live
+    rewards = np.asarray(traj["rewards"], dtype=np.float64).reshape(T, -1) * live
+    if critic is None:  # leave-one-out mean of the reward-to-go over the point's other episodes (raw scale)
+        g = rewards_to_go(rewards, live, gamma).reshape(-1, K, E)
+        values = ((g.sum(2, keepdims=True) - g) / max(E - 1, 1)).reshape(T, -1)
+    else:
+        with torch.no_grad():
+            values = critic(z_t).numpy().astype(np.float64)  # [T, K*E], trained on scaled rewards
     ends = live * (1.0 - np.concatenate([live[1:], np.zeros((1, K * E))]))  # episode ended after step t
-    adv, _ = gae(rewards * live, b, np.zeros(K * E), ends, gamma, lam)
-    return adv * live, live, z_t
+    adv, _ = numerics.advantages(rewards, values, ends, gamma, lam, same_scale=critic is None, live=live)
+    return adv, live, z_t
 
 
 def per_episode_gradients(space: ParamSpace, thetas: torch.Tensor, traj: dict, episodes: int, gamma: float,
@@ -106,11 +88,10 @@ def per_episode_gradients(space: ParamSpace, thetas: torch.Tensor, traj: dict, e
         with torch.enable_grad():
             mean = batched_mean(space, th, z[sl])
             log_std = batched_log_std(space, th)[:, None, :]
-            xi = (acts[sl] - mean) / log_std.exp()
-            logp = (-0.5 * xi ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+            logp = gaussian_log_prob(mean, log_std, acts[sl])
             (grad,) = torch.autograd.grad((logp * w[sl]).sum(), th, retain_graph=scaled)
             if scaled:
-                x = xi.detach()
+                x = ((acts[sl] - mean) / log_std.exp()).detach()  # standardized action noise xi
                 f = ((x * mean + (x ** 2 - 1) / math.sqrt(2) * log_std).sum(-1) * w[sl]).sum()
                 (grad_s,) = torch.autograd.grad(f, th)
                 out_s[sl] = grad_s

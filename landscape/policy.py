@@ -5,6 +5,8 @@ import math
 import torch
 from torch import nn
 
+from .numerics import gaussian_log_prob
+
 # Argument validation costs more than the tiny networks themselves; our inputs are checked upstream.
 torch.distributions.Distribution.set_default_validate_args(False)
 
@@ -20,11 +22,6 @@ def _mlp(sizes: list[int], out_gain: float) -> nn.Sequential:
         if not last:
             layers.append(nn.Tanh())
     return nn.Sequential(*layers)
-
-
-def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """log N(actions; mean, exp(log_std)^2) summed over action dimensions (mean and log-std may be detached apart)."""
-    return torch.distributions.Normal(mean, log_std.exp().expand(mean.shape)).log_prob(actions).sum(-1)
 
 
 class Actor(nn.Module):

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .agent import Agent
+from .numerics import clipped_surrogate as clipped_surrogate_objective
 
 
 @dataclass
@@ -62,25 +63,6 @@ class Batch:
         return Batch(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
 
 
-def gae(rewards: np.ndarray, values: np.ndarray, last_values: np.ndarray, dones: np.ndarray,
-        gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
-    """Generalized advantage estimation over [T, N] arrays.
-
-    dones[t] marks that the episode ended after step t (no bootstrap across it; truncated episodes
-    are expected to carry their bootstrap value in the reward already).
-    """
-    T = rewards.shape[0]
-    adv = np.zeros_like(rewards, dtype=np.float64)
-    running = np.zeros(rewards.shape[1:], dtype=np.float64)
-    for t in reversed(range(T)):
-        next_v = last_values if t == T - 1 else values[t + 1]
-        live = 1.0 - dones[t]
-        delta = rewards[t] + gamma * next_v * live - values[t]
-        running = delta + gamma * lam * live * running
-        adv[t] = running
-    return adv, adv + values
-
-
 def normalized(adv: torch.Tensor) -> torch.Tensor:
     """(A - mean) / (std + 1e-8), the unbiased std as SA-PPO's `adv_normalize`."""
     return (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -93,8 +75,7 @@ def clipped_surrogate(actor, z, mb: Batch, clip: float) -> torch.Tensor:
 
 def surrogate_of_logp(logp: torch.Tensor, mb: Batch, clip: float) -> torch.Tensor:
     """Per-sample clipped surrogate loss given the new log-probabilities of the batch's actions."""
-    ratio = torch.exp(logp - mb.logp)
-    return -torch.min(ratio * mb.advantages, ratio.clamp(1 - clip, 1 + clip) * mb.advantages)
+    return -clipped_surrogate_objective(logp, mb.logp, mb.advantages, clip)
 
 
 def clip_grad_norm(parameters, limit: float) -> torch.Tensor:

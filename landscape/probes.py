@@ -11,7 +11,9 @@ import torch
 from .agent import Agent
 from .errors import LandscapeError
 from .evaluator import BatchedEvaluator
+from .flat import batched_log_std, batched_mean
 from .gradients import advantages, estimate
+from .numerics import clipped_surrogate, gaussian_log_prob, mean_se
 
 METRICS = ("natural", "adversarial", "gap", "grad_natural", "grad_adversarial", "surrogate")
 NEEDS_ATTACK = {"adversarial", "gap", "grad_adversarial"}
@@ -23,13 +25,6 @@ def parse_metrics(text: str) -> list[str]:
     if bad or not names:
         raise LandscapeError(f"unknown metric {bad[0] if bad else text!r}; choose from {', '.join(METRICS)}")
     return names
-
-
-def mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard error over the last axis."""
-    n = x.shape[-1]
-    se = x.std(-1, ddof=1) / np.sqrt(n) if n > 1 else np.full(x.shape[:-1], np.nan)
-    return x.mean(-1), se
 
 
 class SurrogateBatch:
@@ -50,20 +45,20 @@ class SurrogateBatch:
             torch.as_tensor(keep)]
         self.adv = torch.as_tensor((a - a.mean()) / (a.std() + 1e-8), dtype=torch.float32)
         self.space, self.clip = agent.space, clip
-        self.logp0 = self._logp(theta0)[0]
+        with torch.no_grad():
+            self.logp0 = self._logp(theta0)[0]
 
     def _logp(self, thetas: torch.Tensor) -> torch.Tensor:
-        from .flat import batched_log_std, batched_mean
+        mean = batched_mean(self.space, thetas, self.z.expand(thetas.shape[0], *self.z.shape))
+        return gaussian_log_prob(mean, batched_log_std(self.space, thetas)[:, None, :], self.actions)
 
-        with torch.no_grad():
-            mean = batched_mean(self.space, thetas, self.z.expand(thetas.shape[0], *self.z.shape))
-            std = batched_log_std(self.space, thetas).exp()[:, None, :]
-            return torch.distributions.Normal(mean, std).log_prob(self.actions).sum(-1)
+    def per_sample(self, thetas: torch.Tensor) -> torch.Tensor:
+        """[K, N] clipped surrogate of every recorded sample at each theta (differentiable in thetas)."""
+        return clipped_surrogate(self._logp(thetas), self.logp0, self.adv, self.clip)
 
     def __call__(self, thetas: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        ratio = torch.exp(self._logp(thetas) - self.logp0)
-        s = torch.min(ratio * self.adv, ratio.clamp(1 - self.clip, 1 + self.clip) * self.adv)
-        return mean_se(s.numpy())
+        with torch.no_grad():
+            return mean_se(self.per_sample(thetas).numpy())
 
 
 class PointProbe:

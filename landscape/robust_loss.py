@@ -38,7 +38,7 @@ import math
 
 import torch
 
-from .policy import gaussian_log_prob
+from .numerics import gaussian_log_prob
 from .ppo import Batch, PolicyLoss, surrogate_of_logp
 from .relaxations import Budget, Relaxation
 

@@ -17,7 +17,7 @@ import torch
 from landscape import checkpoint
 from landscape.attacks import make_attack
 from landscape.evaluator import BatchedEvaluator
-from landscape.probes import mean_se
+from landscape.numerics import mean_se
 
 OUT = Path(__file__).parent / "restarts.json"
 

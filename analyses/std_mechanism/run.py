@@ -23,9 +23,9 @@ from landscape import checkpoint
 from landscape.collect import Collector
 from landscape.agent import Agent
 from landscape.envs import env_dims
-from landscape.policy import gaussian_log_prob
+from landscape.numerics import gaussian_log_prob
 from landscape.ppo import PPO, PPOConfig, normalized, surrogate_of_logp
-from landscape.probes import mean_se
+from landscape.numerics import mean_se
 from landscape.robust_loss import RobustPolicyLoss, arpo_loss
 
 HERE = Path(__file__).parent
