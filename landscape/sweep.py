@@ -215,12 +215,18 @@ def result_path(cfg: dict, name: str) -> Path:
     return Path(cfg["out"]) / "results" / f"{name}.json"
 
 
+def _portable(spec: dict) -> dict:
+    """A spec without its absolute checkpoint path: a sweep directory copied elsewhere (e.g. from the
+    worktree a study ran in back to the repository) keeps its finished runs."""
+    return {k: v for k, v in spec.items() if k != "ckpt"}
+
+
 def finished(cfg: dict, spec: dict) -> bool:
     path = result_path(cfg, spec["name"])
     if not path.exists():
         return False
     try:
-        return json.loads(path.read_text()).get("spec") == spec
+        return _portable(json.loads(path.read_text()).get("spec") or {}) == _portable(spec)
     except json.JSONDecodeError:
         return False
 

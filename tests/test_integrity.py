@@ -287,6 +287,15 @@ def test_sweep_only_and_train_only(tmp_path, capsys):
     sweep_main([str(path)])
     assert sorted(p.name for p in results.iterdir()) == ["ToyTarget-v0_spo_s0.json", "ToyTarget-v0_spo_s1.json"]
     assert (runs / "ToyTarget-v0_spo_s1.pt").stat().st_mtime_ns == stamp  # trained already: not retrained
+    # the sweep directory copied elsewhere (a study's worktree back to the repository) is still finished
+    import shutil
+
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(tmp_path / "sw", moved / "sw")
+    (moved / "sw.json").write_text(json.dumps({**cfg, "out": "sw"}))
+    stamps = {p: p.stat().st_mtime_ns for p in (moved / "sw" / "results").iterdir()}
+    sweep_main([str(moved / "sw.json")])
+    assert {p: p.stat().st_mtime_ns for p in (moved / "sw" / "results").iterdir()} == stamps
     capsys.readouterr()
     with pytest.raises(SystemExit) as ex:
         sweep_main([str(path), "--only", "ToyTarget-v0_spo_s7"])
