@@ -1,4 +1,10 @@
-"""Experience collection for the PPO core: vectorized environments, one batched policy call per step."""
+"""Experience collection for the PPO core: vectorized environments, one batched policy call per step.
+
+Where the direct-MuJoCo backend supports the environment (physics.py: Hopper, Walker2d, HalfCheetah), the
+n environments advance as one MuJoCo batch (`LockstepEnvs`); elsewhere, and for the learned adversary's
+MDP, through Gymnasium's SyncVectorEnv. Both give the same batch bit for bit (tests/test_collect.py): same
+physics, same same-step autoreset, resets drawn by n real Gymnasium environments from the same seeds.
+"""
 
 from collections import deque
 
@@ -13,14 +19,57 @@ from .numerics import advantages
 from .ppo import Batch, PPOConfig
 
 
+class LockstepEnvs:
+    """n environments as one MuJoCo batch with SyncVectorEnv's same-step autoreset, its interface's subset
+    used here. Resets come from n Gymnasium environments seeded seed + i (as SyncVectorEnv seeds them)
+    and are copied into the batch, whose stepping is bit-identical to Gymnasium's (physics.py)."""
+
+    def __init__(self, env_id: str, n: int):
+        from .physics import MujocoVec
+
+        self.vec, self.resetters = MujocoVec(env_id, n), [make_env(env_id) for _ in range(n)]
+        self.single_action_space = self.resetters[0].action_space
+        self.all = np.ones(n, dtype=bool)
+
+    def _reset(self, i: int, seed: int | None = None) -> np.ndarray:
+        obs = self.resetters[i].reset(seed=seed)[0]
+        self.vec.load(i, self.resetters[i])
+        return obs
+
+    def reset(self, seed: int):
+        return np.stack([self._reset(i, seed + i) for i in range(self.vec.n)]), {}
+
+    def step(self, actions: np.ndarray):
+        obs, reward, term, trunc = self.vec.step(actions, self.all)
+        done, info = term | trunc, {}
+        if done.any():
+            info["final_obs"] = obs.copy()
+            for i in np.flatnonzero(done):
+                obs[i] = self._reset(i)
+        return obs, reward, term, trunc, info
+
+    def close(self) -> None:
+        for env in self.resetters:
+            env.close()
+
+
+def make_envs(env_id: str, n: int, env_fn=None, backend: str = "auto"):
+    """The collector's n environments: the MuJoCo batch where supported (backend 'auto'), else -- or with
+    backend 'gym', or an env_fn such as the adversary's MDP -- Gymnasium's SyncVectorEnv."""
+    from .physics import supported
+
+    if env_fn is None and backend == "auto" and supported(env_id):
+        return LockstepEnvs(env_id, n)
+    env_fn = env_fn or (lambda: make_env(env_id))
+    return gym.vector.SyncVectorEnv([env_fn] * n, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
 class Collector:
-    def __init__(self, agent: Agent, cfg: PPOConfig, seed: int, env_fn=None):
+    def __init__(self, agent: Agent, cfg: PPOConfig, seed: int, env_fn=None, backend: str = "auto"):
         """env_fn builds one environment (default: the agent's MuJoCo env); the learned adversary
-        passes its adversary MDP here and reuses everything else."""
+        passes its adversary MDP here and reuses everything else. backend: see make_envs."""
         self.agent, self.cfg = agent, cfg
-        env_fn = env_fn or (lambda: make_env(agent.env_id))
-        self.envs = gym.vector.SyncVectorEnv([env_fn] * cfg.n_envs,
-                                             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        self.envs = make_envs(agent.env_id, cfg.n_envs, env_fn, backend)
         self.low, self.high = self.envs.single_action_space.low, self.envs.single_action_space.high
         self.obs, _ = self.envs.reset(seed=seed)
         self.scaler = RewardScaler(cfg.n_envs, cfg.gamma) if cfg.reward_scaling else None

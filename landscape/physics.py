@@ -22,7 +22,7 @@ from mujoco.batch import Batch  # ImportError on MuJoCo < 4.0: make_vec then fal
 
 from .envs import make_env
 
-NTHREAD = 2  # the machine's cores; Batch results do not depend on it
+NTHREAD = 2  # the machine's cores; Batch results do not depend on it (set_threads changes it)
 INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
 
 # Per environment: the Gymnasium class whose formulas are rebuilt here, the velocity clip in its
@@ -32,6 +32,13 @@ _RULES = {
     "Walker2d-v5": ("Walker2dEnv", 10.0, "z_angle"),
     "HalfCheetah-v5": ("HalfCheetahEnv", None, None),
 }
+
+
+def set_threads(n: int) -> None:
+    """MuJoCo batch threads for the batches built from now on in this process (a Ray task holding one CPU
+    asks for 1), process-wide like torch.set_num_threads; results do not depend on it."""
+    global NTHREAD
+    NTHREAD = n
 
 
 def supported(env_id: str) -> bool:
@@ -111,6 +118,14 @@ class MujocoVec:
         self._t[ids] += 1
         trunc[ids] = self._t[ids] >= self.max_steps
         return obs, reward, term, trunc
+
+    def load(self, i: int, env) -> None:
+        """Copy a Gymnasium environment's whole integration state into simulation i (an autoreset) and
+        restart its TimeLimit count."""
+        u, row = env.unwrapped, np.empty(self._batch.nstate)
+        mujoco.mj_getState(u.model, u.data, row, INTEGRATION)
+        self._batch.state[i] = row
+        self._t[i] = 0
 
     def _obs(self, qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
         position = qpos[:, 1:] if self._exclude_x else qpos
