@@ -64,10 +64,9 @@ def worker_setup() -> None:
     torch.set_num_threads(1)
     try:
         from . import physics
-
-        physics.NTHREAD = 1
-    except ImportError:
-        pass
+    except ImportError:  # MuJoCo < 4.0: no batch backend to configure
+        return
+    physics.set_threads(1)
 
 
 # ----------------------------------------------------------------------------------- worker side

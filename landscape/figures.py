@@ -381,6 +381,7 @@ def draw(name: str, cfg: dict, quick: bool, resolve: Resolver, out: Path) -> dic
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(1)
+    render.use_agg()
     out = Path(args.out)
     configs = load_configs(Path(args.configs), args.only)
     resolve = Resolver(args.quick, out / "data")
@@ -393,7 +394,8 @@ def main(argv=None) -> None:
                  "command": shlex.join(["python", "-m", "landscape.figures", "--out", str(out), "--only", name]
                                        + (["--quick"] if args.quick else []))}
         try:
-            entry |= draw(name, cfg, args.quick, resolve, out)
+            with render.style():
+                entry |= draw(name, cfg, args.quick, resolve, out)
             entry["status"] = "ok" if not entry["missing"] else "partial: missing " + "; ".join(entry["missing"])
         except Skip as why:
             entry["status"] = f"skipped: {why}"

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import bundled, checkpoint
+from . import bundled, checkpoint, render
 from .directions import param_kinds
 from .errors import LandscapeError, check_numbers, check_writable, cli_main
 from .evaluator import BatchedEvaluator
@@ -304,15 +304,9 @@ def checkpoint_copy(agent, theta: torch.Tensor):
     return a
 
 
+@render.style()
 def _figure(report: dict, path: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .render import verdict_marker
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7, 2.8), constrained_layout=True)
+    fig, (ax1, ax2) = render.plt.subplots(1, 2, figsize=(7, 2.8), constrained_layout=True)
     own = report["settings"]["objective"]
     for p in report["points"]:
         h = np.array(p["norm_history"])
@@ -320,7 +314,7 @@ def _figure(report: dict, path: Path) -> list[Path]:
         nat, adv = p["natural_return"], p.get("adversarial_return")
         if adv is not None:
             ax2.errorbar(nat[0], adv[0], xerr=nat[1], yerr=adv[1], fmt="none", ecolor="grey", capsize=2, lw=0.8)
-            style = verdict_marker(p["verdict"].get(own, next(iter(p["verdict"].values()))))
+            style = render.verdict_marker(p["verdict"].get(own, next(iter(p["verdict"].values()))))
             ax2.plot(nat[0], adv[0], ls="none", **(style or {"marker": "o", "mfc": "none", "mec": "grey"}))
             ax2.annotate(p["id"], (nat[0], adv[0]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     if report["settings"]["threshold"] > 0:
@@ -329,11 +323,7 @@ def _figure(report: dict, path: Path) -> list[Path]:
     ax2.set(xlabel="natural return", ylabel="adversarial return",
             title=f"{own}: filled stationary, x not, hollow unresolved")
     ax1.legend(fontsize=6)
-    paths = [path.with_suffix(".png"), path.with_suffix(".pdf")]
-    for pth in paths:
-        fig.savefig(pth, dpi=200)
-    plt.close(fig)
-    return paths
+    return render.save(fig, path)  # PDF and 300-dpi PNG
 
 
 @cli_main
@@ -342,6 +332,7 @@ def main(argv=None) -> None:
     check_numbers(args)
     args.ckpt = str(bundled.resolve(args.ckpt))  # bundled by name: its cached attackers are beside it
     torch.set_num_threads(1)
+    render.use_agg()
     if args.steps < 0 or args.top < 1 or args.step <= 0 or args.episodes < 1:
         raise LandscapeError("--steps must be >= 0, --top and --episodes >= 1, --step > 0")
     out = check_writable(args.out or f"fosp_{Path(args.ckpt).stem}.json", "--out", inputs=[args.ckpt])

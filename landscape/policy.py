@@ -7,9 +7,6 @@ from torch import nn
 
 from .numerics import gaussian_log_prob
 
-# Argument validation costs more than the tiny networks themselves; our inputs are checked upstream.
-torch.distributions.Distribution.set_default_validate_args(False)
-
 
 def _mlp(sizes: list[int], out_gain: float) -> nn.Sequential:
     layers = []
@@ -37,7 +34,9 @@ class Actor(nn.Module):
         return self.net(z)
 
     def dist(self, z: torch.Tensor) -> torch.distributions.Normal:
-        return torch.distributions.Normal(self.net(z), self.log_std.exp().expand(z.shape[:-1] + (self.act_dim,)))
+        # no argument validation: it costs more than these tiny networks, and our inputs are checked upstream
+        return torch.distributions.Normal(self.net(z), self.log_std.exp().expand(z.shape[:-1] + (self.act_dim,)),
+                                          validate_args=False)
 
     def log_prob(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return gaussian_log_prob(self.net(z), self.log_std, actions)

@@ -9,6 +9,7 @@ Building blocks (used by `scan --from-store`, `landscape.figures` and `landscape
     draw_curves(ax, scan, ["natural", "adversarial"])   # 1D curves with +-1 standard-error bands
     mark_points(ax, scan)                        # stationary points (points.json) and the centre
     save(fig, out / "name")                      # -> [name.pdf (vector), name.png (300 dpi)]
+    with style(): fig = figure_1d(...)           # draw in the print style; rcParams untouched outside
 
 Conventions: single-column width 3.4 in, double-column 7.0 in, 7-8 pt text; colour-blind-safe maps
 (viridis for returns, cividis for gradient norms and gaps) and Okabe-Ito line colours.
@@ -26,13 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .errors import LandscapeError  # noqa: E402
-from .store import load_surface  # noqa: E402
+from .errors import LandscapeError
+from .store import load_surface
 
 LABELS = {"natural": "natural return", "adversarial": "adversarial return", "gap": "natural - adversarial",
           "grad_natural": r"$\|\nabla J\|$ natural", "grad_adversarial": r"$\|\nabla J\|$ adversarial",
@@ -50,7 +49,17 @@ OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
 SINGLE_COL, DOUBLE_COL = 3.4, 7.0
 STYLE = {"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labelsize": 6, "ytick.labelsize": 6,
          "legend.fontsize": 6, "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": 300}
-plt.rcParams.update(STYLE)
+DPI = 300  # every PNG, whatever the caller's rcParams
+
+
+def use_agg() -> None:
+    """Draw off-screen. The CLIs call this; importing the module leaves a notebook's backend alone."""
+    matplotlib.use("Agg")
+
+
+def style():
+    """Context manager: STYLE for what is drawn and saved inside it only (`with render.style(): ...`)."""
+    return plt.rc_context(STYLE)
 
 
 @dataclass
@@ -171,7 +180,8 @@ def save(fig, stem: str | Path, formats=("pdf", "png")) -> list[Path]:
     paths = []
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
-        fig.savefig(path, bbox_inches="tight", pad_inches=0.02, metadata={"CreationDate": None} if fmt == "pdf" else {})
+        fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.02,
+                    metadata={"CreationDate": None} if fmt == "pdf" else {})
         paths.append(path)
     plt.close(fig)
     return paths
@@ -331,6 +341,11 @@ def figure_surfaces(scans: list[Scan], metrics: list[str], titles: list[str] | N
 def render_scan(root: str | Path) -> list[Path]:
     """Images of one store, written into it: per metric group a contour map and a 3D surface (2D scans)
     or a curve plot (1D), each as PDF and PNG. Returns the written paths."""
+    with style():
+        return _render_scan(root)
+
+
+def _render_scan(root: str | Path) -> list[Path]:
     scan = load_scan(root)
     out, paths = Path(root), []
     for group in groups(scan.meta["metrics"]):

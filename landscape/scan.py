@@ -27,6 +27,7 @@ from .attacks import check_eps
 from .errors import LandscapeError, check_numbers, check_writable, cli_main
 from .gradients import estimate
 from .probes import NEEDS_ATTACK, PointProbe, parse_metrics
+from . import render
 from .render import render_scan
 from .store import ScanStore
 
@@ -206,6 +207,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     check_numbers(args)
     torch.set_num_threads(1)
+    render.use_agg()
     if args.from_store:
         paths = render_scan(args.from_store)
         print("\n".join(["images:", *[f"  {p}" for p in paths]]))

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import bundled, checkpoint
+from . import bundled, checkpoint, render
 from .directions import param_kinds
 from .attacks import check_eps
 from .errors import LandscapeError, check_numbers, check_writable, cli_main
@@ -177,15 +177,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@render.style()
 def _figure(report: dict, path: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     null = report["objectives"].get("null")
     objs = [o for o in report["objectives"] if o != "null"] or ["null"]
-    fig, axes = plt.subplots(1, len(objs), figsize=(3.2 * len(objs), 2.6), sharey=True, constrained_layout=True,
+    fig, axes = render.plt.subplots(1, len(objs), figsize=(3.2 * len(objs), 2.6), sharey=True, constrained_layout=True,
                              squeeze=False)
     r = report["radius"]
     for ax, name in zip(axes[0], objs):
@@ -201,11 +197,7 @@ def _figure(report: dict, path: Path) -> list[Path]:
         tag = "" if vs is None else (" (differs from null)" if vs["differs_from_null"] else " (= null?)")
         ax.set(title=f"{name.upper()}: fall back {s['fall_back_share']:.0%}{tag}", xlabel="update")
     axes[0][0].set_ylabel("distance to theta* / radius")
-    paths = [path.with_suffix(".png"), path.with_suffix(".pdf")]
-    for pth in paths:
-        fig.savefig(pth, dpi=200)
-    plt.close(fig)
-    return paths
+    return render.save(fig, path)  # PDF and 300-dpi PNG
 
 
 def _theta_star(args, agent) -> torch.Tensor:
@@ -231,6 +223,7 @@ def main(argv=None) -> None:
     check_numbers(args)
     args.ckpt = str(bundled.resolve(args.ckpt))  # bundled by name: its cached attackers are beside it
     torch.set_num_threads(1)
+    render.use_agg()
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
     bad = [o for o in objectives if o not in OBJECTIVES]
     if bad or not objectives:
