@@ -133,15 +133,24 @@ def load_raw(path: str | os.PathLike) -> dict:
 
 
 def load(path: str | os.PathLike, env_id: str | None = None) -> Agent:
-    """Load either format: our `.pt`, or an SA-PPO / CAR-PPO lineage `.model` (imported as data).
+    """Load our `.pt`, or import as data an SA-PPO / CAR-PPO lineage `.model`, a Stable-Baselines3 PPO `.zip`
+    or a CleanRL PPO `.cleanrl_model`.
 
-    env_id names the environment of a lineage file when the file itself does not tell.
+    env_id names the environment of an imported file when the file itself does not tell.
     """
     path = bundled.resolve(path)  # a bundled checkpoint by name when no such file exists here
     if path.suffix == ".model":
         from .lineage import load_lineage
 
         return load_lineage(path, env_id)
+    if path.suffix == ".zip":  # Stable-Baselines3
+        from .sb3 import load_sb3
+
+        return load_sb3(path, env_id)
+    if path.suffix == ".cleanrl_model":
+        from .cleanrl import load_cleanrl
+
+        return load_cleanrl(path, env_id)
     return _from_dict(load_raw(path), path)
 
 

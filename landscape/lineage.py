@@ -87,17 +87,35 @@ def _layers(sd: dict, final: str, path) -> list[tuple[torch.Tensor, torch.Tensor
     n = len({k.split(".")[1] for k in sd if k.startswith("affine_layers.")})
     layers = [(sd[f"affine_layers.{i}.weight"], sd[f"affine_layers.{i}.bias"]) for i in range(n)]
     layers.append((sd[f"{final}.weight"], sd[f"{final}.bias"]))
-    width = layers[0][0].shape[-1] if layers[0][0].dim() == 2 else None
+    return check_chain(layers, path, "lineage")
+
+
+def check_chain(layers: list, path, what: str) -> list:
+    """(weight, bias) pairs must be tensors that chain into one MLP and hold finite numbers (one line if not)."""
+    width = None
     for i, (w, b) in enumerate(layers):
-        if w.dim() != 2 or w.shape[1] != width or tuple(b.shape) != (w.shape[0],) or min(w.shape) == 0:
-            raise LandscapeError(f"{path}: lineage layer {i} has weight {tuple(w.shape)} and bias {tuple(b.shape)}, "
+        if not isinstance(w, torch.Tensor) or not isinstance(b, torch.Tensor) or w.dim() != 2 \
+                or width not in (None, w.shape[1]) or tuple(b.shape) != (w.shape[0],) or min(w.shape) == 0:
+            shapes = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in (w, b)]
+            raise LandscapeError(f"{path}: {what} layer {i} has weight {shapes[0]} and bias {shapes[1]}, "
                                  "which do not chain into an MLP")
         width = w.shape[0]
-    check_finite(path, {f"lineage layer {i}": torch.cat([w.reshape(-1), b]) for i, (w, b) in enumerate(layers)})
+    check_finite(path, {f"{what} layer {i}": torch.cat([w.reshape(-1), b]) for i, (w, b) in enumerate(layers)})
     return layers
 
 
-def _load_net(net: torch.nn.Sequential, layers) -> None:
+def env_for(path, env_id: str | None, obs_dim: int, act_dim: int) -> str:
+    """The environment of an imported policy: env_id (--env), else what its input size alone names; Ant's
+    layout by the input size; one line when it cannot be told or does not fit."""
+    env_id = env_id or env_of_size(obs_dim)
+    if env_id not in ENV_SPECS:
+        raise LandscapeError(f"{path}: cannot tell the environment of this checkpoint; pass --env")
+    env_id = layout(env_id, obs_dim, path)
+    check_fits(path, env_id, obs_dim, act_dim)
+    return env_id
+
+
+def load_net(net: torch.nn.Sequential, layers) -> None:
     linears = [m for m in net if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
         for lin, (w, b) in zip(linears, layers):
@@ -166,31 +184,38 @@ def policy_net(state, path, what: str = "policy") -> Actor:
     if any(k.startswith(("lstm.", "embedding_layer.")) for k in sd):
         raise LandscapeError(f"{path}: the lineage {what} is an LSTM policy; only MLP Gaussian policies can be loaded")
     try:
-        layers, log_std = _layers(sd, "final_mean", path), sd["log_stdev"]
+        return build_actor(_layers(sd, "final_mean", path), sd["log_stdev"], path, f"lineage {what}")
     except KeyError as err:
         raise LandscapeError(f"{path}: lineage {what} lacks parameter {err}")
-    obs_dim, out = layers[0][0].shape[1], layers[-1][0].shape[0]
-    if log_std.numel() != out:
-        raise LandscapeError(f"{path}: lineage {what} log_stdev has {log_std.numel()} entries, the network gives {out}")
-    check_finite(path, {"log_stdev": log_std})
-    actor = Actor(obs_dim, out, tuple(w.shape[0] for w, _ in layers[:-1]))
-    _load_net(actor.net, layers)
-    with torch.no_grad():
-        actor.log_std.copy_(log_std.float().reshape(-1))
-    return actor
 
 
 def value_net(state, obs_dim: int, path) -> Critic | None:
     if state is None:
         return None
     try:
-        layers = _layers(_state_dict(state), "final", path)
+        return build_critic(_layers(_state_dict(state), "final", path), obs_dim, path)
     except KeyError as err:
         raise LandscapeError(f"{path}: lineage value network lacks parameter {err}")
+
+
+def build_actor(layers: list, log_std, path, what: str = "policy") -> Actor:
+    """Our Actor (tanh MLP, state-independent log-std) from checked (weight, bias) layers."""
+    obs_dim, out = layers[0][0].shape[1], layers[-1][0].shape[0]
+    if not isinstance(log_std, torch.Tensor) or log_std.numel() != out:
+        raise LandscapeError(f"{path}: {what} log-std does not have the network's {out} entries")
+    check_finite(path, {f"{what} log-std": log_std})
+    actor = Actor(obs_dim, out, tuple(w.shape[0] for w, _ in layers[:-1]))
+    load_net(actor.net, layers)
+    with torch.no_grad():
+        actor.log_std.copy_(log_std.float().reshape(-1))
+    return actor
+
+
+def build_critic(layers: list, obs_dim: int, path) -> Critic:
     if (layers[0][0].shape[1], layers[-1][0].shape[0]) != (obs_dim, 1):
-        raise LandscapeError(f"{path}: lineage value network does not fit the policy's {obs_dim} observations")
+        raise LandscapeError(f"{path}: the value network does not fit the policy's {obs_dim} observations")
     critic = Critic(obs_dim, tuple(w.shape[0] for w, _ in layers[:-1]))
-    _load_net(critic.net, layers)
+    load_net(critic.net, layers)
     return critic
 
 
@@ -202,11 +227,7 @@ def agent_from_data(data: dict, path, env_id: str | None = None) -> Agent:
     """The agent of an unpickled lineage file: its policy, value network and observation filter."""
     actor = policy_net(data["policy_model"], path)
     obs_dim, act_dim = actor.obs_dim, actor.act_dim
-    env_id = env_id or env_hint(data) or env_of_size(obs_dim)
-    if env_id not in ENV_SPECS:
-        raise LandscapeError(f"{path}: cannot tell the environment of this lineage checkpoint; pass --env")
-    env_id = layout(env_id, obs_dim, path)  # Ant: the observation layout the input size names
-    check_fits(path, env_id, obs_dim, act_dim)
+    env_id = env_for(path, env_id or env_hint(data), obs_dim, act_dim)
     critic = value_net(data.get("val_model"), obs_dim, path)
     norm = normalizer(data, obs_dim, path)
     norm.frozen = True

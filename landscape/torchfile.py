@@ -302,23 +302,48 @@ def check(path: str | Path) -> Path:
     return path
 
 
+def _one_line(where, what: str, load):
+    """Run `load()`; whatever goes wrong in a hostile or broken file becomes one LandscapeError line."""
+    try:
+        return load()
+    except LandscapeError:
+        raise
+    except pickle.UnpicklingError as err:
+        raise LandscapeError(f"{where}: {str(err).splitlines()[0] if str(err) else 'malformed pickle'}")
+    except Exception as err:  # truncated zip, bad pickle opcode, ...: all one line
+        raise LandscapeError(f"{where}: cannot read as a {what} ({describe(err)})")
+
+
+def _read_stream(f, size: int, where, what: str, numpy: bool, stand_in):
+    head = f.read(4)
+    f.seek(0)
+    if head.startswith(b"PK\x03\x04"):
+        return _load_zip(where, f, numpy=numpy, stand_in=stand_in)
+    if head[:1] == b"\x80":
+        return _load_legacy(where, f, size, numpy=numpy, stand_in=stand_in)
+    raise LandscapeError(f"{where}: not a torch checkpoint (neither torch's zip nor its legacy pickle format)")
+
+
 def read(path: str | Path, what: str = "checkpoint", numpy: bool = False, stand_in=None):
     """The object pickled in a torch file, built from data only; a one-line LandscapeError otherwise."""
     path = Path(path)
     if not path.is_file():
         raise LandscapeError(f"checkpoint not found: {path}")
-    try:
-        with open(path, "rb") as f:
-            head, size = f.read(4), path.stat().st_size
-            f.seek(0)
-            if head.startswith(b"PK\x03\x04"):
-                return _load_zip(path, f, numpy=numpy, stand_in=stand_in)
-            if head[:1] == b"\x80":
-                return _load_legacy(path, f, size, numpy=numpy, stand_in=stand_in)
-    except LandscapeError:
-        raise
-    except pickle.UnpicklingError as err:
-        raise LandscapeError(f"{path}: {str(err).splitlines()[0] if str(err) else 'malformed pickle'}")
-    except Exception as err:  # truncated zip, bad pickle opcode, ...: all one line
-        raise LandscapeError(f"{path}: cannot read as a {what} ({describe(err)})")
-    raise LandscapeError(f"{path}: not a torch checkpoint (neither torch's zip nor its legacy pickle format)")
+    with open(path, "rb") as f:
+        return _one_line(path, what, lambda: _read_stream(f, path.stat().st_size, path, what, numpy, stand_in))
+
+
+def read_bytes(raw: bytes, where: str, what: str = "checkpoint"):
+    """`read` for a torch file held in memory (e.g. an entry of another zip archive); `where` names it."""
+    return _one_line(where, what, lambda: _read_stream(io.BytesIO(raw), len(raw), where, what, False, None))
+
+
+def read_pickle(path: str | Path, what: str, stand_in=None):
+    """A plain pickle (`pickle.dump`, no torch storages) through the same restricted unpickler, numeric
+    numpy arrays allowed: for statistics files such as Stable-Baselines3's VecNormalize."""
+    path = Path(path)
+    if not path.is_file():
+        raise LandscapeError(f"{what} not found: {path}")
+    with open(path, "rb") as f:
+        refuse = lambda *a: _refuse("a torch storage in a plain pickle")  # noqa: E731
+        return _one_line(path, what, lambda: DataUnpickler(f, refuse, numpy=True, stand_in=stand_in).load())
