@@ -36,12 +36,13 @@ ENV_SPECS = {
     "Walker2d-v5": EnvSpec("Walker2d-v5", 0.05, 2048 * 976),
     "HalfCheetah-v5": EnvSpec("HalfCheetah-v5", 0.15, 2048 * 976),
     "Ant-v5": EnvSpec("Ant-v5", 0.15, 2048 * 4882),
-    "Ant-v5-obs111": EnvSpec("Ant-v5-obs111", 0.15, 2048 * 4882, "Ant-v5", zeros_at=27),
-    "Ant-v5-obs27": EnvSpec("Ant-v5-obs27", 0.15, 2048 * 4882, "Ant-v5",
-                            (("include_cfrc_ext_in_observation", False), ("contact_cost_weight", 0.0))),
     # tiny closed-form environments (landscape/toys) for exact tests and teaching
     "ToyTarget-v0": EnvSpec("ToyTarget-v0", 0.1, 2048 * 10),
     "ToyTrap-v0": EnvSpec("ToyTrap-v0", 0.3, 2048 * 10),  # toys/trap.py: the sticky-FOSP mechanism
+    # Ant layouts of released checkpoints (module doc)
+    "Ant-v5-obs111": EnvSpec("Ant-v5-obs111", 0.15, 2048 * 4882, "Ant-v5", zeros_at=27),
+    "Ant-v5-obs27": EnvSpec("Ant-v5-obs27", 0.15, 2048 * 4882, "Ant-v5",
+                            (("include_cfrc_ext_in_observation", False), ("contact_cost_weight", 0.0))),
 }
 
 
