@@ -1,10 +1,11 @@
 """Training throughput of our SPO (PPO core) against Stable-Baselines3's PPO, in the same run.
 
     pip install -e ".[bench]"
-    python benchmarks/train_throughput.py [--steps 100000] [--seeds 0] [--env Hopper-v5]
+    python benchmarks/train_throughput.py [--steps 100000] [--seeds 0] [--env Hopper-v5] [--n-envs 1]
 
-Both libraries train on the same environment with the same hyperparameters and step budget, one
-environment, one torch thread, and alternate seed by seed so they share the machine's conditions. Reported
+Both libraries train on the same environment with the same hyperparameters and step budget, --n-envs
+environments (2048 steps per iteration split over them; ours step them as one MuJoCo batch, collect.py,
+SB3 through its DummyVecEnv), one torch thread, and alternate seed by seed so they share the machine's conditions. Reported
 per library: collection steps/s (env steps / time in collection, GAE included), update steps/s (env steps
 in the batch / time in the gradient epochs), overall steps/s (budget / wall time of the whole training call,
 logging and checkpoints included) and the final deterministic return (the same loop for both: 10 episodes,
@@ -23,7 +24,7 @@ state-independent log-std starting at 0, linear learning-rate annealing to 0, ru
 normalization (clip 10) and reward scaling by the running std of the discounted return (SB3: VecNormalize).
 Unavoidable differences: SB3 has one optimizer and one learning rate (3e-4) for actor and critic and clips
 the joint gradient norm; ours has two (policy 3e-4, value 2.5e-4, the SA-PPO defaults) and clips each.
-SB3 normalizes advantages per minibatch, ours per batch; SB3's Adam uses eps 1e-5, ours 1e-8. SB3's value
+Both normalize advantages per minibatch; SB3's Adam uses eps 1e-5, ours 1e-8. SB3's value
 clipping is off by default (ours clips at 0.2, SA-PPO style); we keep SB3's defaults: what a user would run.
 """
 
@@ -94,8 +95,8 @@ def evaluate(act, env_id: str, episodes: int) -> float:
     return float(np.mean(returns))
 
 
-def run_ours(env_id: str, steps: int, seed: int, eval_episodes: int) -> dict:
-    cfg = PPOConfig()
+def run_ours(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int) -> dict:
+    cfg = PPOConfig(n_envs=n_envs)
     obs_dim, act_dim = env_dims(env_id)
     agent = Agent.new(env_id, obs_dim, act_dim, eps=env_spec(env_id).eps)
     timer = PhaseTimer()
@@ -109,19 +110,19 @@ def run_ours(env_id: str, steps: int, seed: int, eval_episodes: int) -> dict:
     return _row(agent.step, timer, ret)
 
 
-def run_sb3(env_id: str, steps: int, seed: int, eval_episodes: int) -> dict:
+def run_sb3(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int) -> dict:
     from stable_baselines3 import PPO
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     cfg = PPOConfig()
     n_iters = steps // cfg.steps_per_iter
-    venv = VecNormalize(DummyVecEnv([lambda: Monitor(gym.make(env_id))]), norm_obs=True, norm_reward=True,
+    venv = VecNormalize(DummyVecEnv([lambda: Monitor(gym.make(env_id))] * n_envs), norm_obs=True, norm_reward=True,
                         clip_obs=10.0, clip_reward=10.0, gamma=cfg.gamma)
     # SB3 anneals with the progress *after* the rollout; shift by one iteration so the i-th update uses
     # lr * (1 - i / n_iters), exactly as ours does.
     lr = lambda remaining: cfg.lr_policy * min(remaining + 1.0 / n_iters, 1.0)  # noqa: E731
-    model = PPO("MlpPolicy", venv, learning_rate=lr, n_steps=cfg.steps_per_iter,
+    model = PPO("MlpPolicy", venv, learning_rate=lr, n_steps=cfg.steps_per_iter // n_envs,
                 batch_size=cfg.steps_per_iter // cfg.minibatches, n_epochs=cfg.epochs, gamma=cfg.gamma,
                 gae_lambda=cfg.lam, clip_range=cfg.clip, ent_coef=cfg.entropy_coef, vf_coef=0.5,
                 max_grad_norm=cfg.max_grad_norm, seed=seed, device="cpu",
@@ -171,6 +172,7 @@ def main(argv=None) -> None:
                    help="env steps per run (rounded down to whole 2048-step iterations)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--n-envs", type=int, default=1, help="environments per library (a divisor of 2048)")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -183,14 +185,16 @@ def main(argv=None) -> None:
         sys.exit('error: Stable-Baselines3 is not installed; run pip install -e ".[bench]"')
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"env": args.env, "steps": steps, "seeds": args.seeds, "eval_episodes": args.eval_episodes,
+    if args.n_envs < 1 or PPOConfig.steps_per_iter % args.n_envs:
+        sys.exit(f"error: --n-envs must divide {PPOConfig.steps_per_iter}")
+    meta = {"env": args.env, "steps": steps, "n_envs": args.n_envs, "seeds": args.seeds, "eval_episodes": args.eval_episodes,
             "versions": {"torch": torch.__version__, "stable_baselines3": stable_baselines3.__version__,
                          "gymnasium": gym.__version__, "python": platform.python_version()},
             "cpus": os.cpu_count(), "load_average": os.getloadavg()}
     runs: dict[str, list] = {"ours": [], "sb3": []}
     for seed in args.seeds:  # alternate libraries so both see the same machine conditions
         for name, fn in (("ours", run_ours), ("sb3", run_sb3)):
-            runs[name].append(fn(args.env, steps, seed, args.eval_episodes))
+            runs[name].append(fn(args.env, steps, seed, args.eval_episodes, args.n_envs))
             r = summarize(runs[name][-1:])
             print(f"{name} seed {seed}: " + ", ".join(f"{p} {v:.0f}/s" for p, v in r["steps_per_s"]["wall"].items())
                   + f" (wall clock), return {r['return']:.0f}", flush=True)
