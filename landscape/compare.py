@@ -62,9 +62,10 @@ import torch
 
 from . import __version__, bundled, checkpoint
 from .directions import random_direction, rebase
+from . import stationarity as st
 from .errors import LandscapeError, check_numbers, check_writable, cli_main, describe
 from .probes import PointProbe
-from .scan import make_attack_for, run_local, scan_key
+from .scan import attack_eps, make_attack_for, run_local, scan_key
 from .store import ScanStore
 
 METRICS = ["natural", "adversarial", "grad_natural", "grad_adversarial"]
@@ -138,12 +139,8 @@ def scan_plane(args, agents, paths) -> tuple[dict, list[dict]]:
     thetas = torch.stack([centre.space.flatten(centre.actor)] +
                          [rebase(a.space.flatten(a.actor), a, centre) for a in agents[1:]])
     dirs, coords, pts, dist = plane(thetas, centre, args.seed, args.span, args.margin, args.resolution)
-    eps = centre.eps if args.eps is None else args.eps
-    if not eps:
-        from .envs import env_spec
-
-        eps = env_spec(centre.env_id).eps
-    attack = make_attack_for(centre, args.attack, eps, args.adversary)
+    eps = attack_eps(centre, args.eps)
+    attack = make_attack_for(centre, args.attack, eps, args.adversary, str(paths[0]))
     n_pts = args.resolution ** 2
     chunk = max(1, 128 // args.episodes)
     shas = [checkpoint.file_hash(p) for p in paths]
@@ -307,8 +304,7 @@ def page_data(plane_info: dict, points: list[dict]) -> dict:
     X, Y = np.meshgrid(surf["coords_0"], surf["coords_1"], indexing="ij")
     stationary = {}
     for obj, (_, g) in OBJECTIVES.items():
-        with np.errstate(invalid="ignore"):
-            m = done & (surf[g] < 2 * surf[f"{g}_se"])
+        m = done & (st.grid_verdicts(np.where(done, surf[g], np.nan), surf[f"{g}_se"]) == st.STATIONARY)
         stationary[obj] = {"x": X[m].tolist(), "y": Y[m].tolist()}
     atk = meta["attack"]
     return _clean({
@@ -425,7 +421,7 @@ function drawMap() {
      hovertemplate: '%{text}: click for details<extra></extra>',
      marker: {size: 14, color: pts.map(p => D.points.indexOf(p) === selected ? '#D55E00' : '#E69F00'),
               symbol: pts.map(p => p.kind === 'checkpoint' ? 'diamond' : 'x'), line: {color: '#000', width: 1}}}];
-  Plotly.react('map', traces, {title: {text: o.name + ' (circles: ||grad|| < 2 se)', font: {size: 13}, x: 0.02},
+  Plotly.react('map', traces, {title: {text: o.name + ' (circles: stationary by the upper bound of the gradient norm)', font: {size: 13}, x: 0.02},
     margin: {l: 50, r: 10, t: 40, b: 40}, xaxis: {title: {text: esc(D.axes[0])}}, yaxis: {title: {text: esc(D.axes[1])}},
     showlegend: false, hovermode: 'closest'}, {responsive: true, displaylogo: false});
 }

@@ -22,7 +22,7 @@ Config (TOML), one file per figure:
     resolution = 5
     [[panel]]                          # one per checkpoint / row
     label = "SPO"
-    ckpt = ["checkpoints/hopper_spo.pt", "/work/runs/hopper_spo_s0.best.pt"]   # first existing wins
+    ckpt = ["checkpoints/hopper_spo.pt", "runs/hopper_spo_s0.best.pt"]   # first existing wins
     scan = {to = [...]}                # per-panel flags (a checkpoint list is resolved the same way)
     points = [{id = "SPO", coords = [0]}]   # stationary points / checkpoints to mark (points.json)
 

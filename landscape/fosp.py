@@ -4,8 +4,8 @@ First-order stationary policies (FOSPs) near a checkpoint. Candidates are the ch
 --from-store, the local maxima of a scan's natural or adversarial return surface (landscape.scan). Each
 candidate is refined by gradient ascent on the full parameter vector with estimated policy gradients
 (gradients.py on the batched evaluator; the adversarial gradient is the policy gradient on attacked
-observations, the attack held fixed); a point stops moving once the upper bound norm + 1.96 se is below
---threshold (never, at the default 0 relative mode).
+observations, the attack held fixed); a point stops moving once the upper confidence bound of its norm is
+below --threshold (stationarity.norm_verdict; never, at the default 0 relative mode).
 
 Then every refined point gets a verdict under each objective of --test-objectives (stationarity.py): a
 sequential test that adds --start-episodes, doubling, up to --budget fresh episodes per point, batched
@@ -133,8 +133,9 @@ def scan_candidates(store_dir, metric: str, top: int) -> tuple[torch.Tensor, lis
 
 # ----------------------------------------------------------------------------------- refinement
 def refine(oracle, starts: torch.Tensor, mask: torch.Tensor, steps: int = 20, step: float = 0.01,
-           threshold: float = 0.0, z: float = Z_95, normalized: bool = True, progress: bool = False) -> dict:
-    """Gradient ascent from K starts until each has norm + z se < threshold (upper bound below it) or `steps`.
+           threshold: float = 0.0, z: float | None = None, normalized: bool = True, progress: bool = False) -> dict:
+    """Gradient ascent from K starts until each is stationary at `threshold` by the one rule (stationarity.
+    norm_verdict: the norm's upper bound below it; z defaults to one look at stationarity.ALPHA) or `steps`.
 
     normalized: steps of length lr * ||start|| along the gradient (sampled gradients have an arbitrary
     scale); else plain steps lr * gradient. lr starts at `step`, per point: halved whenever the gradient
@@ -143,7 +144,7 @@ def refine(oracle, starts: torch.Tensor, mask: torch.Tensor, steps: int = 20, st
     Returns thetas [K, P], stationary [K], steps taken [K], and the gradient-norm history (norm, se) per point.
     """
     thetas = starts.clone().to(torch.float32)
-    K = thetas.shape[0]
+    K, exact = thetas.shape[0], not hasattr(oracle, "sample")  # closed form: norms compared directly
     m = mask.to(torch.float32)
     scale = (starts * m).norm(dim=1).clamp_min(1e-8) if normalized else torch.ones(K)
     lr, prev = torch.full((K,), float(step)), torch.zeros_like(thetas)
@@ -157,7 +158,7 @@ def refine(oracle, starts: torch.Tensor, mask: torch.Tensor, steps: int = 20, st
         g, norm, se = oracle(thetas[live])
         for j, k in enumerate(live):
             history[k].append((float(norm[j]), float(se[j])))
-        hit = norm + z * se < threshold
+        hit = st.norm_verdict(norm, se, threshold, z, exact) == st.STATIONARY
         stationary[live[hit]] = True
         move = live[~hit]
         if t == steps or move.size == 0:
@@ -227,12 +228,13 @@ def verdicts(oracle, thetas: torch.Tensor, objective: str, mask: torch.Tensor, t
 
 
 def dedupe(thetas: torch.Tensor, tol: float) -> list[int]:
-    """Indices of representatives: a point within tol of an earlier kept point is dropped."""
-    keep = []
+    """Per point the index of its representative: itself, or the first earlier representative within tol
+    (the point it duplicates, not merely the last one kept before it)."""
+    rep: list[int] = []
     for i in range(len(thetas)):
-        if all(float((thetas[i] - thetas[j]).norm()) > tol for j in keep):
-            keep.append(i)
-    return keep
+        near = [j for j in range(i) if rep[j] == j and float((thetas[i] - thetas[j]).norm()) <= tol]
+        rep.append(near[0] if near else i)
+    return rep
 
 
 # ----------------------------------------------------------------------------------- command line
@@ -245,8 +247,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--top", type=int, default=4, help="candidates taken from the store (highest local maxima)")
     p.add_argument("--objective", default="natural", choices=("natural", "adversarial"),
                    help="the return whose gradient ascent refines the candidates")
-    p.add_argument("--attack", default="mad", help="attack for adversarial returns and gradients")
-    p.add_argument("--eps", type=float, default=None, help="attack budget (default: the environment's standard)")
+    p.add_argument("--attack", default="mad", help="attack for adversarial returns and gradients ('none': natural only)")
+    p.add_argument("--eps", type=float, default=None,
+                   help="attack budget (default: the checkpoint's, or the environment's standard when it has none)")
+    p.add_argument("--adversary", help="learned attacker file for --attack rs/optimal (default: the one cached "
+                   "beside the checkpoint)")
     p.add_argument("--params", default="all", choices=("weights", "weights+biases", "all"), help="what moves")
     p.add_argument("--steps", type=int, default=10, help="refinement steps per candidate")
     p.add_argument("--step", type=float, default=0.01, help="step length as a fraction of ||theta||")
@@ -338,9 +343,10 @@ def main(argv=None) -> None:
     out = check_writable(args.out or f"fosp_{Path(args.ckpt).stem}.json", "--out", inputs=[args.ckpt])
     agent = checkpoint.load(args.ckpt)
     theta0 = agent.space.flatten(agent.actor)
-    from .scan import make_attack_for
+    from .scan import attack_eps, make_attack_for
 
-    attack = make_attack_for(agent, args.attack, agent.eps if args.eps is None else args.eps, None)
+    attack = None if args.attack == "none" else make_attack_for(agent, args.attack, attack_eps(agent, args.eps),
+                                                                args.adversary, args.ckpt)
     starts, origins = theta0[None], [{"id": "ckpt", "coords": None}]
     if args.from_store:
         centre = ScanStore(args.from_store).directions().get("theta0")  # candidates of another checkpoint's
@@ -368,7 +374,7 @@ def main(argv=None) -> None:
                              args.seed)
     rets = oracle.returns(thetas)
     ref = float((theta0 * mask).norm())
-    keep = dedupe(thetas, args.dedupe * ref)
+    rep = dedupe(thetas, args.dedupe * ref)
     points = []
     for i in range(len(thetas)):
         ret = {k: (v[i], 0.0) if args.exact else mean_se(v[i]) for k, v in rets.items()}
@@ -376,7 +382,7 @@ def main(argv=None) -> None:
         own = tested.get(args.objective, tested[objectives[0]])[i]["verdict"]
         p = {**origins[i], "verdict": {o: tested[o][i]["verdict"] for o in objectives},
              "stationary": own == st.STATIONARY, "steps": int(res["steps"][i]),
-             "duplicate_of": None if i in keep else origins[max(j for j in keep if j < i)]["id"],
+             "duplicate_of": None if rep[i] == i else origins[rep[i]]["id"],
              "natural_return": [float(x) for x in ret["natural"]],
              "adversarial_return": [float(x) for x in ret["adversarial"]] if "adversarial" in ret else None,
              "grad_norm_natural": grad.get("natural"), "grad_norm_adversarial": grad.get("adversarial"),

@@ -30,6 +30,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
+from . import stationarity as st
 from .errors import LandscapeError
 from .store import load_surface
 
@@ -128,26 +129,10 @@ def shared_limits(scans: list[Scan], metrics: list[str], upper_percentile: float
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
-REL_THRESHOLD = 0.25  # grid verdicts: threshold = this x the median gradient norm of the grid's cells
-
-
-def grid_verdicts(scan: Scan, grad_metric: str, rel: float = REL_THRESHOLD, z: float = 1.96) -> np.ndarray:
-    """Per grid cell "stationary" / "not stationary" / "unresolved" ("" where not computed). A screen, not
-    the full test of `landscape.fosp`: the scan stores a norm and its SE per cell, so the bounds are
-    norm -+ z se (the SE from the unbiased squared norm, never 0 for a clamped estimate), and the threshold
-    is `rel` x the median norm over the grid -- the gradient at random nearby points, which makes it
-    scale-free. A cell with SE 0 is never stationary."""
-    g, se = scan.values(grad_metric), scan.se(grad_metric)
-    ok = np.isfinite(g) & np.isfinite(se) & (se > 0)
-    out = np.full(g.shape, "", dtype=object)
-    if not ok.any():
-        return out
-    tau = rel * float(np.median(g[ok]))
-    out[ok] = "unresolved"
-    with np.errstate(invalid="ignore"):
-        out[ok & (g + z * se < tau)] = "stationary"
-        out[ok & (g - z * se > tau)] = "not stationary"
-    return out
+def grid_verdicts(scan: Scan, grad_metric: str, **kw) -> np.ndarray:
+    """Per grid cell "stationary" / "not stationary" / "unresolved" ("" where not computed): the one
+    stationarity rule, stationarity.grid_verdicts, on the stored norms and SEs."""
+    return st.grid_verdicts(scan.values(grad_metric), scan.se(grad_metric), **kw)
 
 
 def stationary_mask(scan: Scan, grad_metric: str, **kw) -> np.ndarray:

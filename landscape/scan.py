@@ -83,6 +83,16 @@ def attach_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------- set-up helpers
+def attack_eps(agent, eps: float | None) -> float:
+    """The attack budget: eps if given, else the checkpoint's training eps, else (0: SPO and toy agents) the
+    environment's standard -- an attack at eps 0 would make every adversarial number equal the natural one."""
+    if eps is not None:
+        return check_eps(eps)
+    from .envs import env_spec
+
+    return agent.eps or env_spec(agent.env_id).eps
+
+
 def make_attack_for(agent, name: str, eps: float, adversary: str | None, ckpt: str | None = None):
     """The attack `name`; learned ones (rs, optimal) take the given file, else the one cached beside ckpt.
 
@@ -172,6 +182,26 @@ def grid_thetas(theta0: torch.Tensor, dirs: torch.Tensor, coords: list[np.ndarra
     return (theta0.to(torch.float64)[None] + c @ dirs.to(torch.float64)).to(torch.float32)
 
 
+def direction_meta(args, kind: str) -> dict:
+    """What defines a direction, for the store's key: the contents of --to and of the --trajectory files."""
+    d = {"kind": kind, "norm": args.norm, "params": args.params, "to": args.to if kind == "line" else None}
+    if kind == "line" and args.to:
+        d["to_sha256"] = checkpoint.file_hash(args.to)
+    if kind == "pca":
+        d["trajectory"] = {"glob": args.trajectory,
+                           "sha256": [checkpoint.file_hash(f) for f in sorted(glob.glob(args.trajectory or ""))]}
+    return d
+
+
+def stored_directions(store: ScanStore, meta: dict, shape: tuple) -> torch.Tensor | None:
+    """The directions of an existing store of the same computation (same key and shape), else None (then
+    fresh ones are built, and a store that does not match refuses them: create_or_resume)."""
+    if not (store.root / "scan.json").exists() or store.meta.get("key") != meta["key"]:
+        return None
+    d = store.directions().get("directions")
+    return torch.as_tensor(d) if d is not None and d.shape == shape else None
+
+
 def scan_key(meta: dict) -> str:
     """Identity of the computation: same key = same numbers, so resuming is safe."""
     fields = {k: meta[k] for k in ("ckpt_sha256", "grid", "directions", "metrics", "attack", "episodes",
@@ -223,20 +253,18 @@ def main(argv=None) -> None:
     if args.episodes < 1 or (args.chunk is not None and args.chunk < 1):
         raise LandscapeError("--episodes and --chunk must be at least 1")
     out = check_writable(args.out or Path("scans") / Path(args.ckpt).stem, "--out", directory=True)
-    eps = agent.eps if args.eps is None else check_eps(args.eps)  # checked even when no metric uses it
+    eps = attack_eps(agent, args.eps)  # checked even when no metric uses it
     uses_attack = bool(NEEDS_ATTACK & set(metrics)) or "adversarial-grad" in kinds
     attack = make_attack_for(agent, args.attack, eps, args.adversary, args.ckpt) if uses_attack else None
     coords = coordinates(args)
     theta0 = agent.space.flatten(agent.actor)
-    dirs = build_directions(args, agent, kinds, attack)
     n_points = int(np.prod([len(c) for c in coords]))
     chunk = args.chunk or max(1, 128 // args.episodes)
     meta = {
         "version": __version__, "ckpt": str(args.ckpt), "ckpt_sha256": checkpoint.file_hash(args.ckpt),
         "env_id": agent.env_id, "algo": agent.algo,
         "grid": {"shape": [len(c) for c in coords], "lo": float(coords[0][0]), "hi": float(coords[0][-1])},
-        "directions": [{"kind": k, "norm": args.norm, "params": args.params,
-                        "to": args.to if k == "line" else None} for k in kinds],
+        "directions": [direction_meta(args, k) for k in kinds],
         "metrics": metrics, "attack": {"name": args.attack, "eps": eps, "adversary": args.adversary} if uses_attack else None,
         "episodes": args.episodes, "grad_episodes": args.grad_episodes, "seed": args.seed, "chunk": chunk,
     }
@@ -244,9 +272,10 @@ def main(argv=None) -> None:
     # everything that can refuse the request runs before the store exists (no orphan store blocks a rerun)
     probe = PointProbe(agent, metrics, attack, args.episodes, args.grad_episodes, args.seed)
     store = ScanStore(out)
+    # the directions this scan started with; only a new store builds them (32 gradient episodes for a grad one)
+    dirs = stored_directions(store, meta, (len(kinds), theta0.numel()))
+    dirs = build_directions(args, agent, kinds, attack) if dirs is None else dirs
     resumed = store.create_or_resume(meta, theta0.numpy(), dirs.numpy(), coords)
-    if resumed:  # the stored directions are the ones this scan started with
-        dirs = torch.as_tensor(store.directions()["directions"])
     chunks = np.array_split(np.arange(n_points), math.ceil(n_points / chunk))
     print(f"{'resuming' if resumed else 'scanning'} {n_points} points ({' x '.join(map(str, meta['grid']['shape']))}) "
           f"around {args.ckpt} -> {out}")

@@ -44,6 +44,8 @@ from .gradients import norm_se as norm_se_of, squared_norm
 STATIONARY, NOT_STATIONARY, UNRESOLVED = "stationary", "not stationary", "unresolved"
 VERDICTS = (STATIONARY, NOT_STATIONARY, UNRESOLVED)
 POWER = 0.8
+ALPHA = 0.05  # error rate per side of a single-look verdict (grid screens, the ascent's stop; fosp --alpha)
+REL_THRESHOLD = 0.25  # grid screens: tau = this x the median gradient norm of the grid's cells
 
 
 def looks(start: int, budget: int) -> list[int]:
@@ -104,6 +106,35 @@ def verdict(U, se_lo, se_hi, tau, z: float, exact: bool = False) -> np.ndarray:
     lo, hi = bounds(U, se_lo, se_hi, z)
     ok = np.isfinite(U) & np.isfinite(se_lo) & np.isfinite(se_hi) & (se_lo > 0) & (se_hi > 0) & np.isfinite(tau)
     return np.where(ok & (hi < tau), STATIONARY, np.where(ok & (lo > tau), NOT_STATIONARY, UNRESOLVED))
+
+
+def from_norm(norm, se) -> tuple[np.ndarray, np.ndarray]:
+    """(U, SE of U) back from a stored norm and display SE (gradients.norm_se, inverted exactly): where the
+    norm's interval is clamped at 0 (d^2 > n^2 / 2), s = 4 d^2 - n^2; else s = 2 d sqrt(n^2 - d^2). A clamped
+    U (norm 0) comes back as 0, which gives the same bounds."""
+    n2, d = np.asarray(norm, float) ** 2, np.asarray(se, float)
+    with np.errstate(invalid="ignore"):
+        s = np.where(d ** 2 > n2 / 2, 4 * d ** 2 - n2, 2 * d * np.sqrt(np.maximum(n2 - d ** 2, 0.0)))
+    return n2, s
+
+
+def norm_verdict(norm, se, tau, z: float | None = None, exact: bool = False) -> np.ndarray:
+    """`verdict` for gradient norms with display SEs (scan stores, the ascent's oracle); z defaults to a
+    single look at ALPHA."""
+    U, s = from_norm(norm, se)
+    return verdict(U, s, s, tau, z_value(ALPHA) if z is None else z, exact)
+
+
+def grid_verdicts(norm: np.ndarray, se: np.ndarray, rel: float = REL_THRESHOLD, z: float | None = None) -> np.ndarray:
+    """Per grid cell a verdict, "" where not computed or the SE is 0 / not finite: norm_verdict against
+    tau = rel x the median norm over the decidable cells -- the gradient at random nearby points, which makes
+    it scale-free. A screen of a scan store, not fosp's sequential test (one look, no boundary SE)."""
+    norm, se = np.asarray(norm, float), np.asarray(se, float)
+    ok = np.isfinite(norm) & np.isfinite(se) & (se > 0)
+    out = np.full(norm.shape, "", dtype=object)
+    if ok.any():
+        out[ok] = norm_verdict(norm[ok], se[ok], rel * float(np.median(norm[ok])), z)
+    return out
 
 
 def detectable(se, tau, z: float, power: float = POWER) -> tuple[np.ndarray, np.ndarray]:

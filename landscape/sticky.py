@@ -34,7 +34,6 @@ from tqdm import tqdm
 
 from . import bundled, checkpoint, render
 from .directions import param_kinds
-from .attacks import check_eps
 from .errors import LandscapeError, check_numbers, check_writable, cli_main
 from .evaluator import BatchedEvaluator
 
@@ -165,11 +164,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--updates", type=int, default=5, help="T: updates of the trainer per restart")
     p.add_argument("--escape", type=float, default=2.0, help="escaped when the distance exceeds this x radius")
     p.add_argument("--params", default="all", choices=("weights", "weights+biases", "all"), help="what is perturbed")
-    p.add_argument("--eps", type=float, default=None, help="ARPO/BARPO and attack budget (default: the checkpoint's)")
+    p.add_argument("--eps", type=float, default=None, help="ARPO/BARPO and attack budget (default: the "
+                   "checkpoint's, or the environment's standard when it has none)")
     p.add_argument("--relaxation", default="objective", help="BARPO relaxation (objective, budget, delta, penalty)")
     p.add_argument("--strength", type=float, default=0.5, help="BARPO adversary strength")
     p.add_argument("--steps-per-iter", type=int, default=2048, help="PPO steps collected per update")
     p.add_argument("--attack", default="mad", help="attack for the adversarial returns reached ('none' to skip)")
+    p.add_argument("--adversary", help="learned attacker file for --attack rs/optimal (default: the one cached "
+                   "beside the checkpoint)")
     p.add_argument("--episodes", type=int, default=3, help="deterministic episodes for returns")
     p.add_argument("--exact", action="store_true", help="ToyTrap-v0: closed-form dynamics (lr 0.05 per update)")
     p.add_argument("--seed", type=int, default=0)
@@ -234,16 +236,16 @@ def main(argv=None) -> None:
     agent = checkpoint.load(args.ckpt)
     if args.exact and agent.env_id != "ToyTrap-v0":
         raise LandscapeError("--exact needs a ToyTrap-v0 checkpoint")
-    eps = agent.eps if args.eps is None else check_eps(args.eps)
+    from .scan import attack_eps, make_attack_for
+
+    eps = attack_eps(agent, args.eps)
     theta = _theta_star(args, agent)
     mask = agent.space.mask(param_kinds(args.params))
     radius = args.radius * float((theta * mask).norm())
     starts = restart_points(theta, mask, args.restarts, radius, args.seed)
     attack = None
     if args.attack != "none":
-        from .scan import make_attack_for
-
-        attack = make_attack_for(agent, args.attack, eps, None)
+        attack = make_attack_for(agent, args.attack, eps, args.adversary, args.ckpt)
     report = {"ckpt": str(args.ckpt), "env_id": agent.env_id, "algo": agent.algo, "point": args.point,
               "radius": radius, "escape": args.escape, "updates": args.updates,
               "settings": {k: v for k, v in vars(args).items() if k not in ("ckpt", "out")},

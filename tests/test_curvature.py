@@ -30,6 +30,27 @@ def test_lanczos_finds_both_ends_power_iteration_only_the_largest_modulus():
     assert abs(power_iteration(hvp, 60, iters=2000, shift=-5.0) - 2) < 1e-2  # shifted: the other end
 
 
+def test_lanczos_on_hvps_matches_autograd_on_a_function_of_300_parameters():
+    """f = theta' H theta / 2 + c sum theta^3 with H of known spectrum (outliers -5, -3, 2.5, 4 over a bulk in
+    [-1, 1]); at theta the Hessian is H + 6 c diag(theta). 30 Lanczos steps on double-backward HVPs find both
+    ends of the spectrum of autograd's full Hessian (and of the closed form) -- with 300 parameters and 30
+    iterations the Krylov space is a tenth of the space, so a wrong HVP or Lanczos step would show."""
+    P, c = 300, 0.01
+    gen = torch.Generator().manual_seed(0)
+    Q, _ = torch.linalg.qr(torch.randn(P, P, generator=gen, dtype=torch.float64))
+    eig = torch.cat([torch.tensor([-5.0, -3.0, 2.5, 4.0], dtype=torch.float64),
+                     torch.linspace(-1, 1, P - 4, dtype=torch.float64)])
+    H = Q @ torch.diag(eig) @ Q.T
+    theta = torch.randn(P, generator=gen, dtype=torch.float64)
+    f = lambda t: 0.5 * t @ H @ t + c * (t ** 3).sum()  # noqa: E731
+    full = torch.autograd.functional.hessian(f, theta)
+    assert torch.allclose(full, H + torch.diag(6 * c * theta), atol=1e-12)
+    exact = np.linalg.eigvalsh(full.numpy())
+    est = extreme_eigenvalues(hvp_fn(f, theta), P, k=2, iters=30)
+    assert est["iters"] == 30
+    assert np.allclose(est["smallest"], exact[:2], atol=1e-6) and np.allclose(est["largest"], exact[::-1][:2], atol=1e-6)
+
+
 def test_surrogate_hessian_by_hvp_matches_autograd():
     agent = trap.make_agent((0.5, 1.0))
     ev = BatchedEvaluator("ToyTrap-v0", agent.space, agent.obs_norm)

@@ -45,6 +45,18 @@ def test_quick_set_draws_every_config(quick):
     assert "| hopper_reshaping" in (quick / "manifest.md").read_text()
 
 
+def test_quick_adversarial_panels_differ_from_natural(quick):
+    """Toy agents have eps 0: the attack takes the environment's standard eps, so an adversarial panel is not
+    a copy of the natural one (before, every quick adversarial panel was computed at eps 0)."""
+    stores = [p.parent for p in quick.glob("data/*/scan.json")
+              if "adversarial" in json.loads(p.read_text())["metrics"]]
+    assert stores
+    for store in stores:
+        assert json.loads((store / "scan.json").read_text())["attack"]["eps"] == 0.1  # ToyTarget's standard
+        surf = np.load(store / "surface.npz")
+        assert not np.allclose(surf["adversarial"], surf["natural"]), store
+
+
 def test_rerun_reuses_stores(quick, capsys):
     chunks = sorted(quick.glob("data/*/chunks/*.npz"))
     stamps = [p.stat().st_mtime_ns for p in chunks]

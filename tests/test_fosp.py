@@ -22,7 +22,7 @@ def _found(objective, f):
     res = refine(trap.ExactOracle(objective), trap.to_theta(starts), mask, steps=1500, step=0.05, threshold=1e-4,
                  normalized=False)
     assert res["stationary"].all()
-    keep = dedupe(res["thetas"], 1e-2)
+    keep = sorted(set(dedupe(res["thetas"], 1e-2)))
     return trap.from_theta(res["thetas"][keep]).numpy()
 
 
@@ -38,6 +38,12 @@ def test_finder_recovers_every_stationary_point_natural():
 
 def test_finder_recovers_every_stationary_point_worst_case():
     _same_set(_found("adversarial", trap.worst_return), [trap.ORP, trap.TRAP])
+
+
+def test_dedupe_names_the_point_a_duplicate_is_near():
+    """C duplicates A, not B (the last point kept before it, which the report used to name)."""
+    thetas = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 1e-4], [5.0, 1e-4], [9.0, 0.0]])
+    assert dedupe(thetas, 1e-3) == [0, 1, 0, 1, 4]
 
 
 def test_local_maxima_respect_done_mask():
@@ -73,6 +79,9 @@ def test_cli_exact_report(tmp_path):
     rep = json.loads(out.read_text())
     p = rep["points"][0]
     assert p["stationary"] and np.allclose(np.load(tmp_path / "fosp.npz")["thetas"][0, 1:3], trap.TRAP, atol=2e-3)
+    from PIL import Image
+
+    assert np.allclose(Image.open(tmp_path / "fosp.png").info["dpi"], 300, atol=0.01)  # as the README promises
     assert abs(p["adversarial_return"][0] - 1.308) < 1e-3 and abs(p["natural_return"][0] - 1.349) < 1e-3
     assert p["grad_norm_natural"][0] > 0.01  # the natural objective is not stationary there
     assert (tmp_path / "fosp.png").exists()

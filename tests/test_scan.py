@@ -166,3 +166,48 @@ def test_line_direction_reaches_the_other_checkpoint_despite_other_statistics(tm
     assert surf["natural"][1] == pytest.approx(own.returns[0, 0], rel=1e-5)
     own_a = BatchedEvaluator("ToyTarget-v0", a.space, a.obs_norm).run(a.space.flatten(a.actor)[None], 1)
     assert surf["natural"][0] == pytest.approx(own_a.returns[0, 0], rel=1e-6)
+
+
+def _line_argv(tmp_path, a, b):
+    return ["--ckpt", str(a), "--to", str(b), "--1d", "--directions", "line", "--metrics", "natural", "--resolution",
+            "3", "--episodes", "1", "--out", str(tmp_path / "line"), "--no-render"]
+
+
+def test_scan_key_follows_the_contents_of_to_and_trajectory(tmp_path, capsys):
+    """Another checkpoint saved under the --to name is another computation: refused, not resumed with the
+    stale direction (the key hashed the path only); the --trajectory files are part of the key too."""
+    import argparse
+
+    from landscape.scan import direction_meta
+
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    checkpoint.save(toy_agent(0), a)
+    checkpoint.save(toy_agent(1), b)
+    scan_main(_line_argv(tmp_path, a, b))
+    checkpoint.save(toy_agent(2), b)
+    with pytest.raises(SystemExit) as ex:
+        scan_main(_line_argv(tmp_path, a, b))
+    assert ex.value.code == 2 and "holds a different scan" in capsys.readouterr().err
+    args = argparse.Namespace(norm="filter", params="weights", to=None, trajectory=str(tmp_path / "t*.pt"))
+    checkpoint.save(toy_agent(3), tmp_path / "t1.pt")
+    before = direction_meta(args, "pca")
+    checkpoint.save(toy_agent(4), tmp_path / "t2.pt")
+    assert direction_meta(args, "pca") != before
+
+
+def test_resume_reads_the_stored_directions_without_building_them(tmp_path, monkeypatch, capsys):
+    import landscape.scan
+
+    a = tmp_path / "a.pt"
+    checkpoint.save(toy_agent(0), a)
+    argv = ["--ckpt", str(a), "--metrics", "natural", "--resolution", "3", "--episodes", "1", "--chunk", "3",
+            "--out", str(tmp_path / "s"), "--no-render"]
+    scan_main(argv)
+    (tmp_path / "s" / "chunks" / "00001.npz").unlink()  # an interrupted scan
+
+    def refuse(*args):
+        raise AssertionError("directions rebuilt on resume (a gradient direction costs 32 episodes)")
+
+    monkeypatch.setattr(landscape.scan, "build_directions", refuse)
+    scan_main(argv)
+    assert "resuming" in capsys.readouterr().out and np.load(tmp_path / "s" / "surface.npz")["done"].all()

@@ -51,3 +51,37 @@ def test_jobs_interleave_seeds_and_unfinished_runs_get_a_training_command(study,
     cmd = study.train_command(cfg, "arpo", 1)
     assert cmd[cmd.index("--algo") + 1] == "arpo" and cmd[cmd.index("--seed") + 1] == "1"
     assert "--resume" not in cmd and cmd[cmd.index("--out") + 1].endswith("hopper_arpo_s1.pt")
+
+
+def test_a_run_is_finished_by_its_own_steps_per_iteration(study, tmp_path):
+    """4096 steps at 1000 per iteration is 4 iterations, 4000 steps: finished (the hard-coded 2048 wanted
+    4096 and would have retrained a finished run)."""
+    from landscape import checkpoint
+    from landscape.agent import Agent
+    from landscape.ppo import PPOConfig
+
+    cfg = _cfg(tmp_path)
+    path = study.run_path(cfg, "spo", 0)
+    path.parent.mkdir(parents=True)
+    agent = Agent.new("Hopper-v5", 11, 3)
+    agent.config = {"ppo": PPOConfig(steps_per_iter=1000).to_dict(), "steps": 4096}
+    for step, finished in ((3000, False), (4000, True)):
+        agent.step = step
+        checkpoint.save(agent, path)
+        assert (study.train_command(cfg, "spo", 0) is None) == finished
+
+
+def test_configs_under_analyses_hold_no_absolute_paths():
+    import tomllib
+
+    def strings(x):
+        if isinstance(x, dict):
+            x = list(x.values())
+        if isinstance(x, list):
+            return [s for v in x for s in strings(v)]
+        return [x] if isinstance(x, str) else []
+
+    root = SCRIPT.parents[1]
+    found = {str(p.relative_to(root)): s for p in root.rglob("*.toml")
+             for s in strings(tomllib.loads(p.read_text())) if s.startswith(("/", "~"))}
+    assert not found

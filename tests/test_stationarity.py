@@ -83,3 +83,38 @@ def test_sequential_test_on_trap_natural_optimum():
     _, v = _repeat(trap, trap.to_theta(W), torch.tensor([False, True, True, False]), 0.5, 20, 4096, seed=1)
     assert (v[:, 0] == NOT_STATIONARY).sum() <= 3 and (v[:, 1] == STATIONARY).sum() <= 3
     assert (v[:, 0] == STATIONARY).mean() > 0.7 and (v[:, 1] == NOT_STATIONARY).mean() > 0.9
+
+
+def test_stored_norm_and_display_se_give_back_u_and_its_se():
+    """Scan stores keep the norm and its display SE (gradients.norm_se); from_norm inverts that exactly, so
+    the grid screens apply the same bounds as the sequential test."""
+    from landscape.gradients import norm_se
+    from landscape.stationarity import from_norm
+
+    rng = np.random.default_rng(0)
+    U = np.concatenate([rng.uniform(-1, 4, 500), [0.0, 1.0]])
+    s = np.concatenate([rng.uniform(1e-3, 3, 500), [0.5, 1.0]])  # both branches: clamped and not
+    U2, s2 = from_norm(*norm_se(U, s))
+    assert np.allclose(s2, s, rtol=1e-6, atol=1e-9) and np.allclose(U2, np.maximum(U, 0))
+    assert (verdict(U2, s2, s2, 1.0, 1.64) == verdict(U, s, s, 1.0, 1.64)).all()
+
+
+def test_one_rule_for_every_grid_screen():
+    """The compare page marks exactly the cells render calls stationary (it used ||g|| < 2 se, which marks
+    any noisy cell and ignores the threshold)."""
+    from landscape.compare import page_data
+    from landscape.stationarity import grid_verdicts
+
+    x = np.linspace(-1, 1, 5)
+    g = np.abs(x)[:, None] + np.abs(x)[None, :]
+    se = np.full_like(g, 0.05)
+    se[0, 0] = 3.0  # |g| 2 +- 3: "< 2 se", but nothing is known
+    surf = {"done": np.ones((5, 5), bool), "coords_0": x, "coords_1": x}
+    for m in ("natural", "adversarial", "grad_natural", "grad_adversarial", "gap"):
+        surf[m], surf[f"{m}_se"] = g, se
+    meta = {"attack": {"name": "mad", "eps": 0.1}, "directions": [{"label": "a"}, {"label": "b"}], "env_id": "x",
+            "ckpts": [], "episodes": 1, "grad_episodes": 3, "seed": 0, "version": "0"}
+    page = page_data({"meta": meta, "surface": surf, "store": "s"}, [])
+    mask = grid_verdicts(g, se) == STATIONARY
+    assert mask.sum() == 1 and mask[2, 2]
+    assert page["stationary"]["spo"] == {"x": [0.0], "y": [0.0]}

@@ -56,6 +56,9 @@ def test_cli_exact(tmp_path):
                  "--updates", "400", "--params", "weights", "--attack", "none", "--out", str(out)])
     rep = json.loads(out.read_text())
     assert rep["objectives"]["arpo"]["fall_back_share"] == 1.0 and rep["objectives"]["spo"]["fall_back_share"] == 0.0
+    from PIL import Image
+
+    assert np.allclose(Image.open(out.with_suffix(".png")).info["dpi"], 300, atol=0.01)  # as the README promises
     assert np.mean(rep["objectives"]["spo"]["returns_reached"]["natural"]) > rep["at_point"]["natural"][0]
     assert (tmp_path / "sticky.png").exists()
 

@@ -29,8 +29,9 @@ HERE = Path(__file__).resolve().parent
 def load_config(path: Path) -> dict:
     with open(path, "rb") as f:
         cfg = tomllib.load(f)
-    if "out_dir" in cfg:  # relative to the config file
-        cfg["out_dir"] = str(path.resolve().parent / cfg["out_dir"])
+    for key in ("out_dir", "runs_dir"):  # relative to the config file (an absolute path stays as it is)
+        if key in cfg:
+            cfg[key] = str(path.resolve().parent / cfg[key])
     return cfg
 
 
@@ -48,20 +49,24 @@ def jobs(cfg: dict):
     return [(algo, seed) for seed in cfg["seeds"] for algo in cfg["algos"]]
 
 
-def trained_steps(path: Path) -> int:
+def finished_training(cfg: dict, path: Path) -> bool:
+    """Whether the run's checkpoint holds every iteration: the trainer runs max(steps // steps_per_iter, 1)
+    iterations of steps_per_iter // n_envs steps per environment, with the run's own settings (its config)."""
     if not path.exists():
-        return 0
+        return False
     from landscape import checkpoint
+    from landscape.ppo import PPOConfig
 
-    return checkpoint.load(path).step
+    agent = checkpoint.load(path)
+    ppo = {**PPOConfig().to_dict(), **agent.config.get("ppo", {})}
+    spi, n = ppo["steps_per_iter"], ppo["n_envs"]
+    return agent.step >= max(cfg["steps"] // spi, 1) * max(spi // n, 1) * n
 
 
 def train_command(cfg: dict, algo: str, seed: int) -> list[str] | None:
     """The training command for one run, with --resume when it was started; None when finished."""
     out = run_path(cfg, algo, seed)
-    target = (cfg["steps"] // 2048) * 2048  # the trainer runs whole iterations of 2048 steps
-    done = trained_steps(out)
-    if done >= target:
+    if finished_training(cfg, out):
         return None
     cmd = [sys.executable, "-m", "landscape.train", "--algo", trainer(algo), "--env", cfg["env"], "--steps",
            str(cfg["steps"]), "--seed", str(seed), "--out", str(out), *cfg["train_flags"], *cfg["algos"][algo]]
