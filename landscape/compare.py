@@ -83,7 +83,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--margin", type=float, default=0.25, help="grid extends this fraction beyond the points")
     p.add_argument("--span", type=float, default=0.5, help="coordinate range [-span, span] with one checkpoint")
     p.add_argument("--attack", default="mad", help="attack of the ARPO objective's view (adversarial return)")
-    p.add_argument("--eps", type=float, default=None, help="attack budget (default: the environment's standard)")
+    p.add_argument("--eps", type=float, default=None,
+                   help="attack budget (default: the checkpoint's, or the environment's standard when it has none)")
     p.add_argument("--adversary", help="learned adversary checkpoint for --attack optimal/rs")
     p.add_argument("--episodes", type=int, default=3, help="deterministic episodes per point for returns")
     p.add_argument("--grad-episodes", type=int, default=4, help="sampled episodes per point for gradient norms")

@@ -59,7 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--metrics", default="natural,adversarial,grad_natural,grad_adversarial",
                    help="comma list of natural, adversarial, gap, grad_natural, grad_adversarial, surrogate")
     g.add_argument("--attack", default="mad", help="attack for adversarial metrics (see landscape.evaluate)")
-    g.add_argument("--eps", type=float, default=None, help="attack budget (default: the environment's standard)")
+    g.add_argument("--eps", type=float, default=None,
+                   help="attack budget (default: the checkpoint's, or the environment's standard when it has none)")
     g.add_argument("--adversary", help="learned adversary checkpoint for --attack optimal/rs")
     g.add_argument("--episodes", type=int, default=5, help="deterministic episodes per point for returns")
     g.add_argument("--grad-episodes", type=int, default=8, help="sampled episodes per point for gradient norms")
