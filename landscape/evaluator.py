@@ -4,6 +4,11 @@ Point k, episode e runs in its own environment seeded `seed + e` (common random 
 parameter vector sees the same start states and, when stochastic, the same action noise). Each step
 makes one batched policy call (and one batched attack call) for all environments. Every (k, e) runs
 exactly one episode, so short episodes are never over-sampled.
+
+A point's numbers do not depend on what else is in its batch: the policy's forward pass computes each row
+from its own theta and observation alone (flat.batched_mean, rowwise.py), and the action noise and an
+attack's random numbers are keyed by (episode seed, step) (crn.py). So (theta, episode seed) gives the same
+return bit for bit alone, in any chunk of a scan, beside any other points, and with any --episodes.
 """
 
 from dataclasses import dataclass, field
@@ -11,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from . import crn
 from .flat import ParamSpace, batched_log_std, batched_mean
 from .normalizer import RunningNorm
 from .vecenv import make_vec
@@ -52,18 +58,20 @@ class BatchedEvaluator:
         vec = self._envs(K * E)
         obs = vec.reset([seed + e for _ in range(K) for e in range(E)])
         std = batched_log_std(self.space, thetas).exp()[:, None, :]  # [K, 1, act]
-        noise = np.random.default_rng(seed)
+        episodes = np.arange(seed, seed + E)
         live = np.ones(K * E, dtype=bool)
         returns, lengths = np.zeros(K * E), np.zeros(K * E, dtype=int)
         traj = {"z": [], "actions": [], "rewards": [], "live": []}
-        for _ in range(max_steps or vec.max_steps):
+        for t in range(max_steps or vec.max_steps):
             z = torch.as_tensor(self.obs_norm(obs), dtype=torch.float32).view(K, E, -1)
+            keys = crn.Keys(episodes, t)
             if attack is not None:
+                if hasattr(attack, "keys"):
+                    attack.keys = keys
                 z = attack(z, thetas)
             act = batched_mean(self.space, thetas, z)
-            if not deterministic:  # the same noise for every parameter vector at (episode, step)
-                eps = torch.as_tensor(noise.standard_normal((E, act.shape[-1])), dtype=torch.float32)
-                act = act + std * eps[None]
+            if not deterministic:  # the same noise for every parameter vector at (episode seed, step)
+                act = act + std * crn.normal(keys, 0, 0, act.shape[-1:])[None]
             act = act.reshape(K * E, -1).numpy()
             obs, reward, term, trunc = vec.step(act, live)
             if record:
@@ -74,6 +82,8 @@ class BatchedEvaluator:
             live &= ~(term | trunc)
             if not live.any():
                 break
+        if attack is not None and hasattr(attack, "keys"):
+            attack.keys = None
         out = Rollouts(returns.reshape(K, E), lengths.reshape(K, E))
         if record:
             out.trajectories = {k: np.stack([np.asarray(v) for v in vals]) for k, vals in traj.items()}

@@ -1,7 +1,11 @@
 """Flat-parameter view of an Actor, and the batched forward pass over many parameter vectors.
 
-Every landscape probe evaluates K parameter vectors on K x N observations; `batched_mean` does it
-with one batched matmul per layer (faster than torch.vmap or a loop over K, see tests/benchmarks).
+Every landscape probe evaluates K parameter vectors on K x N observations; `batched_mean` does it in
+one batched pass per layer. By default each output row is a function of its own (theta, observation)
+alone, whatever else is in the batch (rowwise.py: exactly rounded products); a point's returns are
+then the same in any scan chunk, alone or beside other points. Parameter-gradient estimates (thetas
+that require grad) and `exact=False` use the plain float32 batched matmul, whose last bits depend on
+the batch shape (benchmarks/batch_invariance.py compares both).
 """
 
 from dataclasses import dataclass
@@ -9,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from .policy import Actor
+from .rowwise import MLP
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,14 @@ class ParamSpace:
         return m
 
 
-def batched_mean(space: ParamSpace, thetas: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Mean actions of K policies: thetas [K, P], z [K, N, obs] -> [K, N, act]."""
+def batched_mean(space: ParamSpace, thetas: torch.Tensor, z: torch.Tensor, exact: bool = True) -> torch.Tensor:
+    """Mean actions of K policies: thetas [K, P], z [K, N, obs] -> [K, N, act].
+
+    exact (default): every row is computed from its own theta and observation alone (module docstring);
+    differentiable in z. When thetas require grad (policy-gradient estimates), or with exact=False, one
+    float32 batched matmul per layer."""
+    if exact and not (thetas.requires_grad and torch.is_grad_enabled()):
+        return batched_net(space, thetas)(z)
     v = space.views(thetas)
     h = z
     for i in range(space.n_layers):
@@ -76,6 +87,20 @@ def batched_mean(space: ParamSpace, thetas: torch.Tensor, z: torch.Tensor) -> to
         if i < space.n_layers - 1:
             h = torch.tanh(h)
     return h
+
+
+_NET: list = [None, -1, None]  # the last (thetas, version, net): a rollout calls with the same thetas each step
+
+
+def batched_net(space: ParamSpace, thetas: torch.Tensor) -> MLP:
+    """The batch-invariant actor networks of thetas [K, P] (rowwise.MLP, for z [K, N, obs]), cached for
+    the last thetas tensor while it is unchanged."""
+    if _NET[0] is thetas and _NET[1] == thetas._version and _NET[2][0] == space.blocks:
+        return _NET[2][1]
+    v = space.views(thetas.detach())
+    net = MLP([(v[f"net.{2 * i}.weight"], v[f"net.{2 * i}.bias"]) for i in range(space.n_layers)])
+    _NET[:] = [thetas, thetas._version, (space.blocks, net)]
+    return net
 
 
 def batched_log_std(space: ParamSpace, thetas: torch.Tensor) -> torch.Tensor:

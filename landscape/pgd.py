@@ -9,13 +9,15 @@ def project(z_adv: torch.Tensor, z: torch.Tensor, eps: float | torch.Tensor) -> 
 
 
 def pgd(objective, z: torch.Tensor, eps: float | torch.Tensor, steps: int = 10, step_size: float | None = None,
-        random_start: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+        random_start: bool = True, generator: torch.Generator | None = None,
+        start: torch.Tensor | None = None) -> torch.Tensor:
     """Maximize objective(z') per sample over ||z' - z||_inf <= eps with sign-gradient steps.
 
     objective maps z' [..., obs] to per-sample values [...]; samples are independent, so the gradient
     of their sum is each sample's own gradient. An objective that knows that gradient in closed form
     exposes `objective.grad(z')` (input_grad.py) and autograd is skipped. Default step size is eps/10
-    (the literature's). Returns a detached z' inside the ball.
+    (the literature's). start: the random start's uniform [-1, 1) noise (broadcast to z), instead of drawing
+    it from `generator`. Returns a detached z' inside the ball.
     """
     z = z.detach()
     eps_t = torch.as_tensor(eps, dtype=z.dtype)
@@ -24,7 +26,7 @@ def pgd(objective, z: torch.Tensor, eps: float | torch.Tensor, steps: int = 10, 
     step = eps_t / 10 if step_size is None else torch.as_tensor(step_size, dtype=z.dtype)
     z_adv = z.clone()
     if random_start:
-        noise = torch.rand(z.shape, generator=generator, dtype=z.dtype) * 2 - 1
+        noise = torch.rand(z.shape, generator=generator, dtype=z.dtype) * 2 - 1 if start is None else start
         z_adv = z + noise * eps_t
     grad_of = getattr(objective, "grad", None) or (lambda x: autograd(objective, x))
     for _ in range(steps):

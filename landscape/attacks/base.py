@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import crn
 from ..agent import Agent
 from ..envs import env_spec
 from ..errors import LandscapeError
@@ -77,7 +78,15 @@ class Attack:
     def __init__(self, agent: Agent, eps: float, seed: int = 0):
         self.agent, self.eps = agent, check_eps(eps)
         self.space = agent.space
-        self.gen = torch.Generator().manual_seed(seed)
+        self.seed, self.gen = seed, torch.Generator().manual_seed(seed)
+        self.keys = None  # crn.Keys, set by the evaluator at each step: draws keyed by (episode seed, step)
+
+    def uniform(self, z: torch.Tensor, shape: tuple[int, ...], stream: int = 0) -> torch.Tensor:
+        """Uniform [0, 1) numbers [K, E, *shape] for z [K, E, ...]: keyed by episode and step when the
+        evaluator gave `keys` (the same for every theta and whatever the batch), else from the generator."""
+        if self.keys is None:
+            return torch.rand(*z.shape[:2], *shape, generator=self.gen, dtype=z.dtype)
+        return crn.uniform(self.keys, self.seed, stream, shape).to(z.dtype).expand(*z.shape[:2], *shape)
 
     def __call__(self, z: torch.Tensor, thetas: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -126,9 +135,10 @@ class PGDAttack(Attack):
         z, thetas = z.detach(), thetas.detach()
         ctx = self.prepare(z, thetas)
         best, best_val = None, None
-        for _ in range(self.restarts):
+        for r in range(self.restarts):
+            start = None if self.keys is None else self.uniform(z, z.shape[2:], stream=1 + r) * 2 - 1
             z_adv = pgd(self._bound(z, thetas, ctx), z, self.eps, self.steps, self.step_size,
-                        self.random_start, self.gen)
+                        self.random_start, self.gen, start)
             if self.restarts == 1:
                 return z_adv
             with torch.no_grad():

@@ -13,15 +13,17 @@
              sample at the mean action it would rank perturbations exactly like `mad`; the samples
              make it weigh the directions the policy's own noise explores.
 Every attack acts per theta (K parameter vectors) and per environment, in one batched call. The three
-PGD attacks give PGD their input gradient in closed form (input_grad.py: the chain rule through the tanh
-MLP), which equals autograd's (tests/test_input_grad.py) and skips building a graph at every step.
+PGD attacks give PGD their input gradient in closed form (the chain rule through the tanh MLP, as in
+input_grad.py), which equals autograd's (tests/test_input_grad.py) and skips building a graph at every step.
+Their networks are rowwise.MLPs and, run by the evaluator, their random numbers are keyed by episode and step
+(crn.py): a point's attacked returns do not depend on what else is in its batch (tests/test_batch_invariance.py).
 """
 
 import torch
 
 from ..errors import LandscapeError
-from ..flat import batched_log_std, batched_mean
-from ..input_grad import TanhMLP
+from ..flat import batched_log_std, batched_mean, batched_net
+from ..rowwise import MLP
 from .base import Attack, PGDAttack, register
 
 
@@ -34,7 +36,7 @@ class RandomAttack(Attack):
         self.corners = corners
 
     def __call__(self, z, thetas):
-        u = torch.rand(z.shape, generator=self.gen, dtype=z.dtype) * 2 - 1
+        u = self.uniform(z, z.shape[2:]) * 2 - 1
         return z + self.eps * (u.sign() if self.corners else u)
 
 
@@ -45,7 +47,7 @@ class MADAttack(PGDAttack):
     def prepare(self, z, thetas):
         with torch.no_grad():
             inv_var = torch.exp(-2 * batched_log_std(self.space, thetas))[:, None, :]  # [K, 1, act]
-            return batched_mean(self.space, thetas, z), inv_var, TanhMLP.batched(self.space, thetas)
+            return batched_mean(self.space, thetas, z), inv_var, batched_net(self.space, thetas)
 
     def objective(self, z_adv, z, thetas, ctx=None):
         mu, inv_var, _ = ctx if ctx is not None else self.prepare(z, thetas)
@@ -67,7 +69,7 @@ class CriticAttack(PGDAttack):
         super().__init__(agent, eps, **opts)
 
     def prepare(self, z, thetas):
-        return TanhMLP.of(self.agent.critic.net)
+        return MLP([(m.weight, m.bias) for m in self.agent.critic.net if isinstance(m, torch.nn.Linear)])
 
     def objective(self, z_adv, z, thetas, ctx=None):
         return -self.agent.critic(z_adv)
@@ -94,9 +96,9 @@ class SurrogateAttack(PGDAttack):
             std = batched_log_std(self.space, thetas).exp()[:, None, None, :]
             # standard normal by inverse CDF of uniforms: the draws are then the same whether the
             # samples are batched or taken one environment at a time (torch.randn's are not)
-            u = torch.rand(*mu.shape[:2], self.samples, mu.shape[-1], generator=self.gen)
+            u = self.uniform(z, (self.samples, mu.shape[-1]))
             noise = 2 ** 0.5 * torch.erfinv((2 * u - 1).clamp(-1 + 1e-6, 1 - 1e-6))
-            net = TanhMLP.batched(self.space, thetas)
+            net = batched_net(self.space, thetas)
             return std, mu[:, :, None] + std * noise, -0.5 * (noise ** 2).sum(-1), net
 
     def _ratio(self, mu_adv, ctx):
