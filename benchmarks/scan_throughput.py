@@ -25,7 +25,7 @@ from landscape.attacks import make_attack
 from landscape.directions import random_direction
 from landscape.envs import make_env
 from landscape.evaluator import BatchedEvaluator
-from landscape.scan import grid_thetas
+from landscape.scanning import grid_thetas
 from physics_rate import raw_batch
 
 

@@ -60,12 +60,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, bundled, checkpoint
+from . import __version__, bundled, checkpoint, cli_args
 from .directions import random_direction, rebase
 from . import stationarity as st
 from .errors import LandscapeError, check_numbers, check_writable, cli_main, describe
 from .probes import PointProbe
-from .scan import attack_eps, make_attack_for, run_local, scan_key
+from .scanning import attack_eps, make_attack_for, run_local, scan_key
 from .store import ScanStore
 
 METRICS = ["natural", "adversarial", "grad_natural", "grad_adversarial"]
@@ -73,22 +73,20 @@ OBJECTIVES = {"spo": ("natural", "grad_natural"), "arpo": ("adversarial", "grad_
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m landscape.compare", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_args.parser("python -m landscape.compare", __doc__)
     p.add_argument("ckpts", nargs="+", help="checkpoints (.pt or lineage .model); the first is the centre A")
-    p.add_argument("--out", default="compare.html", help="HTML page to write (default: compare.html)")
+    cli_args.out(p, "compare.html", help="HTML page to write (default: compare.html)")
     p.add_argument("--scans", help="store directory for the plane scan (default: <out>_data/)")
     p.add_argument("--reports", nargs="*", default=[], help="JSON reports of points (schema: see above)")
     p.add_argument("--resolution", type=int, default=9, help="grid points per axis")
     p.add_argument("--margin", type=float, default=0.25, help="grid extends this fraction beyond the points")
     p.add_argument("--span", type=float, default=0.5, help="coordinate range [-span, span] with one checkpoint")
-    p.add_argument("--attack", default="mad", help="attack of the ARPO objective's view (adversarial return)")
-    p.add_argument("--eps", type=float, default=None,
-                   help="attack budget (default: the checkpoint's, or the environment's standard when it has none)")
-    p.add_argument("--adversary", help="learned adversary checkpoint for --attack optimal/rs")
-    p.add_argument("--episodes", type=int, default=3, help="deterministic episodes per point for returns")
-    p.add_argument("--grad-episodes", type=int, default=4, help="sampled episodes per point for gradient norms")
-    p.add_argument("--seed", type=int, default=0, help="seeds directions and episodes")
+    cli_args.attack(p, help="attack of the ARPO objective's view (adversarial return)")
+    cli_args.eps(p)
+    cli_args.adversary(p, help="learned adversary checkpoint for --attack optimal/rs")
+    cli_args.episodes(p, 3)
+    cli_args.grad_episodes(p, 4)
+    cli_args.seed(p, help="seeds directions and episodes")
     p.add_argument("--screenshot", metavar="PNG", help="also save a screenshot (needs chromium + selenium)")
     p.add_argument("--screenshot-view", default="spo", choices=("spo", "arpo"), help="objective view of the screenshot")
     return p.parse_args(argv)
@@ -163,7 +161,7 @@ def scan_plane(args, agents, paths) -> tuple[dict, list[dict]]:
         dirs = torch.as_tensor(store.directions()["directions"])
     chunks = np.array_split(np.arange(n_pts), math.ceil(n_pts / chunk))
     print(f"plane scan: {n_pts} points through {len(paths)} checkpoint(s) -> {store.root}")
-    run_local(store, probe, thetas[0], dirs, coords, chunks, args.seed)
+    run_local(store, probe, meta["key"], thetas[0], dirs, coords, chunks)
     surface = store.assemble()
     cache = store.root / "checkpoint_points.json"
     if cache.exists() and json.loads(cache.read_text()).get("key") == meta["key"]:

@@ -1,26 +1,24 @@
-"""Ray execution: a scan's chunks as Ray tasks (`python -m landscape.scan ... --backend ray [--address ADDR]`).
+"""Ray plumbing: connecting to a cluster, one-line task errors, a worker's thread settings, shipped files.
 
-A task receives plain data only -- the checkpoint's bytes, the scan settings, theta0, the directions, the
-coordinates and one chunk's point indices -- rebuilds the probe inside the worker (cached per worker
-process for the scan it serves), computes the chunk with `scan.compute_chunk` and returns the values. The
-driver writes each chunk to the store as soon as it arrives, so a lost worker costs only its chunk: Ray
-re-runs the task (max_retries) and `ScanStore.write_chunk` never writes a chunk twice. compute_chunk seeds
-each chunk by its index, so the numbers equal the local backend's bit for bit for the same chunk partition.
+The tasks themselves go through executor.RayExecutor (scans: `python -m landscape.scan ... --backend ray
+[--address ADDR]`, sweeps: `python -m landscape.sweep CONFIG --backend ray`). A scan's task receives plain
+data only -- the checkpoint's bytes (and the learned attacker's), the scan settings, theta0, the directions,
+the coordinates and one chunk's point indices -- rebuilds the probe inside the worker (cached per worker
+process for the scan it serves, scanning.scan_chunk) and returns the values. The driver writes each chunk
+to the store as soon as it arrives, so a lost worker costs only its chunk: Ray re-runs the task
+(max_retries) and `ScanStore.write_chunk` never writes a chunk twice. compute_chunk seeds each chunk by its
+index, so the numbers equal the local backend's bit for bit for the same chunk partition.
 
 Ray is an optional extra (`pip install -e ".[ray]"`); every node needs the same version of this package.
 """
 
-import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from .errors import LandscapeError, describe
 
-MAX_RETRIES = 3  # re-runs of a task whose worker died (Ray's own retry for system failures)
+MAX_RETRIES = 3  # re-runs of a scan task whose worker died (Ray's own retry for system failures)
 
 
 def _ray():
@@ -69,11 +67,7 @@ def worker_setup() -> None:
     physics.set_threads(1)
 
 
-# ----------------------------------------------------------------------------------- worker side
-_PROBES: dict = {}  # scan key -> PointProbe, per worker process: building one costs env set-up (and rollouts)
-
-
-def _files(tmp: str, files: dict) -> dict:
+def unpack(tmp: str, files: dict) -> dict:
     """Write shipped files {role: (name, bytes)} into tmp; return {role: path}."""
     paths = {}
     for role, item in files.items():
@@ -83,80 +77,3 @@ def _files(tmp: str, files: dict) -> dict:
             paths[role].parent.mkdir()
             paths[role].write_bytes(data)
     return paths
-
-
-def _probe(spec: dict, files: dict):
-    if spec["key"] in _PROBES:
-        return _PROBES[spec["key"]]
-    from . import checkpoint
-    from .probes import PointProbe
-    from .scan import make_attack_for
-
-    worker_setup()
-    for old in _PROBES.values():
-        old.close()
-    _PROBES.clear()
-    with tempfile.TemporaryDirectory(prefix="landscape-") as tmp:  # everything is loaded eagerly
-        paths = _files(tmp, files)
-        agent = checkpoint.load(paths["ckpt"])
-        attack = None
-        if spec["attack"] is not None:
-            a = spec["attack"]
-            adversary = str(paths["adversary"]) if "adversary" in paths else None
-            attack = make_attack_for(agent, a["name"], a["eps"], adversary)
-        _PROBES[spec["key"]] = PointProbe(agent, spec["metrics"], attack, spec["episodes"], spec["grad_episodes"],
-                                          spec["seed"])
-    return _PROBES[spec["key"]]
-
-
-def scan_chunk(spec: dict, files: dict, theta0, dirs, coords, points: np.ndarray, index: int):
-    """One chunk on a worker: (index, {metric: (value, se)}, env steps)."""
-    from .scan import compute_chunk
-
-    probe = _probe(spec, files)
-    steps = probe.env_steps
-    values = compute_chunk(probe, theta0, dirs, coords, points, index, spec["seed"])
-    return index, values, probe.env_steps - steps
-
-
-# ----------------------------------------------------------------------------------- driver side
-def _ship(path: str | None):
-    return None if path is None else (Path(path).name, Path(path).read_bytes())
-
-
-def run_ray(store, args, agent, attack, theta0, dirs, coords, chunks: list[np.ndarray]) -> None:
-    """Compute the store's missing chunks on a Ray cluster, writing each as it finishes."""
-    meta = store.meta
-    done = store.done_chunks()
-    todo = [i for i in range(len(chunks)) if i not in done]
-    total = sum(len(c) for c in chunks)
-    if not todo:
-        return
-    ray, owned = connect(args.address)
-    try:
-        spec = {"key": meta["key"], "metrics": meta["metrics"], "attack": meta["attack"], "episodes": args.episodes,
-                "grad_episodes": args.grad_episodes, "seed": args.seed}
-        adversary = meta["attack"]["adversary"] if meta["attack"] else None  # the driver has loaded it already
-        files = {"ckpt": _ship(args.ckpt), "adversary": _ship(adversary)}
-        shared = [ray.put(x) for x in (files, theta0, dirs, coords)]
-        task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(scan_chunk)
-        pending = [task.remote(spec, *shared, chunks[i], i) for i in todo]
-        bar = tqdm(total=total, initial=total - sum(len(chunks[i]) for i in todo), unit="pt", desc="scan (ray)",
-                   dynamic_ncols=True)
-        t0, steps = time.perf_counter(), 0
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            try:
-                index, values, n = ray.get(ready[0])
-            except ray.exceptions.RayError as err:
-                for ref in pending:
-                    ray.cancel(ref, force=True)
-                raise task_error(err)
-            store.write_chunk(index, chunks[index], values)
-            steps += n
-            bar.update(len(chunks[index]))
-            bar.set_postfix(env_sps=f"{steps / (time.perf_counter() - t0):.0f}")
-        bar.close()
-    finally:
-        if owned:
-            ray.shutdown()

@@ -24,13 +24,15 @@ them with --adversary. Sets of runs are trained with `python -m landscape.attack
 import argparse
 import json
 import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from . import bundled, checkpoint
+from . import bundled, checkpoint, cli_args
 from . import torchfile
-from .errors import LandscapeError, check_numbers, cli_main
+from .errors import LandscapeError, cli_main
+from .specs import SpecError, at_least, check_finite, names
 from .evaluator import BatchedEvaluator
 from .probes import mean_se
 
@@ -90,19 +92,18 @@ def served_attack(path) -> str:
     return ATTACK_OF_ALGO.get(checkpoint.load_raw(path).get("algo"), "optimal")
 
 
-def attack_options(name: str, args) -> dict:
-    """Options for make_attack from the CLI: PGD settings, and where learned attackers come from."""
+def attack_options(name: str, spec: "EvalSpec") -> dict:
+    """Options for make_attack: PGD settings, and where learned attackers come from."""
     if name in RESTARTS:
-        restarts = getattr(args, "restarts", None)
-        opts = {"steps": args.pgd_steps, "restarts": RESTARTS[name] if restarts is None else restarts}
+        opts = {"steps": spec.pgd_steps, "restarts": RESTARTS[name] if spec.restarts is None else spec.restarts}
     else:
         opts = {}
     if name == "rs" or name in LEARNED:
-        given = [p for p in args.adversary if served_attack(p) == name]
+        given = [p for p in spec.adversaries if served_attack(p) == name]
         opts["q" if name == "rs" else "adversary"] = given[-1] if given else None
-        opts["ckpt"] = args.ckpt
-    if name in LEARNED and args.adversary_steps is not None:
-        opts["steps"] = args.adversary_steps
+        opts["ckpt"] = spec.ckpt
+    if name in LEARNED and spec.adversary_steps is not None:
+        opts["steps"] = spec.adversary_steps
     return opts
 
 
@@ -121,7 +122,7 @@ def describe_adversary(attack) -> dict:
     return out
 
 
-def runs_spread(agent, attack, args) -> tuple[list, dict] | tuple[None, None]:
+def runs_spread(agent, attack, spec: "EvalSpec", eps: float) -> tuple[list, dict] | tuple[None, None]:
     """Every run of the set a learned attacker was selected from, evaluated on the same episodes."""
     from pathlib import Path
 
@@ -135,8 +136,8 @@ def runs_spread(agent, attack, args) -> tuple[list, dict] | tuple[None, None]:
     out = []
     for r in runs:
         wall, cpu = time.perf_counter(), time.process_time()
-        one = make_attack(attack.name, agent, args.eps, adversary=str(base / r["file"]))
-        res = natural_return(agent, args.episodes, args.seed, not args.stochastic, one)
+        one = make_attack(attack.name, agent, eps, adversary=str(base / r["file"]))
+        res = natural_return(agent, spec.episodes, spec.seed, spec.deterministic, one)
         out.append({**r, "file": str(base / r["file"]), "mean": res["mean"], "se": res["se"],
                     "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu})
     means = np.array([r["mean"] for r in out])
@@ -145,29 +146,29 @@ def runs_spread(agent, attack, args) -> tuple[list, dict] | tuple[None, None]:
     return out, spread
 
 
-def attacked_returns(agent, names: list[str], args, natural: dict | None = None) -> dict:
-    """Return under each attack (in order), each mean +- se with wall/CPU time; learned attackers are built
-    (trained) first and report their adversary and the spread over its set's runs. With `natural` (the
-    natural_return of the same episodes): the paired difference to it and the `failed` flag."""
+def attacked_returns(agent, spec: "EvalSpec", eps: float, natural: dict | None = None, progress: bool = True) -> dict:
+    """Return under each attack of the spec (in order), each mean +- se with wall/CPU time; learned attackers
+    are built (trained) first and report their adversary and the spread over its set's runs. With `natural`
+    (the natural_return of the same episodes): the paired difference to it and the `failed` flag."""
     from tqdm import tqdm
 
     from .attacks import make_attack
 
     attacks, build = {}, {}
-    for n in names:  # learned attackers are trained now, before any evaluation
+    for n in spec.attacks:  # learned attackers are trained now, before any evaluation
         wall, cpu = time.perf_counter(), time.process_time()
-        attacks[n] = make_attack(n, agent, args.eps, **attack_options(n, args))
+        attacks[n] = make_attack(n, agent, eps, **attack_options(n, spec))
         build[n] = {"build_wall_s": time.perf_counter() - wall, "build_cpu_s": time.process_time() - cpu}
     out = {}
-    for name, attack in tqdm(attacks.items(), desc="attacks", unit="attack", disable=args.json or len(names) < 2):
-        res = {**natural_return(agent, args.episodes, args.seed, not args.stochastic, attack), **build[name]}
+    for name, attack in tqdm(attacks.items(), desc="attacks", unit="attack", disable=not progress or len(attacks) < 2):
+        res = {**natural_return(agent, spec.episodes, spec.seed, spec.deterministic, attack), **build[name]}
         if natural is not None:
             diff, diff_se = mean_se(np.asarray(res["returns"]) - np.asarray(natural["returns"]))
             res["vs_natural"] = {"mean": float(diff), "se": float(diff_se)}
             res["failed"] = bool(res["mean"] >= natural["mean"])
         if name in LEARNED:
             res["adversary"] = describe_adversary(attack)
-            runs, spread = runs_spread(agent, attack, args)
+            runs, spread = runs_spread(agent, attack, spec, eps)
             if runs is not None:
                 res["runs"], res["spread"] = runs, spread
         out[name] = res
@@ -181,21 +182,100 @@ def worst_case(attacked: dict, natural: dict | None = None) -> dict:
     return {"attack": name, **{k: pool[name][k] for k in ("mean", "se", "n")}}
 
 
+# ----------------------------------------------------------------------------------- the library entry
+@dataclass(frozen=True)
+class EvalSpec:
+    """One evaluation of a checkpoint: its natural return and its return under each attack."""
+
+    ckpt: str  # landscape .pt, lineage .model, SB3 .zip, CleanRL model, or a bundled checkpoint's name
+    env: str | None = None  # environment of a file that does not name it
+    episodes: int = 50  # episode e starts from seed + e (published tables use 50)
+    seed: int = 0
+    deterministic: bool = True  # the mean action; False samples actions
+    attacks: tuple[str, ...] = ()  # names of SUITE's attacks, a comma string, or "all"
+    eps: float | None = None  # l_inf budget (None: the environment's standard); needs attacks
+    pgd_steps: int = 10  # PGD sign steps of eps/10
+    restarts: int | None = None  # PGD restarts (None: per attack, RESTARTS)
+    adversaries: tuple[str, ...] = ()  # learned attacker files (rs Q, optimal adversary, PA-AD director)
+    adversary_steps: int | None = None  # training budget of an on-demand optimal adversary / PA-AD director
+
+    def __post_init__(self):
+        check_finite(self)
+        at_least(self, 1, "episodes", "pgd_steps", "restarts", "adversary_steps")
+        attacks = parse_attacks(",".join(names(self.attacks, "attacks")))
+        object.__setattr__(self, "attacks", tuple(attacks))
+        object.__setattr__(self, "adversaries", names(self.adversaries, "adversaries"))
+        if attacks:
+            if self.eps is not None:
+                from .attacks import check_eps
+
+                object.__setattr__(self, "eps", check_eps(self.eps))
+        elif self.eps is not None or self.adversaries:
+            raise SpecError("attacks", "are needed by eps and adversaries", cli="--eps and --adversary need --attack")
+        for path in self.adversaries:
+            torchfile.check(path)  # before attacks/ hands it to torch.load: no TorchScript gets that far
+            served = served_attack(path)
+            if served not in attacks:
+                raise SpecError("adversaries", f"{path} is not used: it serves attack {served}",
+                                cli=f"--adversary {path} is not used: it serves --attack {served}")
+
+
+@dataclass
+class EvalResult:
+    """What an evaluation measured; `to_dict()` is the JSON of `python -m landscape.evaluate --json`."""
+
+    ckpt: str
+    env: str
+    algo: str
+    episodes: int
+    seed: int
+    deterministic: bool
+    natural: dict  # mean, se, n, mean_length, returns, wall_s, cpu_s
+    eps: float | None = None  # with attacks:
+    attacks: dict | None = None  # name -> natural's fields + vs_natural, failed (+ adversary, runs, spread)
+    worst: dict | None = None  # the lowest mean over the attacks and natural
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in ("ckpt", "env", "algo", "episodes", "seed", "deterministic", "natural")}
+        if self.attacks is not None:
+            out.update(eps=self.eps, attacks=self.attacks, worst=self.worst)
+        return out
+
+
+def run(spec: EvalSpec, progress: bool = True) -> EvalResult:
+    """Evaluate `spec.ckpt` naturally and under each attack on the same episode seeds. Learned attackers
+    are read from spec.adversaries, else from beside the checkpoint, else trained there (progress bars
+    with progress=True)."""
+    ckpt = str(bundled.resolve(spec.ckpt))  # bundled by name: its cached attackers are beside it
+    spec = replace(spec, ckpt=ckpt)
+    agent = checkpoint.load(ckpt, env_id=spec.env)
+    if agent.algo in ("adversary", "paad"):
+        raise LandscapeError(f"{ckpt} is a learned attacker; evaluate its victim with --attack "
+                             f"{'paad' if agent.algo == 'paad' else 'optimal'} --adversary")
+    result = EvalResult(ckpt, agent.env_id, agent.algo, spec.episodes, spec.seed, spec.deterministic,
+                        natural_return(agent, spec.episodes, spec.seed, spec.deterministic))
+    if spec.attacks:
+        from .envs import env_spec
+
+        result.eps = env_spec(agent.env_id).eps if spec.eps is None else spec.eps
+        result.attacks = attacked_returns(agent, spec, result.eps, result.natural, progress)
+        result.worst = worst_case(result.attacks, result.natural)
+    return result
+
+
+# ----------------------------------------------------------------------------------- command line
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m landscape.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_args.parser("python -m landscape.evaluate", __doc__)
     p.add_argument("--ckpt", required=True, help="checkpoint: landscape .pt or lineage .model")
     p.add_argument("--env", default=None, help="environment of a lineage .model that does not name it")
-    p.add_argument("--episodes", type=int, default=50, help="episodes (published tables use 50)")
-    p.add_argument("--seed", type=int, default=0, help="episode e starts from seed + e")
+    cli_args.episodes(p, 50, help="episodes (published tables use 50)")
+    cli_args.seed(p, help="episode e starts from seed + e")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of the mean action")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--attack", default=None,
-                   help="comma-separated attacks (random, mad, critic, surrogate, rs, optimal, paad) or 'all'")
-    p.add_argument("--eps", type=float, default=None, help="l_inf budget in normalized observations "
-                   "(default: the environment's standard, e.g. Hopper 0.075)")
-    p.add_argument("--adversary", action="append", default=[],
-                   help="a trained optimal adversary or PA-AD director (.pt), or a robust-Sarsa Q file; repeatable")
+    cli_args.attack(p, None, help="comma-separated attacks (random, mad, critic, surrogate, rs, optimal, paad) or 'all'")
+    cli_args.eps(p, cli_args.EPS_OF_ENV)
+    cli_args.adversary(p, repeatable=True, help="a trained optimal adversary or PA-AD director (.pt), or a "
+                       "robust-Sarsa Q file; repeatable")
     p.add_argument("--pgd-steps", type=int, default=10, help="PGD sign steps of eps/10 (10, as SA-PPO)")
     p.add_argument("--restarts", type=int, default=None,
                    help="PGD random restarts, the best per sample kept (default: per attack, evaluate.RESTARTS)")
@@ -204,57 +284,35 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def spec_of(args: argparse.Namespace) -> EvalSpec:
+    with cli_args.as_flags({"adversaries": "--adversary", "attacks": "--attack"}):
+        return EvalSpec(args.ckpt, env=args.env, episodes=args.episodes, seed=args.seed,
+                        deterministic=not args.stochastic, attacks=args.attack or (), eps=args.eps,
+                        pgd_steps=args.pgd_steps, restarts=args.restarts, adversaries=tuple(args.adversary),
+                        adversary_steps=args.adversary_steps)
+
+
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
-    check_numbers(args)
-    if args.episodes < 1:
-        raise LandscapeError("--episodes must be at least 1")
-    names = parse_attacks(args.attack)
-    if names:
-        from .attacks import check_eps
-
-        if args.eps is not None:
-            args.eps = check_eps(args.eps)
-    elif args.eps is not None or args.adversary:
-        raise LandscapeError("--eps and --adversary need --attack")
-    for path in args.adversary:
-        torchfile.check(path)  # before attacks/ hands it to torch.load: no TorchScript gets that far
-        served = served_attack(path)
-        if served not in names:
-            raise LandscapeError(f"--adversary {path} is not used: it serves --attack {served}")
+    spec = spec_of(args)
     torch.set_num_threads(1)
-    args.ckpt = str(bundled.resolve(args.ckpt))  # bundled by name: its cached attackers are beside it
-    agent = checkpoint.load(args.ckpt, env_id=args.env)
-    if agent.algo in ("adversary", "paad"):
-        raise LandscapeError(f"{args.ckpt} is a learned attacker; evaluate its victim with --attack "
-                             f"{'paad' if agent.algo == 'paad' else 'optimal'} --adversary")
-    if names and args.eps is None:
-        from .envs import env_spec
-
-        args.eps = env_spec(agent.env_id).eps
-    result = {"ckpt": args.ckpt, "env": agent.env_id, "algo": agent.algo, "episodes": args.episodes,
-              "seed": args.seed, "deterministic": not args.stochastic,
-              "natural": natural_return(agent, args.episodes, args.seed, not args.stochastic)}
-    if names:
-        result["eps"] = args.eps
-        result["attacks"] = attacked_returns(agent, names, args, natural=result["natural"])
-        result["worst"] = worst_case(result["attacks"], result["natural"])
+    result = run(spec, progress=not args.json)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result.to_dict()))
         return
-    print_table(result, args)
+    print_table(result)
 
 
-def print_table(result: dict, args) -> None:
-    nat = result["natural"]
-    print(f"{args.ckpt}  ({result['env']}, {result['algo']}, {args.episodes} episodes, "
-          f"{'deterministic' if not args.stochastic else 'stochastic'}"
-          + (f", eps {args.eps:g})" if "attacks" in result else ")"))
+def print_table(result: EvalResult) -> None:
+    nat = result.natural
+    print(f"{result.ckpt}  ({result.env}, {result.algo}, {result.episodes} episodes, "
+          f"{'deterministic' if result.deterministic else 'stochastic'}"
+          + (f", eps {result.eps:g})" if result.attacks is not None else ")"))
     print(f"{'':<16}{'return':>10}    {'se':<7}{'vs natural (paired)':>21}   time (wall / CPU s)")
     print(f"{'natural return':<16}{nat['mean']:>10.1f} +- {nat['se']:<7.1f}{'':>21}   "
           f"{nat['wall_s']:.0f} / {nat['cpu_s']:.0f}")
-    for name, r in result.get("attacks", {}).items():
+    for name, r in (result.attacks or {}).items():
         d = r["vs_natural"]
         wall, cpu = r["wall_s"] + r["build_wall_s"], r["cpu_s"] + r["build_cpu_s"]
         line = (f"{name:<16}{r['mean']:>10.1f} +- {r['se']:<7.1f}{d['mean']:>+12.1f} +- {d['se']:<6.1f}"
@@ -265,8 +323,8 @@ def print_table(result: dict, args) -> None:
         if r["failed"]:
             line += "   FAILED: did not lower the return"
         print(line)
-    if "worst" in result:
-        w = result["worst"]
+    if result.worst is not None:
+        w = result.worst
         print(f"{'worst case':<16}{w['mean']:>10.1f} +- {w['se']:<7.1f}  ({w['attack']}; min over attacks and natural)")
 
 

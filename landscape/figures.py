@@ -1,8 +1,8 @@
 """python -m landscape.figures [--out figures/] [--quick] [--only NAME,...]
 
 Regenerates every figure of `figures/` from the configs in `analyses/figures/*.toml`. Each config names
-its checkpoints, the scan settings and what to draw; the scans it needs are run through
-`python -m landscape.scan` (into `<out>/data/`), reusing (and resuming) any store that already holds the
+its checkpoints, the scan settings and what to draw; the scans it needs are run by the scan library
+(`landscape.scanning.run`, the same as `python -m landscape.scan`; into `<out>/data/`), reusing (and resuming) any store that already holds the
 same computation -- the store directory is named by checkpoint hash + scan flags. Drawing reads only the
 stores. A manifest (`<out>/manifest.json` and `manifest.md`) lists each figure with its files, its config,
 the scan commands and the stores (checkpoint sha256, scan key) behind it.
@@ -46,8 +46,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, render
+from . import checkpoint, cli_args, render, scanning
 from .errors import LandscapeError, cli_main
+from .scanning import ScanSpec
 
 CONFIG_DIR = Path("analyses/figures")
 QUICK_SCAN = {"resolution": 5, "episodes": 1, "grad_episodes": 3, "span": 0.5}
@@ -59,9 +60,8 @@ class Skip(Exception):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m landscape.figures", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="figures", help="output directory (default: figures/)")
+    p = cli_args.parser("python -m landscape.figures", __doc__)
+    cli_args.out(p, "figures", help="output directory (default: figures/)")
     p.add_argument("--configs", default=str(CONFIG_DIR), help="directory of figure configs (*.toml)")
     p.add_argument("--quick", action="store_true", help="tiny toy grids (CI); checkpoints replaced by toy agents")
     p.add_argument("--only", help="comma list of figure names (config file stems) to regenerate")
@@ -127,17 +127,32 @@ class Resolver:
 
 
 # ----------------------------------------------------------------------------------- scans
-def scan_flags(settings: dict, resolve: Resolver) -> list[str]:
+def resolved(settings: dict, resolve: Resolver) -> dict:
+    """A config's scan settings with the checkpoint of a line direction (`to`) resolved to its file."""
+    return {k: str(resolve(v)) if k == "to" else v for k, v in settings.items()}
+
+
+def scan_flags(settings: dict) -> list[str]:
+    """The `python -m landscape.scan` flags that say the same as resolved settings (the store's name and the
+    manifest's command are made of them)."""
     argv = []
     for k, v in sorted(settings.items()):
         flag = "--" + k.replace("_", "-")
-        if k == "to":
-            v = resolve(v)
         if v is True:
             argv.append(flag)
         elif v is not False and v is not None:
             argv += [flag, str(v)]
     return argv
+
+
+def scan_spec(ckpt: Path, store: Path, settings: dict) -> ScanSpec:
+    """The ScanSpec of resolved config settings (keys are scan's flags without --: `1d`, `grad_episodes`, ...)."""
+    fields = {"one_d" if k == "1d" else k.replace("-", "_"): v for k, v in settings.items()}
+    known = set(ScanSpec.__dataclass_fields__) - {"ckpt", "out"}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise LandscapeError(f"unknown scan setting {unknown[0]!r} (settings: {', '.join(sorted(known))}, 1d)")
+    return ScanSpec(str(ckpt), out=str(store), **fields)
 
 
 def _finished(surface: Path) -> bool:
@@ -147,17 +162,15 @@ def _finished(surface: Path) -> bool:
         return bool(f["done"].all())
 
 
-def ensure_scan(ckpt: Path, flags: list[str], data: Path, points: list | None) -> tuple[Path, str]:
-    """Run (or resume, or reuse) the scan of `ckpt` with `flags`; returns (store, command)."""
-    from .scan import main as scan_main
-
+def ensure_scan(ckpt: Path, settings: dict, data: Path, points: list | None) -> tuple[Path, str]:
+    """Run (or resume, or reuse) the scan of `ckpt` with resolved `settings`; returns (store, command)."""
+    flags = scan_flags(settings)
     ident = hashlib.sha256(json.dumps([checkpoint.file_hash(ckpt), flags]).encode()).hexdigest()[:10]
     store = data / f"{ckpt.stem}-{ident}"
-    argv = ["--ckpt", str(ckpt), "--out", str(store), "--no-render", *flags]
-    cmd = "python -m landscape.scan " + shlex.join(argv)
+    cmd = "python -m landscape.scan " + shlex.join(["--ckpt", str(ckpt), "--out", str(store), "--no-render", *flags])
     if not _finished(store / "surface.npz"):
         print(f"  scan: {cmd}", flush=True)
-        scan_main(argv)
+        scanning.run(scan_spec(ckpt, store, settings))
     if points:
         (store / "points.json").write_text(json.dumps({"points": points}, indent=1))
     return store, cmd
@@ -173,8 +186,8 @@ def panel_scans(cfg: dict, quick: bool, resolve: Resolver, data: Path) -> tuple[
         except Skip as why:  # draw the panels that exist; the manifest lists the missing ones
             missing.append(f"{panel.get('label', '?')} ({why})")
             continue
-        flags = scan_flags({**settings, **panel.get("scan", {})}, resolve)
-        store, cmd = ensure_scan(ckpt, flags, data, panel.get("points"))
+        store, cmd = ensure_scan(ckpt, resolved({**settings, **panel.get("scan", {})}, resolve), data,
+                                 panel.get("points"))
         scans.append(render.load_scan(store))
         titles.append(panel.get("label", ckpt.stem))
         sources.append({"store": str(store), "ckpt": str(ckpt), "ckpt_sha256": scans[-1].meta["ckpt_sha256"],
@@ -315,9 +328,8 @@ def compare_page(name: str, cfg: dict, quick: bool, resolve: Resolver, out: Path
             missing.append(str(why))
     if not ckpts:
         raise Skip("; ".join(missing) or "no checkpoints")
-    flags = scan_flags({**cfg.get("flags", {}), **(cfg.get("quick", {}).get("flags", {"resolution": 5, "episodes": 1,
-                                                                                        "grad_episodes": 3})
-                                                  if quick else {})}, resolve)
+    flags = scan_flags(resolved({**cfg.get("flags", {}), **(cfg.get("quick", {}).get(
+        "flags", {"resolution": 5, "episodes": 1, "grad_episodes": 3}) if quick else {})}, resolve))
     ident = hashlib.sha256(json.dumps([[checkpoint.file_hash(c) for c in ckpts], flags]).encode()).hexdigest()[:10]
     page, store = out / f"{name}.html", out / "data" / f"{name}-{ident}"
     argv = [*map(str, ckpts), "--out", str(page), "--scans", str(store), *flags]

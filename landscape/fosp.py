@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import bundled, checkpoint, render
+from . import bundled, checkpoint, cli_args, render
 from .directions import param_kinds
 from .errors import LandscapeError, check_numbers, check_writable, cli_main
 from .evaluator import BatchedEvaluator
@@ -42,6 +42,7 @@ from .gradients import gradient_norm, per_episode_gradients
 from . import stationarity as st
 from .numerics import mean_se
 from .store import ScanStore
+from .scanning import attack_eps, make_attack_for
 
 Z_95 = 1.96
 
@@ -239,20 +240,17 @@ def dedupe(thetas: torch.Tensor, tol: float) -> list[int]:
 
 # ----------------------------------------------------------------------------------- command line
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m landscape.fosp", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_args.parser("python -m landscape.fosp", __doc__)
     p.add_argument("--ckpt", required=True, help="checkpoint (.pt or lineage .model)")
     p.add_argument("--from-store", metavar="DIR", help="scan store whose local maxima are candidates")
     p.add_argument("--metric", default="natural", help="surface whose local maxima are candidates (natural, adversarial)")
     p.add_argument("--top", type=int, default=4, help="candidates taken from the store (highest local maxima)")
     p.add_argument("--objective", default="natural", choices=("natural", "adversarial"),
                    help="the return whose gradient ascent refines the candidates")
-    p.add_argument("--attack", default="mad", help="attack for adversarial returns and gradients ('none': natural only)")
-    p.add_argument("--eps", type=float, default=None,
-                   help="attack budget (default: the checkpoint's, or the environment's standard when it has none)")
-    p.add_argument("--adversary", help="learned attacker file for --attack rs/optimal (default: the one cached "
-                   "beside the checkpoint)")
-    p.add_argument("--params", default="all", choices=("weights", "weights+biases", "all"), help="what moves")
+    cli_args.attack(p, help="attack for adversarial returns and gradients ('none': natural only)")
+    cli_args.eps(p)
+    cli_args.adversary(p)
+    cli_args.params(p, "all", help="what moves")
     p.add_argument("--steps", type=int, default=10, help="refinement steps per candidate")
     p.add_argument("--step", type=float, default=0.01, help="step length as a fraction of ||theta||")
     p.add_argument("--threshold", type=float, default=0.0,
@@ -268,13 +266,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--alpha", type=float, default=0.05, help="error rate per side of the verdict")
     p.add_argument("--gamma", type=float, default=None, help="discount of the estimated gradient (toys 1, else 0.99)")
     p.add_argument("--lam", type=float, default=None, help="GAE lambda of the estimated gradient (toys 1, else 0.95)")
-    p.add_argument("--grad-episodes", type=int, default=16, help="sampled episodes per gradient estimate")
-    p.add_argument("--episodes", type=int, default=5, help="deterministic episodes for the reported returns")
+    cli_args.grad_episodes(p, 16, help="sampled episodes per gradient estimate")
+    cli_args.episodes(p, help="deterministic episodes for the reported returns")
     p.add_argument("--dedupe", type=float, default=1e-3, help="merge end points closer than this (x ||theta||)")
     p.add_argument("--curvature", action="store_true", help="extreme Hessian eigenvalues of the PPO surrogate")
     p.add_argument("--exact", action="store_true", help="ToyTrap-v0 only: the closed form instead of estimates")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="report path (default: fosp_<checkpoint>.json)")
+    cli_args.seed(p, help="seeds the episodes and the reference points")
+    cli_args.out(p, help="report path (default: fosp_<checkpoint>.json)")
     return p.parse_args(argv)
 
 
@@ -343,8 +341,6 @@ def main(argv=None) -> None:
     out = check_writable(args.out or f"fosp_{Path(args.ckpt).stem}.json", "--out", inputs=[args.ckpt])
     agent = checkpoint.load(args.ckpt)
     theta0 = agent.space.flatten(agent.actor)
-    from .scan import attack_eps, make_attack_for
-
     attack = None if args.attack == "none" else make_attack_for(agent, args.attack, attack_eps(agent, args.eps),
                                                                 args.adversary, args.ckpt)
     starts, origins = theta0[None], [{"id": "ckpt", "coords": None}]

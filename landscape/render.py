@@ -22,8 +22,6 @@ the threshold), x = not stationary (lower bound above it), nothing = unresolved;
 marker convention for every figure.
 """
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -31,8 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import stationarity as st
-from .errors import LandscapeError
-from .store import load_surface
+from .store import Surface, open_surface
 
 LABELS = {"natural": "natural return", "adversarial": "adversarial return", "gap": "natural - adversarial",
           "grad_natural": r"$\|\nabla J\|$ natural", "grad_adversarial": r"$\|\nabla J\|$ adversarial",
@@ -63,47 +60,8 @@ def style():
     return plt.rc_context(STYLE)
 
 
-@dataclass
-class Scan:
-    root: Path
-    meta: dict
-    surface: dict
-    points: list = field(default_factory=list)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.meta["grid"]["shape"])
-
-    @property
-    def coords(self) -> list[np.ndarray]:
-        return [self.surface[f"coords_{i}"] for i in range(self.ndim)]
-
-    @property
-    def axis_names(self) -> list[str]:
-        return [d.get("label") or d["kind"] for d in self.meta["directions"]]
-
-    @property
-    def title(self) -> str:
-        return f"{self.meta.get('algo', '?').upper()} ({Path(self.meta.get('ckpt', '?')).stem})"
-
-    def has(self, metric: str) -> bool:
-        return metric in self.meta["metrics"]
-
-    def values(self, metric: str) -> np.ndarray:
-        """The grid of `metric` with not-computed cells as NaN (from the done mask, never a sentinel)."""
-        if not self.has(metric):
-            raise LandscapeError(f"{self.root} has no metric {metric!r} (it has {', '.join(self.meta['metrics'])})")
-        return np.where(self.surface["done"], self.surface[metric], np.nan)
-
-    def se(self, metric: str) -> np.ndarray:
-        return np.where(self.surface["done"], self.surface[f"{metric}_se"], np.nan)
-
-
-def load_scan(root: str | Path) -> Scan:
-    meta, surface = load_surface(root)
-    pts_path = Path(root) / "points.json"
-    points = json.loads(pts_path.read_text()).get("points", []) if pts_path.exists() else []
-    return Scan(Path(root), meta, surface, points)
+Scan = Surface  # a store's meta, assembled grids and marked points (store.py)
+load_scan = open_surface
 
 
 # ----------------------------------------------------------------------------------- helpers

@@ -24,9 +24,11 @@ Defaults, and why (every one is a flag of `python -m landscape.train`):
 """
 
 import csv
+from dataclasses import dataclass
 
 from .robust_loss import RobustPolicyLoss
 from .schedules import Constant, eps_warmup
+from .specs import SpecError, check_finite, one_of
 from .trainer import Trainer, _log_path
 
 
@@ -53,9 +55,9 @@ class RobustTrainer(Trainer):
         return {"eps": self.loss.eps, "strength": self.loss.strength, "guidance": self.loss.guidance}
 
 
-# ---- command line (used by landscape.train for --algo arpo / barpo) ----
+# ---- the robust options (a nested spec of train.TrainSpec; flags of `python -m landscape.train`) ----
 
-ROBUST_DEFAULTS = {  # None: set in build() (the env's eps, the preset's weights, BARPO-only flags)
+ROBUST_DEFAULTS = {  # None: set by RobustSpec.resolve (the env's eps, the preset's weights, BARPO-only flags)
     "preset": "car", "eps": None, "eps_warmup": 0.75, "pgd_steps": 10, "temperature": None, "guidance": None,
     "reg": None, "relaxation": None, "strength": None, "schedule": None, "ramp_start": 0.0, "ramp_frac": 0.75,
     "adapt_step": 0.1, "adapt_window": 20, "sgld_noise": 1.0, "penalty": 1.0, "std_from": "joint",
@@ -78,6 +80,66 @@ def preset_weights(preset: str, env_id: str, inner: str = "pgd") -> dict:
     if preset == "car":
         return {"guidance": 1.0, "reg": reg, "temperature": lam}
     return {"guidance": 0.0, "reg": 1.0, "temperature": lam}
+
+
+@dataclass(frozen=True)
+class RobustSpec:
+    """ARPO / BARPO settings as given; None = the default (ROBUST_DEFAULTS, the preset's weights on the
+    environment, the environment's eps, BARPO's relaxation/strength/schedule). `resolve` fills them in."""
+
+    preset: str | None = None
+    eps: float | None = None  # also the budget of --algo adversary
+    eps_warmup: float | None = None
+    pgd_steps: int | None = None
+    temperature: float | None = None
+    guidance: float | None = None
+    reg: float | None = None
+    relaxation: str | None = None
+    strength: float | None = None
+    schedule: str | None = None
+    ramp_start: float | None = None
+    ramp_frac: float | None = None
+    adapt_step: float | None = None
+    adapt_window: int | None = None
+    sgld_noise: float | None = None
+    penalty: float | None = None
+    std_from: str | None = None
+    inner: str | None = None
+
+    def __post_init__(self):
+        from .relaxations import RELAXATIONS, SOLVERS
+        from .robust_loss import STD_FROM
+        from .schedules import SCHEDULES
+
+        check_finite(self)
+        for name, choices in (("preset", PRESETS), ("relaxation", sorted(RELAXATIONS)), ("schedule", SCHEDULES),
+                              ("std_from", STD_FROM), ("inner", SOLVERS)):
+            if getattr(self, name) is not None:
+                one_of(self, name, choices)
+
+    def given(self) -> list[str]:
+        """The fields set (not left to their defaults)."""
+        return [k for k in ROBUST_DEFAULTS if getattr(self, k) is not None]
+
+    def reject(self, algo: str, allowed: tuple[str, ...] = ()) -> None:
+        """One-line error when a robust option is given to an algorithm that does not use it."""
+        given = [k for k in self.given() if k not in allowed]
+        if given:
+            raise SpecError(given[0], "applies to --algo arpo / barpo only")
+
+    def resolve(self, algo: str, env_id: str, env_eps: float) -> dict:
+        """Every setting of an arpo / barpo run on env_id, defaults filled in and checked."""
+        given = {k: getattr(self, k) for k in ROBUST_DEFAULTS}
+        if algo == "arpo" and any(given[k] is not None for k in BARPO_ONLY):
+            raise SpecError("relaxation", "applies to --algo barpo only",
+                            cli="--relaxation, --strength and --schedule apply to --algo barpo only")
+        o = {k: v if v is not None else ROBUST_DEFAULTS[k] for k, v in given.items()}
+        if algo == "barpo":
+            o.update({k: BARPO_DEFAULTS[k] for k in BARPO_DEFAULTS if given[k] is None})
+        o.update({k: v for k, v in preset_weights(o["preset"], env_id, o["inner"]).items() if given[k] is None})
+        o["eps"] = env_eps if o["eps"] is None else o["eps"]
+        check_robust(o, algo)
+        return o
 
 
 def add_arguments(p) -> None:
@@ -110,24 +172,21 @@ def add_arguments(p) -> None:
                    "default, as CAR-PPO) or the clean surrogate alone (clean: an ablation)")
 
 
-def build(args, agent, ppo_cfg, run, spec, env_fn=None) -> RobustTrainer:
-    """The ARPO / BARPO trainer from parsed arguments; records the settings in the agent's config."""
-    from .errors import LandscapeError
+def spec_of(args) -> RobustSpec:
+    """The robust options of parsed `python -m landscape.train` flags."""
+    return RobustSpec(**{k: getattr(args, k) for k in ROBUST_DEFAULTS})
+
+
+def build(robust: RobustSpec, algo: str, agent, ppo_cfg, run, spec, resume: bool = False,
+          env_fn=None) -> RobustTrainer:
+    """The ARPO / BARPO trainer; records the settings in the agent's config."""
     from .relaxations import make_relaxation
     from .robust_loss import arpo_loss
     from .schedules import Adaptive, Ramp
 
-    given = {k: getattr(args, k) for k in ROBUST_DEFAULTS}
-    if args.algo == "arpo" and any(given[k] is not None for k in BARPO_ONLY):
-        raise LandscapeError("--relaxation, --strength and --schedule apply to --algo barpo only")
-    o = {k: v if v is not None else ROBUST_DEFAULTS[k] for k, v in given.items()}
-    if args.algo == "barpo":
-        o.update({k: BARPO_DEFAULTS[k] for k in BARPO_DEFAULTS if given[k] is None})
-    o.update({k: v for k, v in preset_weights(o["preset"], spec.env_id, o["inner"]).items() if given[k] is None})
-    o["eps"] = spec.eps if o["eps"] is None else o["eps"]
-    check_robust(o, args.algo)
+    o = robust.resolve(algo, spec.env_id, spec.eps)
     weights = {k: o[k] for k in ("temperature", "guidance", "reg", "std_from")}
-    if args.algo == "arpo":
+    if algo == "arpo":
         loss = arpo_loss(ppo_cfg.clip, o["eps"], o["pgd_steps"], entropy_coef=ppo_cfg.entropy_coef,
                          solver=o["inner"], **weights)
         schedule = None
@@ -140,29 +199,19 @@ def build(args, agent, ppo_cfg, run, spec, env_fn=None) -> RobustTrainer:
                     "adaptive": lambda: Adaptive(o["strength"], o["adapt_step"], o["adapt_window"])}[o["schedule"]]()
     agent.eps = o["eps"]
     agent.config["robust"] = {k: v for k, v in o.items() if v is not None}
-    return RobustTrainer(agent, ppo_cfg, run, loss, o["eps_warmup"], schedule, resume=args.resume, env_fn=env_fn)
+    return RobustTrainer(agent, ppo_cfg, run, loss, o["eps_warmup"], schedule, resume=resume, env_fn=env_fn)
 
 
 def check_robust(o: dict, algo: str) -> None:
     """One-line errors for impossible settings, before any environment is built."""
-    from .errors import LandscapeError
-
     for k in ("eps", "temperature", "guidance", "reg", "pgd_steps", "sgld_noise", "penalty"):
         if not o[k] >= 0:  # also catches NaN
-            raise LandscapeError(f"--{k.replace('_', '-')} must be non-negative, not {o[k]}")
+            raise SpecError(k, f"must be non-negative, not {o[k]}")
     if o["guidance"] == 0 and o["reg"] == 0:
-        raise LandscapeError("--guidance and --reg are both 0: the policy loss would be empty")
+        raise SpecError("guidance", "and reg are both 0: the policy loss would be empty",
+                        cli="--guidance and --reg are both 0: the policy loss would be empty")
     for k in ("eps_warmup", "ramp_start", "ramp_frac") + (("strength",) if algo == "barpo" else ()):
         if not 0 <= o[k] <= 1:
-            raise LandscapeError(f"--{k.replace('_', '-')} must lie in [0, 1], not {o[k]}")
+            raise SpecError(k, f"must lie in [0, 1], not {o[k]}")
     if o["adapt_window"] <= 0:
-        raise LandscapeError("--adapt-window must be positive")
-
-
-def reject_flags(args) -> None:
-    """One-line error when arpo/barpo flags are given to another algorithm."""
-    from .errors import LandscapeError
-
-    given = [k for k in ROBUST_DEFAULTS if getattr(args, k, None) is not None]
-    if given:
-        raise LandscapeError(f"--{given[0].replace('_', '-')} applies to --algo arpo / barpo only")
+        raise SpecError("adapt_window", "must be positive")

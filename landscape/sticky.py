@@ -32,10 +32,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import bundled, checkpoint, render
+from . import bundled, checkpoint, cli_args, render
 from .directions import param_kinds
 from .errors import LandscapeError, check_numbers, check_writable, cli_main
 from .evaluator import BatchedEvaluator
+from .scanning import attack_eps, make_attack_for
 
 OBJECTIVES = ("spo", "arpo", "barpo", "null")
 
@@ -151,8 +152,7 @@ def returns(agent, thetas: torch.Tensor, episodes: int, seed: int, attack=None) 
 
 # ----------------------------------------------------------------------------------- command line
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m landscape.sticky", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_args.parser("python -m landscape.sticky", __doc__)
     p.add_argument("--ckpt", required=True, help="checkpoint (its critic and normalizer are used)")
     p.add_argument("--fosp", metavar="REPORT", help="a landscape.fosp report; theta* = its point --point")
     p.add_argument("--point", default="ckpt", help="id of the point in the --fosp report (default: ckpt)")
@@ -163,19 +163,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--radius", type=float, default=0.02, help="restart radius as a fraction of ||theta*|| (moving part)")
     p.add_argument("--updates", type=int, default=5, help="T: updates of the trainer per restart")
     p.add_argument("--escape", type=float, default=2.0, help="escaped when the distance exceeds this x radius")
-    p.add_argument("--params", default="all", choices=("weights", "weights+biases", "all"), help="what is perturbed")
-    p.add_argument("--eps", type=float, default=None, help="ARPO/BARPO and attack budget (default: the "
-                   "checkpoint's, or the environment's standard when it has none)")
+    cli_args.params(p, "all", help="what is perturbed")
+    cli_args.eps(p, help="ARPO/BARPO and " + cli_args.EPS_OF_CHECKPOINT)
     p.add_argument("--relaxation", default="objective", help="BARPO relaxation (objective, budget, delta, penalty)")
     p.add_argument("--strength", type=float, default=0.5, help="BARPO adversary strength")
     p.add_argument("--steps-per-iter", type=int, default=2048, help="PPO steps collected per update")
-    p.add_argument("--attack", default="mad", help="attack for the adversarial returns reached ('none' to skip)")
-    p.add_argument("--adversary", help="learned attacker file for --attack rs/optimal (default: the one cached "
-                   "beside the checkpoint)")
-    p.add_argument("--episodes", type=int, default=3, help="deterministic episodes for returns")
+    cli_args.attack(p, help="attack for the adversarial returns reached ('none' to skip)")
+    cli_args.adversary(p)
+    cli_args.episodes(p, 3, help="deterministic episodes for returns")
     p.add_argument("--exact", action="store_true", help="ToyTrap-v0: closed-form dynamics (lr 0.05 per update)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="report path (default: sticky_<checkpoint>.json)")
+    cli_args.seed(p, help="seeds the restarts and the episodes")
+    cli_args.out(p, help="report path (default: sticky_<checkpoint>.json)")
     return p.parse_args(argv)
 
 
@@ -236,8 +234,6 @@ def main(argv=None) -> None:
     agent = checkpoint.load(args.ckpt)
     if args.exact and agent.env_id != "ToyTrap-v0":
         raise LandscapeError("--exact needs a ToyTrap-v0 checkpoint")
-    from .scan import attack_eps, make_attack_for
-
     eps = attack_eps(agent, args.eps)
     theta = _theta_star(args, agent)
     mask = agent.space.mask(param_kinds(args.params))

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,58 @@ def load_surface(root: str | os.PathLike) -> tuple[dict, dict]:
     if not store.root.is_dir():
         raise LandscapeError(f"no scan store at {root}")
     return store.meta, store.assemble()
+
+
+@dataclass
+class Surface:
+    """A scan's result: its store's meta (scan.json), the assembled grids (surface.npz) and marked points.
+
+        surface.values("natural")      # the grid, NaN where not computed (the done mask)
+        surface.se("natural")          # its standard errors
+        surface.coords                 # coordinates per axis; surface.meta["directions"] says what the axes are
+    """
+
+    root: Path
+    meta: dict
+    surface: dict
+    points: list = field(default_factory=list)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.meta["grid"]["shape"])
+
+    @property
+    def coords(self) -> list[np.ndarray]:
+        return [self.surface[f"coords_{i}"] for i in range(self.ndim)]
+
+    @property
+    def axis_names(self) -> list[str]:
+        return [d.get("label") or d["kind"] for d in self.meta["directions"]]
+
+    @property
+    def title(self) -> str:
+        return f"{self.meta.get('algo', '?').upper()} ({Path(self.meta.get('ckpt', '?')).stem})"
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.surface["done"]
+
+    def has(self, metric: str) -> bool:
+        return metric in self.meta["metrics"]
+
+    def values(self, metric: str) -> np.ndarray:
+        """The grid of `metric` with not-computed cells as NaN (from the done mask, never a sentinel)."""
+        if not self.has(metric):
+            raise LandscapeError(f"{self.root} has no metric {metric!r} (it has {', '.join(self.meta['metrics'])})")
+        return np.where(self.surface["done"], self.surface[metric], np.nan)
+
+    def se(self, metric: str) -> np.ndarray:
+        return np.where(self.surface["done"], self.surface[f"{metric}_se"], np.nan)
+
+
+def open_surface(root: str | os.PathLike) -> Surface:
+    """The Surface of a store directory (assembled from its chunks), with its points.json if any."""
+    meta, surface = load_surface(root)
+    pts_path = Path(root) / "points.json"
+    points = json.loads(pts_path.read_text()).get("points", []) if pts_path.exists() else []
+    return Surface(Path(root), meta, surface, points)

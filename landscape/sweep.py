@@ -32,7 +32,6 @@ checkpoint); `out` must then be on a filesystem that every node sees.
 import argparse
 import contextlib
 import csv
-import io
 import json
 import os
 import statistics
@@ -44,6 +43,7 @@ import torch
 from tqdm import tqdm
 
 from .errors import LandscapeError, cli_main, describe
+from .executor import make_executor
 
 TRAIN_ALGOS = ("spo", "arpo", "barpo")
 MAX_RETRIES = 2  # re-runs of a run whose worker died; each resumes from the run's last checkpoint
@@ -134,22 +134,31 @@ def run_specs(cfg: dict) -> list[dict]:
 
 
 def train_argv(spec: dict) -> list[str]:
+    """The run's training as `python -m landscape.train` flags: the config speaks in flags (train_flags)."""
     argv = ["--algo", spec["algo"], "--env", spec["env"], "--steps", str(spec["steps"]), "--seed",
             str(spec["seed"]), "--out", spec["ckpt"], *spec["train_flags"]]
     return argv + ["--resume"] if Path(spec["ckpt"]).exists() else argv
 
 
-def check_train_flags(spec: dict) -> None:
-    """Refuse flags the trainer would reject, before any run starts (argparse's message, one line)."""
+def train_spec(spec: dict):
+    """The run's train.TrainSpec (resuming when its checkpoint exists); flags the trainer would reject are
+    one line naming the algorithm."""
     from . import train
 
-    err = io.StringIO()
     try:
-        with contextlib.redirect_stderr(err):
-            train.parse_args(train_argv(spec))
-    except SystemExit:
-        msg = err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else "invalid"
-        raise LandscapeError(f"config: flags of {spec['algo']}: {msg}")
+        return train.spec_from_flags(train_argv(spec))
+    except LandscapeError as err:
+        raise LandscapeError(f"config: flags of {spec['algo']}: {err}")
+
+
+def eval_spec(spec: dict):
+    """The run's evaluate.EvalSpec: the config's episodes, seed, attacks and eps; evaluate's own defaults for
+    PGD steps, restarts and learned attackers."""
+    from .evaluate import EvalSpec
+
+    ev = spec["evaluation"]
+    return EvalSpec(spec["ckpt"], episodes=ev["episodes"], seed=ev["seed"], attacks=tuple(ev["attacks"]),
+                    eps=ev["eps"] if ev["attacks"] else None)
 
 
 # ----------------------------------------------------------------------------------- one run
@@ -164,37 +173,30 @@ def train_run(spec: dict) -> tuple[float, float]:
 
     ckpt = Path(spec["ckpt"])
     ckpt.parent.mkdir(parents=True, exist_ok=True)
+    run = train_spec(spec)
     t0, c0 = time.perf_counter(), time.process_time()
     with open(ckpt.with_suffix(".log"), "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         torch.manual_seed(spec["seed"])  # the initial networks are drawn before the trainer seeds itself
-        train.main.__wrapped__(train_argv(spec))  # undecorated: errors come back as LandscapeError
+        train.run(run)
+        print(f"saved {run.out} (best evaluation checkpoint beside it)")
     return time.perf_counter() - t0, time.process_time() - c0
 
 
 def run_one(spec: dict, evaluate: bool = True) -> dict | None:
     """Train and evaluate one run; returns its result (plain data), or None when evaluate is False."""
-    from . import checkpoint
-    from .evaluate import attacked_returns, natural_return, parse_args, worst_case
+    from . import checkpoint, evaluate as evaluation
 
     train_wall, train_cpu = train_run(spec)
     if not evaluate:
         return None
-    ckpt, ev = Path(spec["ckpt"]), spec["evaluation"]
+    ckpt = Path(spec["ckpt"])
     t1, c1 = time.perf_counter(), time.process_time()
     with open(ckpt.with_suffix(".log"), "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        agent = checkpoint.load(ckpt)
+        measured = evaluation.run(eval_spec(spec), progress=False)
         result = {"name": spec["name"], "env": spec["env"], "algo": spec["algo"], "seed": spec["seed"],
-                  "steps": agent.step, "ckpt": str(ckpt), "spec": spec,
-                  "natural": natural_return(agent, ev["episodes"], ev["seed"])}
-        if ev["attacks"]:
-            from .envs import env_spec
-
-            argv = ["--ckpt", str(ckpt), "--episodes", str(ev["episodes"]), "--seed", str(ev["seed"]), "--json"]
-            args = parse_args(argv)  # evaluate's own defaults for PGD steps, restarts, learned attackers
-            args.eps = env_spec(agent.env_id).eps if ev["eps"] is None else ev["eps"]
-            result["eps"] = args.eps
-            result["attacks"] = attacked_returns(agent, ev["attacks"], args, natural=result["natural"])
-            result["worst"] = worst_case(result["attacks"], result["natural"])  # over attacks and natural
+                  "steps": checkpoint.load(ckpt).step, "ckpt": str(ckpt), "spec": spec, "natural": measured.natural}
+        if measured.attacks is not None:  # the worst case is over the attacks and natural
+            result.update(eps=measured.eps, attacks=measured.attacks, worst=measured.worst)
     # this call's cost (a resumed run's training counts only the part done now; the trainer's CSV has
     # every iteration's wall_s and cpu_s)
     result["seconds"] = {"train": train_wall, "train_cpu": train_cpu,
@@ -202,12 +204,9 @@ def run_one(spec: dict, evaluate: bool = True) -> dict | None:
     return result
 
 
-def run_on_worker(spec: dict) -> dict:
-    """run_one as a Ray task, which holds one CPU."""
-    from .distributed import worker_setup
-
-    worker_setup()
-    return run_one(spec)
+def run_task(evaluate: bool, spec: dict) -> dict | None:
+    """One run as an executor task (executor.py): run_one with the evaluate flag first (a shared argument)."""
+    return run_one(spec, evaluate)
 
 
 # ----------------------------------------------------------------------------------- driver
@@ -261,41 +260,24 @@ def summarize(cfg: dict) -> list[dict]:
     return rows
 
 
-def run_local(cfg: dict, todo: list[dict], bar, evaluate: bool = True) -> list[str]:
+def run_all(cfg: dict, todo: list[dict], bar, executor, evaluate: bool = True) -> list[str]:
+    """Every run of `todo` on `executor`; each result is written as it arrives. Returns the failed runs, each
+    with its one-line error (the others go on)."""
+    from . import sweep  # by reference even under `python -m` (where this module is __main__): Ray imports it
+
     failed = []
-    for spec in todo:
-        try:
-            result = run_one(spec, evaluate)
-            if result is not None:
-                write_result(cfg, result)
-        except LandscapeError as err:
-            failed.append(f"{spec['name']} ({err})")
+
+    def write(spec, result):
+        if result is not None:
+            write_result(cfg, result)
         bar.update(1)
+
+    def fail(spec, err):
+        failed.append(f"{spec['name']} ({err})")
+        bar.update(1)
+
+    executor.map(sweep.run_task, todo, write, shared=(evaluate,), on_error=fail)
     return failed
-
-
-def run_ray(cfg: dict, todo: list[dict], bar, address: str | None) -> list[str]:
-    from .distributed import connect, task_error
-
-    ray, owned = connect(address)
-    try:
-        from . import sweep  # by reference even under `python -m` (where this module is __main__)
-
-        task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(sweep.run_on_worker)
-        pending = {task.remote(spec): spec for spec in todo}
-        failed = []
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            spec = pending.pop(ready[0])
-            try:
-                write_result(cfg, ray.get(ready[0]))
-            except ray.exceptions.RayError as err:
-                failed.append(f"{spec['name']} ({task_error(err)})")
-            bar.update(1)
-        return failed
-    finally:
-        if owned:
-            ray.shutdown()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -329,7 +311,7 @@ def main(argv=None) -> None:
     cfg = load_config(args.config)
     specs = run_specs(cfg)
     for spec in {s["algo"]: s for s in specs}.values():
-        check_train_flags(spec)
+        train_spec(spec)  # flags the trainer would refuse: one line before any run starts
     if args.train_only and args.backend != "local":
         raise LandscapeError("--train-only runs on the local backend")
     specs = select(specs, args.only)
@@ -338,7 +320,7 @@ def main(argv=None) -> None:
     print(f"sweep: {len(specs)} runs ({len(specs) - len(todo)} finished) -> {cfg['out']}")
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), unit="run", desc=f"sweep ({args.backend})",
                dynamic_ncols=True)
-    failed = run_ray(cfg, todo, bar, args.address) if args.backend == "ray" and todo else run_local(cfg, todo, bar, not args.train_only)
+    failed = run_all(cfg, todo, bar, make_executor(args.backend, args.address, MAX_RETRIES), not args.train_only)
     bar.close()
     rows = summarize(cfg)
     for r in rows:

@@ -103,10 +103,10 @@ def test_failed_validation_leaves_no_store(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------ options
 def test_range_with_a_negative_start_parses():
-    from landscape.scan import coordinates, parse_args
+    from landscape.scan import parse_args, spec_of
 
     args = parse_args(["--ckpt", "x.pt", "--1d", "--range", "-0.25,1.25", "--resolution", "7"])
-    assert args.range == "-0.25,1.25" and coordinates(args)[0][[0, -1]].tolist() == [-0.25, 1.25]
+    assert args.range == "-0.25,1.25" and spec_of(args).coordinates()[0][[0, -1]].tolist() == [-0.25, 1.25]
 
 
 @pytest.mark.parametrize("argv, msg", [

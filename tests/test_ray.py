@@ -152,6 +152,32 @@ def test_ray_scan_equals_local_and_survives_a_killed_worker(cluster, hopper_ckpt
     assert np.array_equal(again["adversarial"], local["adversarial"]) and again["done"].all()
 
 
+def test_ray_scan_ships_the_learned_adversary_cached_beside_the_checkpoint(cluster, tmp_path):
+    """--attack optimal without --adversary reads `<stem>.optimal-eps<E>.pt` beside the checkpoint; the Ray
+    workers get that file too (before, only a given --adversary was shipped and every task failed)."""
+    from landscape.attacks import cache_path, fingerprint
+
+    torch.manual_seed(0)
+    victim = Agent.new("ToyTarget-v0", 2, 1, hidden=(4,))
+    victim.obs_norm.count, victim.obs_norm.frozen = 1.0, True
+    ckpt = tmp_path / "toy.pt"
+    checkpoint.save(victim, ckpt)
+    adv = Agent.new("ToyTarget-v0", 2, 2, algo="adversary", eps=0.1,
+                    config={"victim_env": "ToyTarget-v0", "eps": 0.1, "victim_fingerprint": fingerprint(victim)})
+    with torch.no_grad():
+        adv.actor.net[-1].weight.mul_(100)
+    checkpoint.save(adv, cache_path(ckpt, "optimal", 0.1))
+    argv = ["--ckpt", str(ckpt), "--metrics", "natural,adversarial", "--attack", "optimal", "--eps", "0.1",
+            "--episodes", "2", "--resolution", "3", "--chunk", "3", "--no-render"]
+    scan_main([*argv, "--out", str(tmp_path / "local")])
+    scan_main([*argv, "--out", str(tmp_path / "ray"), "--backend", "ray", "--address", cluster["address"]])
+    local, remote = np.load(tmp_path / "local" / "surface.npz"), np.load(tmp_path / "ray" / "surface.npz")
+    assert remote["done"].all()
+    for m in ("natural", "adversarial", "adversarial_se"):
+        assert np.array_equal(local[m], remote[m]), m
+    assert not np.array_equal(local["natural"], local["adversarial"])  # the adversary did something
+
+
 def _sweep_config(tmp_path, out, seeds=(0, 1)) -> Path:
     cfg = {"out": str(out), "algos": ["spo"], "envs": ["ToyTarget-v0"], "seeds": list(seeds), "steps": 128,
            "train_flags": ["--steps-per-iter", "64", "--n-envs", "2", "--eval-every", "0"],

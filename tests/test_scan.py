@@ -176,9 +176,7 @@ def _line_argv(tmp_path, a, b):
 def test_scan_key_follows_the_contents_of_to_and_trajectory(tmp_path, capsys):
     """Another checkpoint saved under the --to name is another computation: refused, not resumed with the
     stale direction (the key hashed the path only); the --trajectory files are part of the key too."""
-    import argparse
-
-    from landscape.scan import direction_meta
+    from landscape.scanning import ScanSpec, direction_meta
 
     a, b = tmp_path / "a.pt", tmp_path / "b.pt"
     checkpoint.save(toy_agent(0), a)
@@ -188,7 +186,7 @@ def test_scan_key_follows_the_contents_of_to_and_trajectory(tmp_path, capsys):
     with pytest.raises(SystemExit) as ex:
         scan_main(_line_argv(tmp_path, a, b))
     assert ex.value.code == 2 and "holds a different scan" in capsys.readouterr().err
-    args = argparse.Namespace(norm="filter", params="weights", to=None, trajectory=str(tmp_path / "t*.pt"))
+    args = ScanSpec(str(a), directions="pca,pca", trajectory=str(tmp_path / "t*.pt"))
     checkpoint.save(toy_agent(3), tmp_path / "t1.pt")
     before = direction_meta(args, "pca")
     checkpoint.save(toy_agent(4), tmp_path / "t2.pt")
@@ -196,7 +194,7 @@ def test_scan_key_follows_the_contents_of_to_and_trajectory(tmp_path, capsys):
 
 
 def test_resume_reads_the_stored_directions_without_building_them(tmp_path, monkeypatch, capsys):
-    import landscape.scan
+    import landscape.scanning
 
     a = tmp_path / "a.pt"
     checkpoint.save(toy_agent(0), a)
@@ -208,6 +206,6 @@ def test_resume_reads_the_stored_directions_without_building_them(tmp_path, monk
     def refuse(*args):
         raise AssertionError("directions rebuilt on resume (a gradient direction costs 32 episodes)")
 
-    monkeypatch.setattr(landscape.scan, "build_directions", refuse)
+    monkeypatch.setattr(landscape.scanning, "build_directions", refuse)
     scan_main(argv)
     assert "resuming" in capsys.readouterr().out and np.load(tmp_path / "s" / "surface.npz")["done"].all()
