@@ -250,13 +250,20 @@ def compute_chunk(probe: PointProbe, theta0, dirs, coords, points: np.ndarray, i
 _PROBES: dict = {}  # scan key -> PointProbe, per process: building one costs env set-up (and rollouts)
 
 
-def chunk_job(meta: dict, ckpt: str, adversary: str | None) -> dict:
-    """Plain data from which any process rebuilds the scan's probe: the settings and the bytes of the
-    checkpoint and of the learned attacker's file (the given one or the one cached beside the checkpoint)."""
+def chunk_job(meta: dict, agent, adversary: str | None) -> dict:
+    """Plain data from which any process rebuilds the scan's probe: the settings, the loaded agent as our own
+    checkpoint format (so an imported model's side files -- SB3/CleanRL statistics, a lineage model's --env --
+    reach the workers as what this process loaded) and the learned attacker's file (the given one or the
+    one cached beside the checkpoint)."""
+    import tempfile
+
     ship = lambda path: None if path is None else (Path(path).name, Path(path).read_bytes())  # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="landscape-") as tmp:
+        checkpoint.save(agent, Path(tmp) / "ckpt.pt")
+        ckpt = ship(Path(tmp) / "ckpt.pt")
     return {"key": meta["key"], "metrics": meta["metrics"], "attack": meta["attack"], "episodes": meta["episodes"],
             "grad_episodes": meta["grad_episodes"], "seed": meta["seed"],
-            "files": {"ckpt": ship(ckpt), "adversary": ship(adversary)}}
+            "files": {"ckpt": ckpt, "adversary": ship(adversary)}}
 
 
 def _probe(job: dict) -> PointProbe:
@@ -366,6 +373,6 @@ def run(spec: ScanSpec, progress: bool = True, executor=None) -> Surface:
     else:  # the workers rebuild it from the job's plain data
         probe.close()
         adversary = learned_file(spec.attack, eps, spec.adversary, ckpt) if spec.uses_attack else None
-        run_chunks(store, chunk_job(meta, ckpt, adversary), theta0, dirs, coords, chunks, executor, progress)
+        run_chunks(store, chunk_job(meta, agent, adversary), theta0, dirs, coords, chunks, executor, progress)
     store.assemble()
     return open_surface(out)

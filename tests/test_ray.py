@@ -178,6 +178,21 @@ def test_ray_scan_ships_the_learned_adversary_cached_beside_the_checkpoint(clust
     assert not np.array_equal(local["natural"], local["adversarial"])  # the adversary did something
 
 
+def test_ray_scan_of_an_imported_model_ships_what_was_loaded(cluster, tmp_path):
+    """An SB3 model's VecNormalize statistics live in a side file: the workers get the agent as loaded
+    (re-saved in our format), so the Ray scan equals the local one (before, they ran without the statistics)."""
+    from test_imported import _sb3_zip, _vecnormalize
+
+    _sb3_zip(tmp_path / "ppo.zip")
+    _vecnormalize(tmp_path / "ppo_vecnormalize.pkl")
+    argv = ["--ckpt", str(tmp_path / "ppo.zip"), "--metrics", "natural", "--episodes", "2", "--resolution", "3",
+            "--chunk", "3", "--no-render"]
+    scan_main([*argv, "--out", str(tmp_path / "local")])
+    scan_main([*argv, "--out", str(tmp_path / "ray"), "--backend", "ray", "--address", cluster["address"]])
+    local, remote = np.load(tmp_path / "local" / "surface.npz"), np.load(tmp_path / "ray" / "surface.npz")
+    assert remote["done"].all() and np.array_equal(local["natural"], remote["natural"])
+
+
 def _sweep_config(tmp_path, out, seeds=(0, 1)) -> Path:
     cfg = {"out": str(out), "algos": ["spo"], "envs": ["ToyTarget-v0"], "seeds": list(seeds), "steps": 128,
            "train_flags": ["--steps-per-iter", "64", "--n-envs", "2", "--eval-every", "0"],
