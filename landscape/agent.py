@@ -1,5 +1,6 @@
 """An agent = actor + critic + frozen observation normalizer + metadata; what a checkpoint holds."""
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,3 +37,15 @@ class Agent:
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         dist = self.actor.dist(self.normalize(obs))
         return (dist.mean if deterministic else dist.sample()).numpy()
+
+
+def fingerprint(agent: Agent) -> str:
+    """sha256 of what the policy computes (actor parameters + observation statistics).
+
+    Learned attackers record it to refuse being used against another policy, whatever file it came from.
+    """
+    h = hashlib.sha256()
+    h.update(agent.space.flatten(agent.actor).numpy().astype(np.float32).tobytes())
+    h.update(np.asarray(agent.obs_norm.mean, dtype=np.float64).tobytes())
+    h.update(np.asarray(agent.obs_norm.var, dtype=np.float64).tobytes())
+    return h.hexdigest()

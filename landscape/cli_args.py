@@ -20,14 +20,8 @@ import argparse
 import contextlib
 
 from .errors import LandscapeError
-from .specs import SpecError
+from .specs import ATTACK, EPISODES, GRAD_EPISODES, PARAM_CHOICES, PARAMS, SEED, SpecError  # noqa: F401
 
-ATTACK = "mad"
-EPISODES = 5
-GRAD_EPISODES = 8
-PARAMS = "weights"
-PARAM_CHOICES = ("weights", "weights+biases", "all")
-SEED = 0
 EPS_OF_CHECKPOINT = "attack budget (default: the checkpoint's, or the environment's standard when it has none)"
 EPS_OF_ENV = "l_inf budget in normalized observations (default: the environment's standard, e.g. Hopper 0.075)"
 

@@ -17,8 +17,11 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from . import toys  # noqa: F401  (registers the toy environments with Gymnasium)
 from .errors import LandscapeError
+
+# the toy environments (landscape/toys), registered by name: Gymnasium imports them only when one is made
+gym.register(id="ToyTarget-v0", entry_point="landscape.toys.target:TargetEnv")
+gym.register(id="ToyTrap-v0", entry_point="landscape.toys.trap:TrapEnv", max_episode_steps=2)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,7 @@ eps they are taken to serve and any other is refused.
 
 from pathlib import Path
 
-from .agent import Agent
-from .attacks.base import fingerprint
+from .agent import Agent, fingerprint
 from .envs import ENV_SPECS
 from .errors import LandscapeError
 from .lineage import agent_from_data, env_hint, policy_net, read_lineage, value_net

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__, bundled, checkpoint, cli_args
+from . import __version__, bundled, checkpoint, specs
 from . import torchfile
 from .attacks import check_eps
 from .directions import (check_direction, line_direction, param_kinds, pca_directions, random_direction,
@@ -52,7 +52,7 @@ class ScanSpec:
     # directions, one per axis
     directions: tuple[str, ...] | None = None  # None: random,random (1D: random)
     norm: str = "filter"  # random directions: filter or layer normalization
-    params: str = cli_args.PARAMS  # which parameters move: weights, weights+biases, all (with log-std)
+    params: str = specs.PARAMS  # which parameters move: weights, weights+biases, all (with log-std)
     to: str | None = None  # second checkpoint of a 'line' direction
     trajectory: str | None = None  # glob of a training run's checkpoints for 'pca' directions
     # grid
@@ -62,12 +62,12 @@ class ScanSpec:
     resolution: int = 11  # points per axis
     # metrics
     metrics: tuple[str, ...] = METRICS  # of probes.METRICS
-    attack: str = cli_args.ATTACK  # attack of the adversarial metrics and adversarial-grad directions
+    attack: str = specs.ATTACK  # attack of the adversarial metrics and adversarial-grad directions
     eps: float | None = None  # attack budget (None: the checkpoint's, else the environment's standard)
     adversary: str | None = None  # learned attacker file for attack rs / optimal (None: cached beside ckpt)
-    episodes: int = cli_args.EPISODES  # deterministic episodes per point for returns
-    grad_episodes: int = cli_args.GRAD_EPISODES  # sampled episodes per point for gradient norms
-    seed: int = cli_args.SEED  # seeds directions and episodes (common to all points)
+    episodes: int = specs.EPISODES  # deterministic episodes per point for returns
+    grad_episodes: int = specs.GRAD_EPISODES  # sampled episodes per point for gradient norms
+    seed: int = specs.SEED  # seeds directions and episodes (common to all points)
     # execution
     chunk: int | None = None  # points per chunk (None: about 128 environments)
     backend: str = "local"  # local or ray
@@ -89,7 +89,7 @@ class ScanSpec:
         if "line" in kinds and not self.to:
             raise SpecError("to", "is needed by a 'line' direction", cli="a 'line' direction needs --to CKPT")
         one_of(self, "norm", ("filter", "layer"))
-        one_of(self, "params", cli_args.PARAM_CHOICES)
+        one_of(self, "params", specs.PARAM_CHOICES)
         one_of(self, "backend", BACKENDS)
         at_least(self, 1, "episodes", "chunk")
         at_least(self, 1, "resolution")

@@ -11,6 +11,14 @@ from dataclasses import fields
 
 from .errors import LandscapeError
 
+# Defaults shared by the library's specs and the CLIs' flags (cli_args.py declares the flags with them)
+ATTACK = "mad"
+EPISODES = 5
+GRAD_EPISODES = 8
+PARAMS = "weights"
+PARAM_CHOICES = ("weights", "weights+biases", "all")
+SEED = 0
+
 
 class SpecError(LandscapeError):
     """A bad field of a spec. `field` names it, `text` says what is wrong ("must be at least 1");

@@ -9,15 +9,13 @@ steps of eps/10 from a uniform random start in the ball, 1 restart (more restart
 the perturbation with the best objective).
 """
 
-import hashlib
 import math
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .. import crn
-from ..agent import Agent
+from ..agent import Agent, fingerprint  # noqa: F401  (fingerprint: re-exported for attacks/)
 from ..envs import env_spec
 from ..errors import LandscapeError
 from ..pgd import pgd
@@ -56,18 +54,6 @@ def cache_path(ckpt: str | Path, name: str, eps: float | None = None) -> Path:
     (or `<stem>.<name>.pt` for one that does not depend on eps)."""
     ckpt = Path(ckpt)
     return ckpt.with_name(f"{ckpt.stem}.{name}" + ("" if eps is None else f"-eps{eps:g}") + ".pt")
-
-
-def fingerprint(agent: Agent) -> str:
-    """sha256 of what the policy computes (actor parameters + observation statistics).
-
-    Learned attackers record it to refuse being used against another policy, whatever file it came from.
-    """
-    h = hashlib.sha256()
-    h.update(agent.space.flatten(agent.actor).numpy().astype(np.float32).tobytes())
-    h.update(np.asarray(agent.obs_norm.mean, dtype=np.float64).tobytes())
-    h.update(np.asarray(agent.obs_norm.var, dtype=np.float64).tobytes())
-    return h.hexdigest()
 
 
 class Attack:

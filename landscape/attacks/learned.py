@@ -152,7 +152,7 @@ def train_set(victim: Agent, ckpt, kind: str, eps: float, settings: list[Setting
 
 
 def _score(victim: Agent, path: Path, episodes: int) -> dict:
-    from ..probes import mean_se
+    from ..numerics import mean_se
 
     adv = checkpoint.load(path)
     wall, cpu = time.perf_counter(), time.process_time()
