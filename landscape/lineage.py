@@ -19,7 +19,7 @@ import torch
 from . import torchfile
 from .agent import Agent
 from .envs import ENV_SPECS, env_of_size, layout
-from .checkpoint import check_finite, check_fits
+from .file_checks import check_finite, check_fits
 from .errors import LandscapeError
 from .normalizer import RunningNorm
 from .policy import Actor, Critic
