@@ -206,10 +206,9 @@ def verdicts(oracle, thetas: torch.Tensor, objective: str, mask: torch.Tensor, t
         ref_info = None
     else:
         g = oracle.sample(refs.reshape(-1, thetas.shape[1]), objective, ref_episodes, seed + 5000)
-        tau, ref_info = {}, {}
+        tau, ref_info, resolved = {}, {}, {}
         for kind, gk in g.items():
-            U, _ = st.squared_norm(gk)
-            ref_norm = np.sqrt(np.maximum(U.reshape(K, ref_points).mean(1), 0.0))
+            ref_norm, resolved[kind] = reference_norm(*st.squared_norm(gk), K, ref_points)
             tau[kind], ref_info[kind] = rel_threshold * ref_norm, ref_norm
     blocks = st.Blocks.of(oracle.agent.space, mask)
 
@@ -224,8 +223,21 @@ def verdicts(oracle, thetas: torch.Tensor, objective: str, mask: torch.Tensor, t
         r["exact"] = False
         if ref_info is not None:
             r["reference"] = {"points": ref_points, "radius": ref_radius, "episodes": ref_episodes,
-                              "rel_threshold": rel_threshold, **{f"norm_{kd}": float(v[k]) for kd, v in ref_info.items()}}
+                              "rel_threshold": rel_threshold, **{f"norm_{kd}": float(v[k]) for kd, v in ref_info.items()},
+                              **{f"resolved_{kd}": bool(v[k]) for kd, v in resolved.items()}}
+            if not resolved["raw"][k]:
+                r["note"] = (f"the reference gradient norm is not resolved at {ref_episodes} episodes (its U is within "
+                             "2 SE of 0): the threshold is about 0, so this test cannot certify stationarity; "
+                             "rerun with more --ref-episodes")
     return res
+
+
+def reference_norm(U: np.ndarray, U_se: np.ndarray, K: int, ref_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per point, the root mean squared gradient norm over its reference points (from their unbiased U and SE)
+    and whether it is resolved: the mean U is more than 2 SE above 0 (else the threshold rests on noise)."""
+    U, se = U.reshape(K, ref_points), U_se.reshape(K, ref_points)
+    mean, mean_se = U.mean(1), np.sqrt((se ** 2).sum(1)) / ref_points
+    return np.sqrt(np.maximum(mean, 0.0)), mean > 2 * mean_se
 
 
 def dedupe(thetas: torch.Tensor, tol: float) -> list[int]:

@@ -91,3 +91,16 @@ def test_cli_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit) as ex:
         fosp_main(["--ckpt", str(tmp_path / "missing.pt")])
     assert ex.value.code == 2 and "not found" in capsys.readouterr().err
+
+
+def test_reference_norm_says_when_the_threshold_rests_on_noise():
+    """The relative threshold's reference: root mean U over the reference points, resolved only when the mean
+    U is more than 2 SE above 0 (a Hopper census point got threshold 0 from U <= 0 at 64 episodes)."""
+    import numpy as np
+
+    from landscape.fosp import reference_norm
+
+    U = np.array([100.0, 120.0, 80.0, 100.0, -50.0, 30.0, 10.0, -10.0])  # 2 points x 4 reference points
+    se = np.array([10.0, 10.0, 10.0, 10.0, 40.0, 40.0, 40.0, 40.0])
+    norm, resolved = reference_norm(U, se, K=2, ref_points=4)
+    assert np.allclose(norm, [10.0, 0.0]) and resolved.tolist() == [True, False]
