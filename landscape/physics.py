@@ -81,16 +81,13 @@ class MujocoVec:
         seeds = list(seeds)
         if len(seeds) != self.n:
             raise ValueError(f"reset needs {self.n} seeds, got {len(seeds)}")
-        u, row = self._env.unwrapped, np.empty(self._batch.nstate)
         obs = np.empty((self.n, self.obs_dim))
         for i, seed in enumerate(seeds):
             obs[i] = self._env.reset(seed=int(seed))[0]
-            mujoco.mj_getState(u.model, u.data, row, INTEGRATION)
-            self._batch.state[i] = row
+            self.load(i, self._env)
         mine = self._obs(self._qpos, self._qvel)
         if not np.array_equal(mine, obs):  # guards the observation rebuild against Gymnasium changes
             raise RuntimeError(f"{self.env_id}: rebuilt observation differs from Gymnasium's at reset")
-        self._t[:] = 0
         return obs
 
     def step(self, actions: np.ndarray, live: np.ndarray):
