@@ -13,7 +13,7 @@ ALGOS = ("spo", "arpo", "barpo")
 
 def fosp_rows(d: Path) -> list[str]:
     rows = ["| checkpoint | objective | episodes | verdict | norm +- se | test bounds (lower, upper; z = 2.45) | threshold "
-            "(0.5 x reference) | min. detectable | std-scaled norm | largest block |",
+            "(0.5 x reference; episodes per reference point) | min. detectable | std-scaled norm | largest block |",
             "|---|---|---:|---|---:|---|---:|---:|---:|---|"]
     for algo in ALGOS:
         path = d / f"fosp_hopper_{algo}.json"
@@ -23,8 +23,12 @@ def fosp_rows(d: Path) -> list[str]:
         for obj, t in test.items():
             raw, sc = t["raw"], t["scaled"]
             block = max(raw["blocks"].items(), key=lambda kv: kv[1]["norm"])
+            ref = t.get("reference", {})
+            # a reference whose U is within 2 SE of 0 gives threshold ~0: the test then cannot certify anything
+            threshold = (f"{raw['threshold']:.0f}" if ref.get("resolved_raw", True) else "undefined (reference unresolved)")
+            threshold += f"; {ref['episodes']}" if "episodes" in ref else ""
             rows.append(f"| {algo} | {obj} | {t['episodes']} | {t['verdict']} | {raw['norm']:.0f} +- {raw['norm_se']:.0f}"
-                        f" | {raw['lower']:.0f}, {raw['upper']:.0f} | {raw['threshold']:.0f} | "
+                        f" | {raw['lower']:.0f}, {raw['upper']:.0f} | {threshold} | "
                         f"{raw['min_detectable_norm']:.0f} | {sc['norm']:.0f} ({sc['verdict']}) | "
                         f"{block[0]} {block[1]['norm']:.0f} |")
     return rows
