@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from landscape import checkpoint
-from landscape.agent import Agent
 from landscape.attacks import fingerprint, make_attack
-from landscape.envs import env_spec
-from landscape.evaluator import BatchedEvaluator
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
+from landscape.rl.evaluator import BatchedEvaluator
+from landscape.sim.envs import env_spec
 
 RESULTS = Path(__file__).parent / "results" / "attack_paad.json"
 

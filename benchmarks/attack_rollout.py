@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from landscape import checkpoint
-from landscape.agent import Agent
 from landscape.attacks import make_attack
-from landscape.evaluator import BatchedEvaluator
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
+from landscape.rl.evaluator import BatchedEvaluator
 
 RESULTS = Path(__file__).parent / "results" / "attack_rollout.json"
 

@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from landscape import checkpoint
-from landscape import evaluator as evaluator_mod
-from landscape.agent import Agent
 from landscape.attacks import gradient as gradient_mod
 from landscape.attacks import make_attack
-from landscape.evaluator import BatchedEvaluator
-from landscape.flat import batched_mean
-from landscape.input_grad import TanhMLP
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
+from landscape.model.flat import batched_mean
+from landscape.rl import evaluator as evaluator_mod
+from landscape.rl.evaluator import BatchedEvaluator
+from landscape.rl.input_grad import TanhMLP
 
 
 def walker_agent(kp: float = 5.0, kd: float = 0.1, noise: float = 4.0, seed: int = 1) -> Agent:

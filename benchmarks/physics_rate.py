@@ -28,9 +28,9 @@ import numpy as np
 from mujoco import rollout
 from mujoco.batch import Batch
 
-from landscape.envs import make_env
-from landscape.physics import NTHREAD, MujocoVec
-from landscape.vecenv import GymVec
+from landscape.sim.envs import make_env
+from landscape.sim.physics import NTHREAD, MujocoVec
+from landscape.sim.vecenv import GymVec
 
 RESULTS = Path(__file__).parent / "results" / "physics_rate.json"
 

@@ -110,7 +110,7 @@ def main() -> None:
         "local_seconds": t_local, "ray_seconds": t_ray, "ray_head_start_seconds": t_head,
         "speedup": t_local / t_ray, "identical_surfaces": identical,
     }
-    from landscape import checkpoint
+    from landscape.io import checkpoint
 
     result["ckpt_step"] = checkpoint.load(args.ckpt).step
     RESULTS.parent.mkdir(exist_ok=True)

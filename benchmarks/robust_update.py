@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from landscape import relaxations
-from landscape.agent import Agent
-from landscape.collect import Collector
-from landscape.envs import env_dims
-from landscape.ppo import PPO, PPOConfig
-from landscape.relaxations import make_relaxation
-from landscape.robust_loss import RobustPolicyLoss, arpo_loss
+from landscape.model.agent import Agent
+from landscape.rl.collect import Collector
+from landscape.rl.ppo import PPO, PPOConfig
+from landscape.robust import relaxations
+from landscape.robust.relaxations import make_relaxation
+from landscape.robust.robust_loss import RobustPolicyLoss, arpo_loss
+from landscape.sim.envs import env_dims
 
 RESULTS = Path(__file__).parent / "results" / "robust_update.json"
 

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from landscape import checkpoint
-from landscape.attacks import make_attack
-from landscape.directions import random_direction
-from landscape.envs import make_env
-from landscape.evaluator import BatchedEvaluator
-from landscape.scanning import grid_thetas
 from physics_rate import raw_batch
+
+from landscape.attacks import make_attack
+from landscape.io import checkpoint
+from landscape.probes.directions import random_direction
+from landscape.probes.scanning import grid_thetas
+from landscape.rl.evaluator import BatchedEvaluator
+from landscape.sim.envs import make_env
 
 
 def naive_returns(agent, thetas, episodes, attack=None):

@@ -42,10 +42,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from landscape.agent import Agent
-from landscape.envs import env_dims, env_spec
-from landscape.ppo import PPOConfig
-from landscape.trainer import EVAL_SEED, RunConfig, Trainer
+from landscape.model.agent import Agent
+from landscape.rl.ppo import PPOConfig
+from landscape.rl.trainer import EVAL_SEED, RunConfig, Trainer
+from landscape.sim.envs import env_dims, env_spec
 
 RESULTS = Path(__file__).parent / "results" / "train_throughput.json"
 

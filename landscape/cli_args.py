@@ -19,8 +19,8 @@ evaluate's published-table default) -- those differences are listed below, and n
 import argparse
 import contextlib
 
-from .errors import LandscapeError
-from .specs import ATTACK, EPISODES, GRAD_EPISODES, PARAM_CHOICES, PARAMS, SEED, SpecError  # noqa: F401
+from .core.errors import LandscapeError
+from .core.specs import ATTACK, EPISODES, GRAD_EPISODES, PARAM_CHOICES, PARAMS, SEED, SpecError  # noqa: F401
 
 EPS_OF_CHECKPOINT = "attack budget (default: the checkpoint's, or the environment's standard when it has none)"
 EPS_OF_ENV = "l_inf budget in normalized observations (default: the environment's standard, e.g. Hopper 0.075)"

@@ -24,7 +24,7 @@ of statistics (W' = W diag(sd_A/sd_B), b' = b + W (m_A - m_B)/sd_B), which is ex
 normalizer clips (|z| < 10). Their gradient norms are therefore in A's coordinates. The attack's eps-ball
 is in A's normalized observation space.
 
-The scan runs through the scan machinery (landscape.scan / landscape.store) into `--scans` (default:
+The scan runs through the scan machinery (landscape.scan / landscape.probes.store) into `--scans` (default:
 <out>_data/), resumes if interrupted, and is reused when the page is regenerated.
 
 Points and reports. Each checkpoint is a point; its returns and gradient norms are measured at its exact
@@ -60,13 +60,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, bundled, checkpoint, cli_args
-from .directions import random_direction, rebase
-from . import stationarity as st
-from .errors import LandscapeError, check_numbers, check_writable, cli_main, describe
-from .probes import PointProbe
-from .scanning import attack_eps, make_attack_for, run_local, scan_key
-from .store import ScanStore
+from . import __version__, cli_args
+from .core.errors import LandscapeError, check_numbers, check_writable, cli_main, describe
+from .io import bundled, checkpoint
+from .probes.directions import random_direction, rebase
+from .probes.metrics import PointProbe
+from .probes.scanning import attack_eps, make_attack_for, run_local, scan_key
+from .probes.store import ScanStore
+from .stationary import stationarity as st
 
 METRICS = ["natural", "adversarial", "grad_natural", "grad_adversarial"]
 OBJECTIVES = {"spo": ("natural", "grad_natural"), "arpo": ("adversarial", "grad_adversarial")}

@@ -29,12 +29,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from . import bundled, checkpoint, cli_args
-from . import torchfile
-from .errors import LandscapeError, cli_main
-from .specs import SpecError, at_least, check_finite, names
-from .evaluator import BatchedEvaluator
-from .probes import mean_se
+from . import cli_args
+from .core.errors import LandscapeError, cli_main
+from .core.specs import SpecError, at_least, check_finite, names
+from .io import bundled, checkpoint, torchfile
+from .probes.metrics import mean_se
+from .rl.evaluator import BatchedEvaluator
 
 SUITE = ("random", "mad", "critic", "surrogate", "rs", "optimal", "paad")
 LEARNED = ("optimal", "paad")  # learned attackers replayed from an adversary checkpoint
@@ -80,13 +80,13 @@ def parse_attacks(spec: str | None) -> list[str]:
 
 def served_attack(path) -> str:
     """Which attack an --adversary file serves: rs (a robust-Sarsa Q), optimal or paad (by its algo tag)."""
-    from .attacks.adversary import ATTACK_OF_ALGO
     from .attacks.sarsa import is_sarsa_file
+    from .attacks.training import ATTACK_OF_ALGO
 
     if is_sarsa_file(path):
         return "rs"
     if str(path).endswith(".model"):  # an ATLA adversary or PA-AD director of the SA-PPO lineage
-        from .lineage_adversary import served
+        from .io.lineage_adversary import served
 
         return served(path)
     return ATTACK_OF_ALGO.get(checkpoint.load_raw(path).get("algo"), "optimal")
@@ -255,7 +255,7 @@ def run(spec: EvalSpec, progress: bool = True) -> EvalResult:
     result = EvalResult(ckpt, agent.env_id, agent.algo, spec.episodes, spec.seed, spec.deterministic,
                         natural_return(agent, spec.episodes, spec.seed, spec.deterministic))
     if spec.attacks:
-        from .envs import env_spec
+        from .sim.envs import env_spec
 
         result.eps = env_spec(agent.env_id).eps if spec.eps is None else spec.eps
         result.attacks = attacked_returns(agent, spec, result.eps, result.natural, progress)

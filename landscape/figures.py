@@ -2,7 +2,7 @@
 
 Regenerates every figure of `figures/` from the configs in `analyses/figures/*.toml`. Each config names
 its checkpoints, the scan settings and what to draw; the scans it needs are run by the scan library
-(`landscape.scanning.run`, the same as `python -m landscape.scan`; into `<out>/data/`), reusing (and resuming) any store that already holds the
+(`landscape.probes.scanning.run`, the same as `python -m landscape.scan`; into `<out>/data/`), reusing (and resuming) any store that already holds the
 same computation -- the store directory is named by checkpoint hash + scan flags. Drawing reads only the
 stores. A manifest (`<out>/manifest.json` and `manifest.md`) lists each figure with its files, its config,
 the scan commands and the stores (checkpoint sha256, scan key) behind it.
@@ -46,9 +46,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, cli_args, render, scanning
-from .errors import LandscapeError, cli_main
-from .scanning import ScanSpec
+from . import cli_args
+from .core.errors import LandscapeError, cli_main
+from .io import checkpoint
+from .probes import scanning
+from .probes.scanning import ScanSpec
+from .viz import render
 
 CONFIG_DIR = Path("analyses/figures")
 QUICK_SCAN = {"resolution": 5, "episodes": 1, "grad_episodes": 3, "span": 0.5}
@@ -94,7 +97,7 @@ def load_configs(directory: Path, only: str | None) -> list[tuple[str, dict]]:
 
 def toy_checkpoint(index: int, data: Path) -> Path:
     """A small ToyTarget-v0 agent (8 tanh units), distinct per index -- the stand-in checkpoint of --quick."""
-    from .agent import Agent
+    from .model.agent import Agent
 
     path = data / "ckpts" / f"toy{index}.pt"
     if not path.exists():
@@ -253,13 +256,13 @@ def fig_stationary(scans, titles, cfg):
 def target_exact(resolution: int = 101, span: float = 2.5, eps: float = 0.1) -> dict:
     """ToyTarget-v0 with a linear policy mu(z) = w.z + b, in the (w1, w2) plane at the best b = 0 slice.
 
-    Natural return (closed form, landscape.toys.target.exact_return) and the exact worst case over an
+    Natural return (closed form, landscape.sim.toys.target.exact_return) and the exact worst case over an
     l_inf observation budget eps: the observation only enters through the action, so the strongest
     adversary shifts every action by eps*||w||_1 away from its target, J_adv = -sum_t (|mu_t - Y_t| +
     eps*||w||_1)^2. Stationary points: the natural optimum (least squares) and the worst-case optimum
     (found on the grid), which the l1 term pulls towards w = 0.
     """
-    from .toys.target import NORM, X, Y, exact_return
+    from .sim.toys.target import NORM, X, Y, exact_return
 
     w1, w2 = np.meshgrid(np.linspace(-span, span, resolution), np.linspace(-span, span, resolution), indexing="ij")
     w = np.stack([w1, w2], -1)

@@ -34,15 +34,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import bundled, checkpoint, cli_args, render
-from .directions import param_kinds
-from .errors import LandscapeError, check_numbers, check_writable, cli_main
-from .evaluator import BatchedEvaluator
-from .gradients import gradient_norm, per_episode_gradients
-from . import stationarity as st
-from .numerics import mean_se
-from .store import ScanStore
-from .scanning import attack_eps, make_attack_for
+from . import cli_args
+from .core.errors import LandscapeError, check_numbers, check_writable, cli_main
+from .core.numerics import mean_se
+from .io import bundled, checkpoint
+from .probes.directions import param_kinds
+from .probes.gradients import gradient_norm, per_episode_gradients
+from .probes.scanning import attack_eps, make_attack_for
+from .probes.store import ScanStore
+from .rl.evaluator import BatchedEvaluator
+from .stationary import stationarity as st
+from .viz import render
 
 Z_95 = 1.96
 
@@ -116,7 +118,7 @@ def local_maxima(values: np.ndarray, done: np.ndarray) -> np.ndarray:
 
 def scan_candidates(store_dir, metric: str, top: int) -> tuple[torch.Tensor, list[list[float]]]:
     """Parameter vectors of the `top` highest local maxima of a scan store's `metric`, and their grid coords."""
-    from .store import load_surface
+    from .probes.store import load_surface
 
     meta, surf = load_surface(store_dir)
     if metric not in meta["metrics"]:
@@ -292,7 +294,7 @@ def _oracle(args, agent, objective: str, attack, mask=None):
     if args.exact:
         if agent.env_id != "ToyTrap-v0":
             raise LandscapeError("--exact needs a ToyTrap-v0 checkpoint")
-        from .toys.trap import ExactOracle
+        from .sim.toys.trap import ExactOracle
 
         return ExactOracle(objective, attack.eps if attack is not None else args.eps or 0.3)
     return SampledOracle(agent, objective, attack, args.grad_episodes, args.episodes, args.seed, mask, args.gamma,
@@ -300,7 +302,7 @@ def _oracle(args, agent, objective: str, attack, mask=None):
 
 
 def _curvature(agent, theta: torch.Tensor, seed: int) -> dict:
-    from .curvature import extreme_eigenvalues, hvp_fn, surrogate_function
+    from .probes.curvature import extreme_eigenvalues, hvp_fn, surrogate_function
 
     a = checkpoint_copy(agent, theta)
     ev = BatchedEvaluator(a.env_id, a.space, a.obs_norm)

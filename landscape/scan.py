@@ -2,18 +2,19 @@
 
 Maps the landscape around a checkpoint: natural and adversarial return, their gap, natural and
 adversarial policy-gradient norms and the PPO surrogate on a 1D or 2D grid of parameter directions.
-Writes a results store (see landscape/store.py) incrementally -- rerun the same command to resume --
+Writes a results store (see landscape/probes/store.py) incrementally -- rerun the same command to resume --
 and draws contour and surface images next to it. `--from-store DIR` re-renders without recomputing.
-The scan itself is the library function `landscape.scanning.run(ScanSpec(...))`.
+The scan itself is the library function `landscape.probes.scanning.run(ScanSpec(...))`.
 """
 
 import sys
 
 import torch
 
-from . import cli_args, render
-from .errors import LandscapeError, cli_main
-from .scanning import DIRECTION_KINDS, ScanSpec, run
+from . import cli_args
+from .core.errors import LandscapeError, cli_main
+from .probes.scanning import DIRECTION_KINDS, ScanSpec, run
+from .viz import render
 
 
 def parse_args(argv=None):

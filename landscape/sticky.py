@@ -32,11 +32,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import bundled, checkpoint, cli_args, render
-from .directions import param_kinds
-from .errors import LandscapeError, check_numbers, check_writable, cli_main
-from .evaluator import BatchedEvaluator
-from .scanning import attack_eps, make_attack_for
+from . import cli_args
+from .core.errors import LandscapeError, check_numbers, check_writable, cli_main
+from .io import bundled, checkpoint
+from .probes.directions import param_kinds
+from .probes.scanning import attack_eps, make_attack_for
+from .rl.evaluator import BatchedEvaluator
+from .viz import render
 
 OBJECTIVES = ("spo", "arpo", "barpo", "null")
 
@@ -62,12 +64,12 @@ def summarize(theta: torch.Tensor, paths: torch.Tensor, radius: float, escape: f
 def policy_loss(objective: str, clip: float, eps: float, relaxation: str = "objective", strength: float = 0.5,
                 guidance: float | None = None):
     """The trainer's own policy loss for an objective name (null: SPO's loss; ppo_paths shuffles the advantages)."""
-    from .ppo import PolicyLoss
+    from .rl.ppo import PolicyLoss
 
     if objective in ("spo", "null"):
         return PolicyLoss(clip)
-    from .relaxations import make_relaxation
-    from .robust_loss import RobustPolicyLoss, arpo_loss
+    from .robust.relaxations import make_relaxation
+    from .robust.robust_loss import RobustPolicyLoss, arpo_loss
 
     # the trainers' default preset (CAR-PPO as released: clean weight 1, Hopper's reg and temperature)
     w = {} if guidance is None else {"guidance": guidance}
@@ -79,8 +81,8 @@ def policy_loss(objective: str, clip: float, eps: float, relaxation: str = "obje
 def ppo_paths(agent, starts: torch.Tensor, objective: str, updates: int, eps: float, cfg=None, seed: int = 0,
               progress: bool = True, **loss_opts) -> tuple[torch.Tensor, list]:
     """Run `updates` PPO iterations of `objective` from every start; paths [K, T+1, P] and the agents."""
-    from .collect import Collector
-    from .ppo import PPO, PPOConfig
+    from .rl.collect import Collector
+    from .rl.ppo import PPO, PPOConfig
 
     cfg = cfg or PPOConfig(anneal_lr=False)
     paths, agents = [], []
@@ -111,7 +113,7 @@ def ppo_paths(agent, starts: torch.Tensor, objective: str, updates: int, eps: fl
 def toy_paths(starts: torch.Tensor, objective: str, updates: int, lr: float = 0.05, eps: float | None = None,
               ramp: float = 0.75) -> torch.Tensor:
     """The closed-form dynamics of toys/trap.py from flat-parameter starts; paths [K, T+1, P]."""
-    from .toys import trap
+    from .sim.toys import trap
 
     W = trap.ascend(trap.from_theta(starts), objective, updates, lr, trap.EPS if eps is None else eps, ramp,
                     record=True, schedule="constant")  # [T+1, K, 2]: the objective at full eps around the point
@@ -246,7 +248,7 @@ def main(argv=None) -> None:
               "radius": radius, "escape": args.escape, "updates": args.updates,
               "settings": {k: v for k, v in vars(args).items() if k not in ("ckpt", "out")},
               "at_point": returns(agent, theta[None], args.episodes, args.seed, attack), "objectives": {}}
-    from .ppo import PPOConfig
+    from .rl.ppo import PPOConfig
 
     cfg = PPOConfig(steps_per_iter=args.steps_per_iter, anneal_lr=False)
     if not args.exact and not args.no_null and "null" not in objectives:

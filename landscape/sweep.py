@@ -42,8 +42,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .errors import LandscapeError, cli_main, describe
-from .executor import make_executor
+from .core.errors import LandscapeError, cli_main, describe
+from .exec.executor import make_executor
 
 TRAIN_ALGOS = ("spo", "arpo", "barpo")
 MAX_RETRIES = 2  # re-runs of a run whose worker died; each resumes from the run's last checkpoint
@@ -73,8 +73,8 @@ def _list(cfg: dict, key: str, kind) -> list:
 
 def check_config(cfg: dict, base: Path) -> dict:
     """Validate and fill defaults; one-line errors naming the bad key."""
-    from .envs import env_spec
     from .evaluate import parse_attacks
+    from .sim.envs import env_spec
 
     unknown = set(cfg) - {"out", "algos", "envs", "seeds", "steps", "train_flags", "algo_flags", "evaluation"}
     if unknown:
@@ -184,7 +184,8 @@ def train_run(spec: dict) -> tuple[float, float]:
 
 def run_one(spec: dict, evaluate: bool = True) -> dict | None:
     """Train and evaluate one run; returns its result (plain data), or None when evaluate is False."""
-    from . import checkpoint, evaluate as evaluation
+    from . import evaluate as evaluation
+    from .io import checkpoint
 
     train_wall, train_cpu = train_run(spec)
     if not evaluate:

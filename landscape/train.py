@@ -11,14 +11,15 @@ from pathlib import Path
 
 import torch
 
-from . import cli_args, robust_trainer
-from .agent import Agent
-from .envs import env_dims, env_spec
-from .errors import LandscapeError, check_writable, cli_main
-from .ppo import PPOConfig
-from .robust_trainer import RobustSpec
-from .specs import SpecError, at_least, check_finite
-from .trainer import RunConfig, Trainer
+from . import cli_args
+from .core.errors import LandscapeError, check_writable, cli_main
+from .core.specs import SpecError, at_least, check_finite
+from .model.agent import Agent
+from .rl.ppo import PPOConfig
+from .rl.trainer import RunConfig, Trainer
+from .robust import robust_trainer
+from .robust.robust_trainer import RobustSpec
+from .sim.envs import env_dims, env_spec
 
 ALGOS = ("spo", "arpo", "barpo", "adversary")
 ROBUST = ("arpo", "barpo")  # robust_trainer.py: options, defaults, schedules
@@ -94,8 +95,8 @@ def run(spec: TrainSpec) -> Agent:
 
 def _train_adversary(spec: TrainSpec) -> Agent:
     """--algo adversary: the learned optimal adversary against spec.victim (attacks/adversary.py)."""
-    from . import bundled, checkpoint
-    from .attacks.adversary import DEFAULT_STEPS, adversary_ppo, train_adversary
+    from .attacks.training import DEFAULT_STEPS, adversary_ppo, train_adversary
+    from .io import bundled, checkpoint
 
     victim_path = str(bundled.resolve(spec.victim))  # its adversary is cached beside it
     victim = checkpoint.load(victim_path, env_id=spec.env)

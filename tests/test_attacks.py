@@ -9,17 +9,18 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from landscape import checkpoint
-from landscape.agent import Agent
 from landscape.attacks import ATTACKS, cache_path, fingerprint, make_attack
-from landscape.attacks.adversary import OptimalAttack, train_adversary
+from landscape.attacks.adversary import OptimalAttack
 from landscape.attacks.adversary_env import AdversaryEnv
 from landscape.attacks.sarsa import QNet, SarsaConfig, train_sarsa
-from landscape.errors import LandscapeError
+from landscape.attacks.training import train_adversary
+from landscape.core.errors import LandscapeError
 from landscape.evaluate import main as evaluate_main
-from landscape.evaluator import BatchedEvaluator
-from landscape.flat import batched_mean
-from landscape.ppo import PPOConfig
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
+from landscape.model.flat import batched_mean
+from landscape.rl.evaluator import BatchedEvaluator
+from landscape.rl.ppo import PPOConfig
 
 OBS, ACT, EPS = 11, 3, 0.075
 PGD_ATTACKS = ("mad", "critic", "surrogate", "rs")

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import checkpoint, crn
 from landscape.attacks import make_attack
-from landscape.evaluator import BatchedEvaluator
-from landscape.flat import batched_mean
-from landscape.rowwise import MLP, Dense, exact_f32
+from landscape.core import crn
+from landscape.core.rowwise import MLP, Dense, exact_f32
+from landscape.io import checkpoint
+from landscape.model.flat import batched_mean
+from landscape.rl.evaluator import BatchedEvaluator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from batch_invariance import walker_agent  # noqa: E402

@@ -1,4 +1,4 @@
-"""Bundled checkpoints by name (landscape/bundled.py) and the `landscape` entry point (landscape/cli.py)."""
+"""Bundled checkpoints by name (landscape/io/bundled.py) and the `landscape` entry point (landscape/cli.py)."""
 
 import importlib
 import re
@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from landscape import bundled, checkpoint, cli
+from landscape import cli
 from landscape.attacks import cache_path
-from landscape.errors import LandscapeError
+from landscape.core.errors import LandscapeError
+from landscape.io import bundled, checkpoint
 
-PKG = Path(bundled.__file__).resolve().parent
+PKG = Path(bundled.__file__).resolve().parents[1]  # landscape/
 
 
 def test_the_bundled_checkpoints_and_their_attackers_are_package_data():

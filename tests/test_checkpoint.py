@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import checkpoint
-from landscape.agent import Agent
-from landscape.envs import env_spec
-from landscape.errors import LandscapeError
+from landscape.core.errors import LandscapeError
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
+from landscape.sim.envs import env_spec
 
 
 def _agent():

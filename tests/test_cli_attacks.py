@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from landscape import checkpoint
 from landscape.fosp import main as fosp_main
+from landscape.io import checkpoint
+from landscape.sim.toys import trap
 from landscape.sticky import main as sticky_main
-from landscape.toys import trap
 from landscape.train import main as train_main
 
 

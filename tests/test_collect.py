@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from landscape.agent import Agent
-from landscape.collect import Collector
-from landscape.ppo import PPOConfig
+from landscape.model.agent import Agent
+from landscape.rl.collect import Collector
+from landscape.rl.ppo import PPOConfig
 
 
 def _collect(n_envs=2, steps=64):
@@ -60,7 +60,7 @@ def _batches(env_id, obs, act, backend, n_envs, steps, iters):
 ])
 def test_mujoco_batch_collection_equals_gymnasium_bit_for_bit(env_id, obs, act, n_envs, steps, iters):
     """The lockstep MuJoCo collection (default where supported) gives Gymnasium SyncVectorEnv's batches."""
-    from landscape.collect import LockstepEnvs, make_envs
+    from landscape.rl.collect import LockstepEnvs, make_envs
 
     assert isinstance(make_envs(env_id, n_envs), LockstepEnvs)
     fast, ep_fast, norm_fast = _batches(env_id, obs, act, "auto", n_envs, steps, iters)

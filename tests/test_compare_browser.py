@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from landscape import checkpoint
-from landscape.agent import Agent
 from landscape.compare import POINTS_CSS as POINTS
 from landscape.compare import browser, click_point, open_page, screenshot
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 HOSTILE = "<img src=x onerror=window.pwned=1>"

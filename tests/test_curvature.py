@@ -1,9 +1,9 @@
 import numpy as np
 import torch
 
-from landscape.curvature import extreme_eigenvalues, hvp_fn, lanczos, power_iteration, surrogate_function
-from landscape.evaluator import BatchedEvaluator
-from landscape.toys import trap
+from landscape.probes.curvature import extreme_eigenvalues, hvp_fn, lanczos, power_iteration, surrogate_function
+from landscape.rl.evaluator import BatchedEvaluator
+from landscape.sim.toys import trap
 
 
 def test_toy_hessian_eigenvalues_match_exact():
@@ -68,8 +68,8 @@ def test_surrogate_advantages_use_the_one_advantage_path_and_ignore_the_critic_s
     scaled rewards (here 100 V + 5) gives exactly the same advantages as V, because the scale is fitted once."""
     import copy
 
-    from landscape.gradients import advantages
-    from landscape.probes import SurrogateBatch
+    from landscape.probes.gradients import advantages
+    from landscape.probes.metrics import SurrogateBatch
 
     agent = trap.make_agent((0.5, 1.0))
     scaled = copy.deepcopy(agent)

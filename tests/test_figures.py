@@ -11,7 +11,7 @@ import torch
 
 from landscape import figures
 from landscape.compare import plane, rebase
-from landscape.errors import LandscapeError
+from landscape.core.errors import LandscapeError
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "analyses" / "figures"
@@ -84,7 +84,7 @@ def test_bad_config_is_one_line_error(tmp_path):
 def test_target_worst_case_matches_brute_force():
     """The closed-form worst case of ToyTarget-v0 against enumerating the vertices of the eps-box (the
     per-step loss is convex in the perturbation, so the worst perturbation is a vertex)."""
-    from landscape.toys.target import NORM, X, Y
+    from landscape.sim.toys.target import NORM, X, Y
 
     res = figures.target_exact(resolution=7, span=2.0, eps=0.3)
     for i, j in [(0, 0), (3, 4), (6, 1), (2, 5)]:
@@ -98,7 +98,7 @@ def test_target_worst_case_matches_brute_force():
 
 
 def test_rebase_keeps_the_policy_under_another_normalizer():
-    from landscape.agent import Agent
+    from landscape.model.agent import Agent
 
     torch.manual_seed(0)
     a, b = Agent.new("Hopper-v5", 11, 3), Agent.new("Hopper-v5", 11, 3)
@@ -115,7 +115,7 @@ def test_rebase_keeps_the_policy_under_another_normalizer():
 
 
 def test_plane_through_three_checkpoints():
-    from landscape.agent import Agent
+    from landscape.model.agent import Agent
 
     torch.manual_seed(1)
     centre = Agent.new("Hopper-v5", 11, 3)
@@ -146,14 +146,14 @@ def test_figure_with_a_missing_panel_is_partial(tmp_path):
 
 
 def test_compare_bad_input_is_one_line_error(tmp_path, capsys):
-    from landscape import checkpoint
     from landscape.compare import main as compare_main
     from landscape.figures import toy_checkpoint
+    from landscape.io import checkpoint
 
     a = toy_checkpoint(0, tmp_path)
     twin = tmp_path / "twin.pt"
     twin.write_bytes(a.read_bytes())  # same parameters under another name
-    from landscape.toys import trap
+    from landscape.sim.toys import trap
 
     checkpoint.save(trap.make_agent(trap.ORP), tmp_path / "trap.pt")  # a valid checkpoint of another env
     assert checkpoint.load(a).env_id != "ToyTrap-v0"
@@ -166,9 +166,10 @@ def test_compare_bad_input_is_one_line_error(tmp_path, capsys):
 
 
 def test_compare_reads_native_fosp_and_sticky_reports(tmp_path, monkeypatch):
-    from landscape import checkpoint, fosp, sticky
+    from landscape import fosp, sticky
     from landscape.compare import main as compare_main
-    from landscape.toys import trap
+    from landscape.io import checkpoint
+    from landscape.sim.toys import trap
 
     monkeypatch.chdir(tmp_path)
     for name, w in (("nat", trap.NATURAL_OPT), ("orp", trap.ORP), ("trap", trap.TRAP)):

@@ -1,7 +1,7 @@
 import torch
 
-from landscape.flat import ParamSpace, batched_log_std, batched_mean
-from landscape.policy import Actor
+from landscape.model.flat import ParamSpace, batched_log_std, batched_mean
+from landscape.model.policy import Actor
 
 
 def test_flatten_assign_round_trip():

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import checkpoint
-from landscape.fosp import SampledOracle, dedupe, local_maxima, main as fosp_main, refine
-from landscape.toys import trap
+from landscape.fosp import SampledOracle, dedupe, local_maxima, refine
+from landscape.fosp import main as fosp_main
+from landscape.io import checkpoint
+from landscape.sim.toys import trap
 
 
 def _grid_candidates(f, n=10):

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import checkpoint
-from landscape.errors import LandscapeError
+from landscape.core.errors import LandscapeError
+from landscape.io import checkpoint
 
 OBS, ACT = 11, 3
 TANH = "<class 'torch.nn.modules.activation.Tanh'>"
@@ -203,7 +203,8 @@ def test_files_written_by_sb3_round_trip(tmp_path, capsys):
     pytest.importorskip("stable_baselines3")
     import gymnasium as gym
     from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize as SB3VecNormalize
+    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import VecNormalize as SB3VecNormalize
 
     venv = SB3VecNormalize(DummyVecEnv([lambda: gym.make("Hopper-v5")]))
     venv.seed(0)

@@ -8,7 +8,7 @@ import importlib, pkgutil
 import matplotlib, torch
 
 def state():
-    from landscape import physics
+    from landscape.sim import physics
     return {"rc": {k: repr(dict.__getitem__(matplotlib.rcParams, k)) for k in matplotlib.rcParams},  # raw: no
             # backend resolution, which reading rcParams["backend"] would itself trigger
             "validate": torch.distributions.Distribution._validate_args, "threads": torch.get_num_threads(),

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from landscape.agent import Agent
-from landscape.input_grad import KLObjective, SurrogateObjective, TanhMLP
-from landscape.pgd import pgd
-from landscape.ppo import Batch
+from landscape.model.agent import Agent
+from landscape.rl.input_grad import KLObjective, SurrogateObjective, TanhMLP
+from landscape.rl.pgd import pgd
+from landscape.rl.ppo import Batch
 
 OBS, ACT, B = 11, 3, 256
 
@@ -83,7 +83,7 @@ def test_evaluation_attack_gradients_match_autograd(name):
     autograd's of the same objective, and PGD with it lands on the same perturbation."""
     from test_attacks import THETAS, build
 
-    from landscape.pgd import autograd
+    from landscape.rl.pgd import autograd
 
     z = torch.randn(2, 6, 11, generator=torch.Generator().manual_seed(3))
     attack = build(name, 0.075)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import checkpoint
-from landscape.errors import LandscapeError
-from landscape.store import ScanStore
+from landscape.core.errors import LandscapeError
+from landscape.io import checkpoint
+from landscape.probes.store import ScanStore
 
 
 def toy(path, seed=0):
@@ -223,7 +223,7 @@ def test_resume_checks_algo_env_and_state(trained, tmp_path, capsys):
 
 
 def test_trim_log_is_atomic(tmp_path, monkeypatch):
-    from landscape import trainer
+    from landscape.rl import trainer
 
     log = tmp_path / "run.csv"
     log.write_text("iteration,x\n1,a\n2,b\n3,c\n")
@@ -255,7 +255,7 @@ def test_batch_composition_changes_hopper_returns_by_far_less_than_their_se():
     differ bitwise from the same row alone), so a point's numbers depend on what else is in its batch. On
     Hopper, with the bundled checkpoint, that stays far below a return's standard error (README: Security and
     bad input); this bounds it so that a change that amplifies it fails here."""
-    from landscape.evaluator import BatchedEvaluator
+    from landscape.rl.evaluator import BatchedEvaluator
 
     agent = checkpoint.load("landscape/checkpoints/hopper_spo.pt")
     theta = agent.space.flatten(agent.actor)[None]

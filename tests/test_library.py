@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import checkpoint
-from landscape.agent import Agent
-from landscape.errors import LandscapeError
+from landscape.core.errors import LandscapeError
 from landscape.evaluate import EvalSpec
-from landscape.robust_trainer import RobustSpec
-from landscape.scanning import ScanSpec
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
+from landscape.probes.scanning import ScanSpec
+from landscape.robust.robust_trainer import RobustSpec
 from landscape.train import TrainSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +51,8 @@ def test_readme_example_scans_and_reads_the_surface(tmp_path, monkeypatch, capsy
 
 def test_scan_library_equals_the_cli(tmp_path):
     """`python -m landscape.scan` is parse -> ScanSpec -> scanning.run: same store key, same numbers."""
+    from landscape.probes.scanning import run
     from landscape.scan import main as scan_main
-    from landscape.scanning import run
 
     ckpt = toy(tmp_path / "toy.pt")
     scan_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "cli"), "--resolution", "3", "--episodes", "1",

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import checkpoint
-from landscape.errors import LandscapeError
+from landscape.core.errors import LandscapeError
+from landscape.io import checkpoint
 
 OBS, ACT, H = 11, 3, 16
 
@@ -131,7 +131,7 @@ def test_ant_lineage_takes_the_111_layout(tmp_path):
     Ant-v4(use_contact_forces=True)'s entry for entry; --env Ant-v5 picks the same layout from the input size."""
     import gymnasium as gym
 
-    from landscape.envs import make_env
+    from landscape.sim.envs import make_env
 
     path = tmp_path / "ant.model"
     pol, rs = _make_lineage(path, obs=111, act=8, game="Ant-v2")

@@ -10,12 +10,12 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
-
-from landscape import checkpoint
-from landscape.attacks import make_attack
-from landscape.errors import LandscapeError
-from landscape.lineage_adversary import served
 from test_lineage import H, _hand_mlp, _make_lineage, _mlp
+
+from landscape.attacks import make_attack
+from landscape.core.errors import LandscapeError
+from landscape.io import checkpoint
+from landscape.io.lineage_adversary import served
 
 EPS = 0.075
 
@@ -36,7 +36,7 @@ def _files(tmp_path, out: int, name="attack.model", victim_seed=0, game="Hopper-
 
 def _victim_net(path):
     """The victim's mean network built by hand from the file (torch modules, float32) for the reference actor."""
-    from landscape.lineage import read_lineage
+    from landscape.io.lineage import read_lineage
 
     sd = read_lineage(path)["policy_model"]
     layers = [torch.nn.Linear(*sd[f"affine_layers.{i}.weight"].shape[::-1]) for i in range(2)]

@@ -1,6 +1,6 @@
 import numpy as np
 
-from landscape.normalizer import RunningNorm
+from landscape.core.normalizer import RunningNorm
 
 
 def test_single_row_updates_hand_computed():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from landscape.numerics import advantages, clipped_surrogate, gaussian_log_prob, mean_se, rewards_to_go
+from landscape.core.numerics import advantages, clipped_surrogate, gaussian_log_prob, mean_se, rewards_to_go
 
 
 def test_gaussian_log_prob_hand_computed():

@@ -8,17 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import checkpoint
-from landscape.agent import Agent
-from landscape.attacks import fingerprint, make_attack
-from landscape.attacks import learned
+from landscape.attacks import fingerprint, learned, make_attack
 from landscape.attacks.learned import Setting, runs_dir, selection_runs, train_set
 from landscape.attacks.paad import DirectorEnv, actor_step, alignment
-from landscape.errors import LandscapeError
+from landscape.core.errors import LandscapeError
 from landscape.evaluate import main as evaluate_main
-from landscape.evaluator import BatchedEvaluator
-from landscape.flat import batched_mean
-from landscape.toys.target import NORM, X, Y
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
+from landscape.model.flat import batched_mean
+from landscape.rl.evaluator import BatchedEvaluator
+from landscape.sim.toys.target import NORM, X, Y
 
 EPS = 0.1
 W, B = np.array([0.8, -0.3]), 0.2  # the toy victim: mu(z) = W.z + B

@@ -1,6 +1,6 @@
 import torch
 
-from landscape.pgd import pgd, project
+from landscape.rl.pgd import pgd, project
 
 
 def test_pgd_finds_corner_of_linear_objective_and_stays_in_ball():

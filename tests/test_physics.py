@@ -6,10 +6,10 @@ import torch
 
 pytest.importorskip("mujoco.batch", reason="MujocoVec needs MuJoCo >= 4.0 (mujoco.batch)")
 
-from landscape.agent import Agent  # noqa: E402 (after the skip)
-from landscape.evaluator import BatchedEvaluator
-from landscape.physics import MujocoVec, supported
-from landscape.vecenv import GymVec, make_vec
+from landscape.model.agent import Agent  # noqa: E402 (after the skip)
+from landscape.rl.evaluator import BatchedEvaluator
+from landscape.sim.physics import MujocoVec, supported
+from landscape.sim.vecenv import GymVec, make_vec
 
 ENVS = ["Hopper-v5", "Walker2d-v5", "HalfCheetah-v5"]
 TOL = 1e-9  # bit-exact in practice; anything near this bound means a modelling bug

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from landscape.normalizer import RunningNorm
+from landscape.core.normalizer import RunningNorm
 
 
 def test_running_norm_merge_equals_full_batch():
@@ -16,8 +16,8 @@ def test_running_norm_merge_equals_full_batch():
 
 
 def test_clip_grad_norm_is_torchs_arithmetic_exactly():
-    from landscape.policy import Actor
-    from landscape.ppo import clip_grad_norm
+    from landscape.model.policy import Actor
+    from landscape.rl.ppo import clip_grad_norm
 
     torch.manual_seed(0)
     a, b = Actor(11, 3), Actor(11, 3)
@@ -37,8 +37,8 @@ def test_ppo_update_equals_the_textbook_loss_bit_for_bit():
     out with torch.distributions.Normal (the code before the core existed), to the bit."""
     import copy
 
-    from landscape.agent import Agent
-    from landscape.ppo import PPO, Batch, PolicyLoss, PPOConfig
+    from landscape.model.agent import Agent
+    from landscape.rl.ppo import PPO, Batch, PolicyLoss, PPOConfig
 
     class Textbook(PolicyLoss):
         def __call__(self, actor, mb):

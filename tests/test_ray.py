@@ -22,8 +22,8 @@ import torch
 
 ray = pytest.importorskip("ray")
 
-from landscape import checkpoint  # noqa: E402
-from landscape.agent import Agent  # noqa: E402
+from landscape.io import checkpoint  # noqa: E402
+from landscape.model.agent import Agent  # noqa: E402
 from landscape.scan import main as scan_main  # noqa: E402
 from landscape.sweep import main as sweep_main  # noqa: E402
 
@@ -240,8 +240,8 @@ def test_sweep_config_errors_are_one_line(tmp_path, capsys):
 
 
 def test_missing_ray_is_a_one_line_error(monkeypatch):
-    from landscape.distributed import connect
-    from landscape.errors import LandscapeError
+    from landscape.core.errors import LandscapeError
+    from landscape.exec.distributed import connect
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(LandscapeError, match=r'needs Ray: pip install -e "\.\[ray\]"'):
@@ -249,8 +249,8 @@ def test_missing_ray_is_a_one_line_error(monkeypatch):
 
 
 def test_task_errors_are_one_line():
-    from landscape.distributed import task_error
-    from landscape.errors import LandscapeError
+    from landscape.core.errors import LandscapeError
+    from landscape.exec.distributed import task_error
 
     class Failed(Exception):  # what ray.get raises: the worker's exception as .cause
         def __init__(self, cause):

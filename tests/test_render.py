@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from landscape import render
-from landscape.errors import LandscapeError
-from landscape.store import ScanStore
+from landscape.core.errors import LandscapeError
+from landscape.probes.store import ScanStore
+from landscape.viz import render
 
 
 def make_store(root, values: dict, coords, done=None, points=None):

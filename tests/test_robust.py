@@ -7,13 +7,20 @@ import math
 import pytest
 import torch
 
-from landscape import checkpoint
-from landscape.agent import Agent
-from landscape.pgd import pgd
-from landscape.ppo import PPO, Batch, PPOConfig, clipped_surrogate
-from landscape.relaxations import RELAXATIONS, DeltaOptimal, make_relaxation, sgld, kl_objective, surrogate_objective
-from landscape.robust_loss import RobustPolicyLoss, arpo_loss, soft_maximum
-from landscape.schedules import Adaptive, Ramp, eps_warmup
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
+from landscape.rl.pgd import pgd
+from landscape.rl.ppo import PPO, Batch, PPOConfig, clipped_surrogate
+from landscape.robust.relaxations import (
+    RELAXATIONS,
+    DeltaOptimal,
+    kl_objective,
+    make_relaxation,
+    sgld,
+    surrogate_objective,
+)
+from landscape.robust.robust_loss import RobustPolicyLoss, arpo_loss, soft_maximum
+from landscape.robust.schedules import Adaptive, Ramp, eps_warmup
 from landscape.train import main as train_main
 
 OBS, ACT, B, EPS, CLIP = 5, 2, 64, 0.3, 0.2

@@ -21,9 +21,9 @@ import math
 import pytest
 import torch
 
-from landscape.agent import Agent
-from landscape.ppo import PPO, Batch, PPOConfig
-from landscape.robust_loss import RobustPolicyLoss, arpo_loss
+from landscape.model.agent import Agent
+from landscape.rl.ppo import PPO, Batch, PPOConfig
+from landscape.robust.robust_loss import RobustPolicyLoss, arpo_loss
 
 OBS, ACT, B, CLIP = 5, 2, 64, 0.2
 
@@ -117,7 +117,7 @@ def test_core_normalizes_advantages_per_minibatch():
 
 
 def test_strength_one_is_arpo_with_the_same_guidance_and_strength_zero_is_spo():
-    from landscape.relaxations import make_relaxation
+    from landscape.robust.relaxations import make_relaxation
 
     agent, mb = _setup()
     mb = _normalized(mb)

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import checkpoint
-from landscape.agent import Agent
-from landscape.directions import random_direction
-from landscape.evaluator import BatchedEvaluator
-from landscape.flat import ParamSpace
-from landscape.gradients import gradient_norm, per_episode_gradients
-from landscape.policy import Actor
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
+from landscape.model.flat import ParamSpace
+from landscape.model.policy import Actor
+from landscape.probes.directions import random_direction
+from landscape.probes.gradients import gradient_norm, per_episode_gradients
+from landscape.rl.evaluator import BatchedEvaluator
 from landscape.scan import main as scan_main
-from landscape.toys.target import exact_gradient, exact_return
+from landscape.sim.toys.target import exact_gradient, exact_return
 
 
 def toy_agent(seed=0) -> Agent:
@@ -176,7 +176,7 @@ def _line_argv(tmp_path, a, b):
 def test_scan_key_follows_the_contents_of_to_and_trajectory(tmp_path, capsys):
     """Another checkpoint saved under the --to name is another computation: refused, not resumed with the
     stale direction (the key hashed the path only); the --trajectory files are part of the key too."""
-    from landscape.scanning import ScanSpec, direction_meta
+    from landscape.probes.scanning import ScanSpec, direction_meta
 
     a, b = tmp_path / "a.pt", tmp_path / "b.pt"
     checkpoint.save(toy_agent(0), a)
@@ -194,7 +194,7 @@ def test_scan_key_follows_the_contents_of_to_and_trajectory(tmp_path, capsys):
 
 
 def test_resume_reads_the_stored_directions_without_building_them(tmp_path, monkeypatch, capsys):
-    import landscape.scanning
+    import landscape.probes.scanning
 
     a = tmp_path / "a.pt"
     checkpoint.save(toy_agent(0), a)
@@ -206,6 +206,6 @@ def test_resume_reads_the_stored_directions_without_building_them(tmp_path, monk
     def refuse(*args):
         raise AssertionError("directions rebuilt on resume (a gradient direction costs 32 episodes)")
 
-    monkeypatch.setattr(landscape.scanning, "build_directions", refuse)
+    monkeypatch.setattr(landscape.probes.scanning, "build_directions", refuse)
     scan_main(argv)
     assert "resuming" in capsys.readouterr().out and np.load(tmp_path / "s" / "surface.npz")["done"].all()

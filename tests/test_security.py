@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import checkpoint, torchfile
-from landscape.errors import LandscapeError
+from landscape.core.errors import LandscapeError
+from landscape.io import checkpoint, torchfile
 
 
 class Payload(torch.nn.Module):

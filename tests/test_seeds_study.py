@@ -56,9 +56,9 @@ def test_jobs_interleave_seeds_and_unfinished_runs_get_a_training_command(study,
 def test_a_run_is_finished_by_its_own_steps_per_iteration(study, tmp_path):
     """4096 steps at 1000 per iteration is 4 iterations, 4000 steps: finished (the hard-coded 2048 wanted
     4096 and would have retrained a finished run)."""
-    from landscape import checkpoint
-    from landscape.agent import Agent
-    from landscape.ppo import PPOConfig
+    from landscape.io import checkpoint
+    from landscape.model.agent import Agent
+    from landscape.rl.ppo import PPOConfig
 
     cfg = _cfg(tmp_path)
     path = study.run_path(cfg, "spo", 0)

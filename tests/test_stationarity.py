@@ -1,12 +1,20 @@
-"""The stationarity verdict (landscape/stationarity.py) against exact gradients on the toys."""
+"""The stationarity verdict (landscape/stationary/stationarity.py) against exact gradients on the toys."""
 
 import numpy as np
 import torch
 
-from landscape.gradients import gradient_norm, per_episode_gradients, squared_norm
-from landscape.stationarity import (NOT_STATIONARY, STATIONARY, UNRESOLVED, Blocks, looks, sequential_test, summary,
-                                    verdict)
-from landscape.toys import target, trap
+from landscape.probes.gradients import gradient_norm, per_episode_gradients, squared_norm
+from landscape.sim.toys import target, trap
+from landscape.stationary.stationarity import (
+    NOT_STATIONARY,
+    STATIONARY,
+    UNRESOLVED,
+    Blocks,
+    looks,
+    sequential_test,
+    summary,
+    verdict,
+)
 
 
 def test_u_statistic_unbiased_and_se_never_zero_when_clamped():
@@ -88,8 +96,8 @@ def test_sequential_test_on_trap_natural_optimum():
 def test_stored_norm_and_display_se_give_back_u_and_its_se():
     """Scan stores keep the norm and its display SE (gradients.norm_se); from_norm inverts that exactly, so
     the grid screens apply the same bounds as the sequential test."""
-    from landscape.gradients import norm_se
-    from landscape.stationarity import from_norm
+    from landscape.probes.gradients import norm_se
+    from landscape.stationary.stationarity import from_norm
 
     rng = np.random.default_rng(0)
     U = np.concatenate([rng.uniform(-1, 4, 500), [0.0, 1.0]])
@@ -103,7 +111,7 @@ def test_one_rule_for_every_grid_screen():
     """The compare page marks exactly the cells render calls stationary (it used ||g|| < 2 se, which marks
     any noisy cell and ignores the threshold)."""
     from landscape.compare import page_data
-    from landscape.stationarity import grid_verdicts
+    from landscape.stationary.stationarity import grid_verdicts
 
     x = np.linspace(-1, 1, 5)
     g = np.abs(x)[:, None] + np.abs(x)[None, :]

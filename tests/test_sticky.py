@@ -3,10 +3,11 @@ import json
 import numpy as np
 import torch
 
-from landscape import checkpoint
-from landscape.ppo import PPOConfig
-from landscape.sticky import main as sticky_main, ppo_paths, restart_points, summarize, toy_paths
-from landscape.toys import trap
+from landscape.io import checkpoint
+from landscape.rl.ppo import PPOConfig
+from landscape.sim.toys import trap
+from landscape.sticky import main as sticky_main
+from landscape.sticky import ppo_paths, restart_points, summarize, toy_paths
 
 
 def test_restart_points_on_the_sphere_and_mask():

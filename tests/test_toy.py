@@ -2,8 +2,8 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from landscape.evaluator import BatchedEvaluator
-from landscape.toys import trap
+from landscape.rl.evaluator import BatchedEvaluator
+from landscape.sim.toys import trap
 
 
 def _maximize(f, start):

@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import torch
 
-from landscape import checkpoint
-from landscape.agent import Agent
-from landscape.evaluator import BatchedEvaluator
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
+from landscape.rl.evaluator import BatchedEvaluator
 from landscape.train import main as train_main
 
 

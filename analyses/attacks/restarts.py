@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from landscape import checkpoint
 from landscape.attacks import make_attack
-from landscape.evaluator import BatchedEvaluator
-from landscape.numerics import mean_se
+from landscape.core.numerics import mean_se
+from landscape.io import checkpoint
+from landscape.rl.evaluator import BatchedEvaluator
 
 OUT = Path(__file__).parent / "restarts.json"
 

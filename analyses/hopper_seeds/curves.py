@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from landscape.render import DOUBLE_COL, OKABE_ITO, plt, save
+from landscape.viz.render import DOUBLE_COL, OKABE_ITO, plt, save
 
 HERE = Path(__file__).resolve().parent
 ALGOS = ["spo", "arpo", "barpo"]

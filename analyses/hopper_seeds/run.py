@@ -54,8 +54,8 @@ def finished_training(cfg: dict, path: Path) -> bool:
     iterations of steps_per_iter // n_envs steps per environment, with the run's own settings (its config)."""
     if not path.exists():
         return False
-    from landscape import checkpoint
-    from landscape.ppo import PPOConfig
+    from landscape.io import checkpoint
+    from landscape.rl.ppo import PPOConfig
 
     agent = checkpoint.load(path)
     ppo = {**PPOConfig().to_dict(), **agent.config.get("ppo", {})}

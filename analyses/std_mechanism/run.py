@@ -19,14 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from landscape import checkpoint
-from landscape.collect import Collector
-from landscape.agent import Agent
-from landscape.envs import env_dims
-from landscape.numerics import gaussian_log_prob
-from landscape.ppo import PPO, PPOConfig, normalized, surrogate_of_logp
-from landscape.numerics import mean_se
-from landscape.robust_loss import RobustPolicyLoss, arpo_loss
+from landscape.core.numerics import gaussian_log_prob, mean_se
+from landscape.io import checkpoint
+from landscape.model.agent import Agent
+from landscape.rl.collect import Collector
+from landscape.rl.ppo import PPO, PPOConfig, normalized, surrogate_of_logp
+from landscape.robust.robust_loss import RobustPolicyLoss, arpo_loss
+from landscape.sim.envs import env_dims
 
 HERE = Path(__file__).parent
 

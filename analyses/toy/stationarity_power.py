@@ -1,4 +1,4 @@
-"""Error rates and power of the sequential stationarity test (landscape/stationarity.py) where the exact
+"""Error rates and power of the sequential stationarity test (landscape/stationary/stationarity.py) where the exact
 gradient is known: ToyTarget-v0 (points at exact gradient norms 0 ... 2 tau along the bias) and ToyTrap-v0
 (the natural optimum, exact norm 0, and points at exact norms around tau). Every point is tested `--repeats`
 times with fresh episodes (gradients.py estimator, Monte-Carlo advantages, leave-one-out baseline); the
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from landscape.gradients import per_episode_gradients
-from landscape.stationarity import STATIONARY, NOT_STATIONARY, UNRESOLVED, sequential_test
-from landscape.toys import target, trap
+from landscape.probes.gradients import per_episode_gradients
+from landscape.sim.toys import target, trap
+from landscape.stationary.stationarity import NOT_STATIONARY, STATIONARY, UNRESOLVED, sequential_test
 
 
 def target_points(norms):

@@ -1,5 +1,5 @@
 """The toy's exact landscape: natural vs worst-case return of ToyTrap-v0, its stationary points, and the
-exact SPO / ARPO / BARPO trajectories from the documented starts (landscape/toys/trap.py).
+exact SPO / ARPO / BARPO trajectories from the documented starts (landscape/sim/toys/trap.py).
 
     python analyses/toy/surfaces.py [--out figures]      # writes figures/toy_surfaces.png/.pdf
 """
@@ -11,11 +11,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
 from matplotlib import patheffects  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
-import torch  # noqa: E402
 
-from landscape.toys import trap  # noqa: E402
+from landscape.sim.toys import trap  # noqa: E402
 
 COLORS = {"spo": "#0072B2", "arpo": "#D55E00", "barpo": "#009E73"}
 

@@ -1,4 +1,4 @@
-"""Trap shares of the analytic toy (landscape/toys/trap.py) with Wilson 95% intervals.
+"""Trap shares of the analytic toy (landscape/sim/toys/trap.py) with Wilson 95% intervals.
 
 Exact gradient ascent (lr 0.05, 2000 steps) from N starts drawn uniformly (seeded torch generator,
 trap.random_starts) from a start box; SPO, ARPO (strongest adversary), BARPO (the paper's bilevel form: KL
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from landscape.toys import trap
+from landscape.sim.toys import trap
 
 BOXES = {"default [-2,2]x[-0.5,2]": trap.START_BOX, "[-1,1]x[-0.5,2]": ((-1.0, 1.0), (-0.5, 2.0)),
          "[-2,2]x[-0.5,0.5]": ((-2.0, 2.0), (-0.5, 0.5)), "[-2,0]x[-0.5,2]": ((-2.0, 0.0), (-0.5, 2.0)),

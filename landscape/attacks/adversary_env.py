@@ -10,8 +10,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ..agent import Agent
-from ..envs import make_env
+from ..model.agent import Agent
+from ..sim.envs import make_env
 
 
 class AdversaryEnv(gym.Env):

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from .. import crn
-from ..agent import Agent, fingerprint  # noqa: F401  (fingerprint: re-exported for attacks/)
-from ..envs import env_spec
-from ..errors import LandscapeError
-from ..pgd import pgd
+from ..core import crn
+from ..core.errors import LandscapeError
+from ..model.agent import Agent, fingerprint  # noqa: F401  (fingerprint: re-exported for attacks/)
+from ..rl.pgd import pgd
+from ..sim.envs import env_spec
 
 ATTACKS: dict[str, type] = {}  # name -> class, filled by @register
 

@@ -21,9 +21,9 @@ Their networks are rowwise.MLPs and, run by the evaluator, their random numbers 
 
 import torch
 
-from ..errors import LandscapeError
-from ..flat import batched_log_std, batched_mean, batched_net
-from ..rowwise import MLP
+from ..core.errors import LandscapeError
+from ..core.rowwise import MLP
+from ..model.flat import batched_log_std, batched_mean, batched_net
 from .base import Attack, PGDAttack, register
 
 

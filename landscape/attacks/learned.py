@@ -21,7 +21,7 @@ held-out victim return is copied to the cache; its config["selection"] lists eve
 settings, times and held-out score, so evaluate.py can report the spread across runs.
 
 A setting is (learning rate of policy and value, entropy coefficient, steps); every other PPO setting
-is the adversary's default (adversary.adversary_ppo). The same machinery serves every learned attack
+is the adversary's default (training.adversary_ppo). The same machinery serves every learned attack
 (`optimal`, `paad`). A cache written before sets existed (one run, no selection) is imported as a run
 of its own setting the first time a set is trained.
 """
@@ -33,12 +33,19 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .. import checkpoint
-from ..agent import Agent
-from ..errors import LandscapeError, cli_main
-from .adversary import DEFAULT_STEPS, adversary_ppo, check_adversary, is_finished, learned_kind, train_adversary, \
-    victim_return
+from ..core.errors import LandscapeError, cli_main
+from ..io import checkpoint
+from ..model.agent import Agent
 from .base import cache_path
+from .training import (
+    DEFAULT_STEPS,
+    adversary_ppo,
+    check_adversary,
+    is_finished,
+    learned_kind,
+    train_adversary,
+    victim_return,
+)
 
 HOLDOUT_SEED = 2_000_000  # held-out selection episodes (the trainer evaluates on 1_000_000 + e, evaluate.py on 0 + e)
 HOLDOUT_EPISODES = 20
@@ -152,7 +159,7 @@ def train_set(victim: Agent, ckpt, kind: str, eps: float, settings: list[Setting
 
 
 def _score(victim: Agent, path: Path, episodes: int) -> dict:
-    from ..numerics import mean_se
+    from ..core.numerics import mean_se
 
     adv = checkpoint.load(path)
     wall, cpu = time.perf_counter(), time.process_time()
@@ -263,7 +270,7 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     import torch
 
-    from ..envs import env_spec
+    from ..sim.envs import env_spec
     from .base import check_eps
 
     args = parse_args(argv)

@@ -37,10 +37,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ..agent import Agent
-from ..errors import LandscapeError
-from ..flat import batched_mean
-from ..pgd import pgd
+from ..core.errors import LandscapeError
+from ..model.agent import Agent
+from ..model.flat import batched_mean
+from ..rl.pgd import pgd
 from .adversary import LearnedAttack
 from .adversary_env import AdversaryEnv
 from .base import register

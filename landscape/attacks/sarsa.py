@@ -27,12 +27,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .. import torchfile
-from ..agent import Agent
-from ..envs import make_env
-from ..errors import LandscapeError, describe
-from ..flat import batched_mean
-from ..pgd import pgd
+from ..core.errors import LandscapeError, describe
+from ..io import torchfile
+from ..model.agent import Agent
+from ..model.flat import batched_mean
+from ..rl.pgd import pgd
+from ..sim.envs import make_env
 from .base import PGDAttack, cache_path, fingerprint, register
 
 FORMAT = "landscape-rs/1"

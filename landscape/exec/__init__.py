@@ -1,0 +1,1 @@
+"""Execution: one executor (local or Ray) for scans and sweeps."""

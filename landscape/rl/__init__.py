@@ -1,0 +1,2 @@
+"""Reinforcement learning: the PPO core, collection, the trainer, the batched evaluator, PGD and
+closed-form input gradients."""

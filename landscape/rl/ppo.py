@@ -1,0 +1,168 @@
+"""The one PPO core shared by SPO, ARPO and BARPO.
+
+The trainers differ only in the `PolicyLoss` the core minimizes: SPO's is the clipped surrogate on clean
+observations; the robust trainers plug in a loss that first perturbs the observations.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from ..core.numerics import clipped_surrogate as clipped_surrogate_objective
+from ..model.agent import Agent
+
+
+@dataclass
+class PPOConfig:
+    """Defaults follow SA-PPO's MuJoCo settings."""
+
+    steps_per_iter: int = 2048
+    n_envs: int = 1
+    epochs: int = 10
+    minibatches: int = 32
+    lr_policy: float = 3e-4
+    lr_value: float = 2.5e-4
+    gamma: float = 0.99
+    lam: float = 0.95
+    clip: float = 0.2
+    value_clip: float = 0.2  # clip the value update around the old prediction (SA-PPO); 0 disables
+    entropy_coef: float = 0.0
+    max_grad_norm: float = 0.5
+    anneal_lr: bool = True
+    reward_scaling: bool = True
+    # advantage normalization: per minibatch inside the surrogate (SA-PPO / CAR-PPO `surrogate_reward`),
+    # once per iteration ("batch"), or "none"
+    norm_adv: str = "minibatch"
+
+    def __post_init__(self):
+        if isinstance(self.norm_adv, bool):  # configs saved before the choice existed
+            self.norm_adv = "batch" if self.norm_adv else "none"
+        if self.norm_adv not in ("minibatch", "batch", "none"):
+            raise ValueError(f"norm_adv must be minibatch, batch or none, not {self.norm_adv!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Batch:
+    """One iteration of experience, flattened over time and environments."""
+
+    z: torch.Tensor  # normalized observations [B, obs]
+    actions: torch.Tensor  # [B, act]
+    logp: torch.Tensor  # log pi_old(a|z) [B]
+    values: torch.Tensor  # V_old(z) [B]
+    advantages: torch.Tensor  # [B]
+    returns: torch.Tensor  # [B]
+
+    def __len__(self) -> int:
+        return self.z.shape[0]
+
+    def select(self, idx) -> "Batch":
+        return Batch(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+
+def normalized(adv: torch.Tensor) -> torch.Tensor:
+    """(A - mean) / (std + 1e-8), the unbiased std as SA-PPO's `adv_normalize`."""
+    return (adv - adv.mean()) / (adv.std() + 1e-8)
+
+
+def clipped_surrogate(actor, z, mb: Batch, clip: float) -> torch.Tensor:
+    """Per-sample PPO clipped surrogate loss (to minimize) of `actor` seeing observations z."""
+    return surrogate_of_logp(actor.log_prob(z, mb.actions), mb, clip)
+
+
+def surrogate_of_logp(logp: torch.Tensor, mb: Batch, clip: float) -> torch.Tensor:
+    """Per-sample clipped surrogate loss given the new log-probabilities of the batch's actions."""
+    return -clipped_surrogate_objective(logp, mb.logp, mb.advantages, clip)
+
+
+def clip_grad_norm(parameters, limit: float) -> torch.Tensor:
+    """torch's clip_grad_norm_ arithmetic (total 2-norm, scale by min(1, limit / (norm + 1e-6))) without its
+    per-call checks, which cost more than the arithmetic on networks this small (2.7x here)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, torch.clamp(limit / (norm + 1e-6), max=1.0))
+    return norm
+
+
+class PolicyLoss:
+    """SPO's policy loss: the clipped surrogate on the clean observations. Robust trainers subclass."""
+
+    def __init__(self, clip: float):
+        self.clip = clip
+
+    def __call__(self, actor, mb: Batch) -> tuple[torch.Tensor, dict]:
+        return clipped_surrogate(actor, mb.z, mb, self.clip).mean(), {}
+
+
+class PPO:
+    def __init__(self, agent: Agent, cfg: PPOConfig, policy_loss: PolicyLoss | None = None, seed: int = 0):
+        self.agent, self.cfg = agent, cfg
+        self.policy_loss = policy_loss or PolicyLoss(cfg.clip)
+        # fused: one kernel per step instead of one per parameter tensor (about 7% faster updates here)
+        self.opt_pi = torch.optim.Adam(agent.actor.parameters(), lr=cfg.lr_policy, fused=True)
+        self.opt_v = torch.optim.Adam(agent.critic.parameters(), lr=cfg.lr_value, fused=True)
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def set_progress(self, frac_done: float) -> None:
+        """Linear learning-rate annealing to zero over the run."""
+        scale = max(1.0 - frac_done, 0.0) if self.cfg.anneal_lr else 1.0
+        self.opt_pi.param_groups[0]["lr"] = self.cfg.lr_policy * scale
+        self.opt_v.param_groups[0]["lr"] = self.cfg.lr_value * scale
+
+    def value_loss(self, mb: Batch) -> torch.Tensor:
+        v = self.agent.critic(mb.z)
+        loss = (v - mb.returns) ** 2
+        if self.cfg.value_clip > 0:
+            v_clip = mb.values + (v - mb.values).clamp(-self.cfg.value_clip, self.cfg.value_clip)
+            loss = torch.max(loss, (v_clip - mb.returns) ** 2)
+        return 0.5 * loss.mean()
+
+    def _step(self, policy_loss: torch.Tensor, value_loss: torch.Tensor) -> float:
+        """One backward pass for both losses (their parameters are disjoint, so the gradients are each
+        loss's own), then each network's gradient clipped and stepped by its own optimizer."""
+        self.opt_pi.zero_grad()
+        self.opt_v.zero_grad()
+        (policy_loss + value_loss).backward()
+        limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
+        norm = clip_grad_norm(self.agent.actor.parameters(), limit)
+        clip_grad_norm(self.agent.critic.parameters(), limit)
+        self.opt_pi.step()
+        self.opt_v.step()
+        return float(norm)
+
+    def update(self, batch: Batch) -> dict:
+        cfg, actor = self.cfg, self.agent.actor
+        if cfg.norm_adv == "batch":
+            batch.advantages = normalized(batch.advantages)
+        mb_size = max(len(batch) // cfg.minibatches, 1)
+        stats: dict[str, list] = {"policy_loss": [], "value_loss": [], "approx_kl": [], "grad_norm": []}
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(len(batch), generator=self.gen)
+            for start in range(0, len(batch) - mb_size + 1, mb_size):
+                mb = batch.select(perm[start:start + mb_size])
+                if cfg.norm_adv == "minibatch":
+                    mb.advantages = normalized(mb.advantages)
+                loss, info = self.policy_loss(actor, mb)
+                if cfg.entropy_coef and not getattr(self.policy_loss, "handles_entropy", False):
+                    loss = loss - cfg.entropy_coef * actor.dist(mb.z).entropy().sum(-1).mean()
+                v_loss = self.value_loss(mb)
+                stats["grad_norm"].append(self._step(loss, v_loss))
+                stats["policy_loss"].append(float(loss.detach()))
+                stats["value_loss"].append(float(v_loss.detach()))
+                for k, v in info.items():
+                    stats.setdefault(k, []).append(float(v))
+            with torch.no_grad():  # KL to the collecting policy after each epoch, one batched call
+                log_ratio = actor.log_prob(batch.z, batch.actions) - batch.logp
+                stats["approx_kl"].append(float(((log_ratio.exp() - 1) - log_ratio).mean()))
+        return {k: float(np.mean(v)) for k, v in stats.items()}
+
+    def state_dict(self) -> dict:
+        return {"opt_pi": self.opt_pi.state_dict(), "opt_v": self.opt_v.state_dict(), "gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.opt_pi.load_state_dict(state["opt_pi"])
+        self.opt_v.load_state_dict(state["opt_v"])
+        self.gen.set_state(state["gen"])

@@ -1,0 +1,1 @@
+"""Robust training: ARPO and BARPO (robust losses, relaxations, schedules, the robust trainer)."""

@@ -1,0 +1,182 @@
+"""The adversary inside the robust policy loss, at a strength s in [0, 1]: one interface, four relaxations.
+
+Every relaxation maps (actor, minibatch, eps, s) to perturbed observations z' with ||z' - z||_inf <= eps:
+
+- s = 0: no adversary (returns None; the robust loss is then exactly SPO's loss),
+- s = 1: ARPO's adversary, the strongest first-order one: PGD on the per-sample PPO clipped surrogate
+  loss (10 sign steps of eps/10, random start, projection),
+- 0 < s < 1: a "moderate" adversary, which is what distinguishes the relaxations:
+    objective  the inner objective itself is relaxed: KL(pi(.|z) || pi(.|z')) solved by SGLD (the
+               paper's BAR-PPO adversary). A three-level ladder: the value of s inside (0, 1) is unused.
+    budget     ARPO's adversary in a shrunken ball, eps * s.
+    delta      delta-optimal: along ARPO's own attack path (z, PGD start, its iterates), the first point
+               whose loss increase over the clean loss reaches the fraction s of the largest found.
+    penalty    ARPO's objective minus lambda * mean(((z' - z) / eps)^2), lambda = penalty * (1 - s) / s.
+
+All randomness (PGD random start, SGLD noise) comes from torch's global generator, which the Trainer saves
+in its checkpoints, so resumed runs continue the same random stream.
+"""
+
+import torch
+
+from ..rl.input_grad import KLObjective, SurrogateObjective
+from ..rl.pgd import pgd, project
+from ..rl.ppo import Batch
+
+
+def surrogate_objective(actor, mb: Batch, clip: float) -> SurrogateObjective:
+    """ARPO's inner objective: the per-sample clipped surrogate loss of the actor seeing z' (closed-form gradient)."""
+    return SurrogateObjective(actor, mb, clip)
+
+
+def kl_objective(actor, z: torch.Tensor) -> KLObjective:
+    """The paper's moderate inner objective: KL(pi(.|z) || pi(.|z')) per sample (pi(.|z) held fixed)."""
+    return KLObjective(actor, z)
+
+
+class _WithNoise:
+    """objective(z') + noise . z': its gradient is the objective's plus the noise (closed form if it has one)."""
+
+    def __init__(self, objective, noise: torch.Tensor):
+        self.objective, self.noise = objective, noise
+        if hasattr(objective, "grad"):
+            self.grad = lambda z_adv: objective.grad(z_adv) + noise
+
+    def __call__(self, z_adv):
+        return self.objective(z_adv) + (self.noise * z_adv).sum(-1)
+
+
+def sgld(objective, z: torch.Tensor, eps: float, steps: int = 10, step_size: float | None = None,
+         noise: float = 1.0) -> torch.Tensor:
+    """PGD with Langevin noise: before each sign step add Gaussian noise of std noise * step_size,
+    decaying linearly to zero over the steps, and project back to the eps-ball.
+
+    Built from single-step calls of the one PGD (`pgd`), so the sign step and projection are pgd's own.
+    The noise matters for the KL objective, whose gradient vanishes at z' = z. noise=0 is PGD without
+    random start, exactly.
+    """
+    z = z.detach()
+    step = torch.as_tensor(eps if step_size is None else step_size, dtype=z.dtype)
+    step = step / 10 if step_size is None else step  # computed as pgd computes it
+    if eps == 0 or steps == 0:
+        return z.clone()
+    z_adv = z.clone()
+    for k in range(steps):
+        if noise > 0:
+            z_adv = project(z_adv + noise * step * (1 - k / steps) * torch.randn(z.shape), z, eps)
+        z_adv = project(pgd(objective, z_adv, eps=step, steps=1, step_size=step, random_start=False), z, eps)
+    return z_adv
+
+
+def langevin_sign_ascent(objective, z: torch.Tensor, eps: float, steps: int = 10, beta: float = 1e-5) -> torch.Tensor:
+    """CAR-PPO's `car_sgld` solver: start one step of eps/steps from z in a random sign direction, then
+    `steps` sign steps of (gradient + noise), the noise N(0, 2 * step * beta) / (k + 2) at step k, projected.
+
+    Each step is one call of the one PGD: adding noise to the gradient is adding a linear term to the objective.
+    The reference adds the noise to the gradient of the minibatch *mean* loss, pgd ascends the per-sample sum,
+    so the noise is scaled by the number of samples.
+    """
+    z = z.detach()
+    if eps == 0 or steps == 0:
+        return z.clone()
+    step = eps / steps
+    scale = (2 * step * beta) ** 0.5 * z[..., 0].numel()
+    z_adv = z + torch.randn(z.shape).sign() * step
+    for k in range(steps):
+        noisy = _WithNoise(objective, scale / (k + 2) * torch.randn(z.shape))
+        z_adv = project(pgd(noisy, z_adv, eps=step, steps=1, step_size=step, random_start=False), z, eps)
+    return z_adv
+
+
+SOLVERS = ("pgd", "sgld")
+
+
+class Relaxation:
+    """Base: the endpoints (identity at s = 0, ARPO at s = 1); subclasses define the moderate adversary.
+
+    ARPO's adversary (s = 1) is solved as CAR-PPO does: `pgd` (random start, `steps` sign steps of eps/steps)
+    or `sgld` (langevin_sign_ascent)."""
+
+    name = ""
+
+    def __init__(self, steps: int = 10, solver: str = "pgd"):
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, not {solver!r}")
+        self.steps, self.solver = steps, solver
+
+    def __call__(self, actor, mb: Batch, eps: float, strength: float, clip: float) -> torch.Tensor | None:
+        if strength <= 0:
+            return None
+        objective = surrogate_objective(actor, mb, clip)
+        if strength >= 1:
+            return self.strongest(objective, mb.z, eps)
+        return self.moderate(actor, mb, eps, strength, objective)
+
+    def strongest(self, objective, z: torch.Tensor, eps: float) -> torch.Tensor:
+        if self.solver == "sgld":
+            return langevin_sign_ascent(objective, z, eps, self.steps)
+        return pgd(objective, z, eps, self.steps, step_size=eps / max(self.steps, 1))
+
+    def moderate(self, actor, mb: Batch, eps: float, strength: float, objective) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Budget(Relaxation):
+    name = "budget"
+
+    def moderate(self, actor, mb, eps, strength, objective):
+        return self.strongest(objective, mb.z, eps * strength)
+
+
+class Objective(Relaxation):
+    name = "objective"
+
+    def __init__(self, steps: int = 10, noise: float = 1.0, solver: str = "pgd"):
+        super().__init__(steps, solver)
+        self.noise = noise
+
+    def moderate(self, actor, mb, eps, strength, objective):
+        return sgld(kl_objective(actor, mb.z), mb.z, eps, self.steps, noise=self.noise)
+
+
+class DeltaOptimal(Relaxation):
+    name = "delta"
+
+    def moderate(self, actor, mb, eps, strength, objective):
+        path = [mb.z]
+
+        def recorded(z_adv):  # pgd evaluates the objective at its start and at every iterate
+            v = objective(z_adv)
+            path.append(z_adv.detach())
+            return v
+
+        path.append(pgd(recorded, mb.z, eps, self.steps))
+        with torch.no_grad():
+            values = torch.stack([objective(p) for p in path])  # [len(path), B]
+        target = values[0] + strength * (values.max(0).values - values[0])
+        first = (values >= target).float().argmax(0)  # argmax returns the first maximal index
+        return torch.stack(path)[first, torch.arange(len(mb))]
+
+
+class Penalized(Relaxation):
+    name = "penalty"
+
+    def __init__(self, steps: int = 10, penalty: float = 1.0, solver: str = "pgd"):
+        super().__init__(steps, solver)
+        self.penalty = penalty
+
+    def moderate(self, actor, mb, eps, strength, objective):
+        lam = self.penalty * (1 - strength) / strength
+        return pgd(lambda x: objective(x) - lam * ((x - mb.z) / eps).pow(2).mean(-1), mb.z, eps, self.steps)
+
+
+RELAXATIONS = {cls.name: cls for cls in (Objective, Budget, DeltaOptimal, Penalized)}
+
+
+def make_relaxation(name: str, steps: int = 10, sgld_noise: float = 1.0, penalty: float = 1.0,
+                    solver: str = "pgd") -> Relaxation:
+    if name == "objective":
+        return Objective(steps, sgld_noise, solver)
+    if name == "penalty":
+        return Penalized(steps, penalty, solver)
+    return RELAXATIONS[name](steps, solver)

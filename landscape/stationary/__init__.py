@@ -1,0 +1,1 @@
+"""Stationary points: the three-way verdict (stationarity tests on gradient estimates)."""

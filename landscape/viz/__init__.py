@@ -1,0 +1,1 @@
+"""Drawing: surfaces, curves and verdicts."""
