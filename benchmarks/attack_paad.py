@@ -54,8 +54,14 @@ def main() -> None:
         director = checkpoint.load(args.adversary)
     else:
         torch.manual_seed(0)
-        director = Agent.new(agent.env_id, agent.actor.obs_dim, agent.actor.act_dim, algo="paad", eps=eps,
-                             config={"victim_env": agent.env_id, "eps": eps, "victim_fingerprint": fingerprint(agent)})
+        director = Agent.new(
+            agent.env_id,
+            agent.actor.obs_dim,
+            agent.actor.act_dim,
+            algo="paad",
+            eps=eps,
+            config={"victim_env": agent.env_id, "eps": eps, "victim_fingerprint": fingerprint(agent)},
+        )
     theta = agent.space.flatten(agent.actor)[None]
     ev = BatchedEvaluator(agent.env_id, agent.space, agent.obs_norm)
 
@@ -71,30 +77,60 @@ def main() -> None:
     loop_returns = np.array([float(r.returns[0, 0]) for r in loop])
     loop_steps = sum(r.steps for r in loop)
     rows = {
-        "batched": {"steps": batched.steps, "wall_s": wall_b, "cpu_s": cpu_b, "steps_per_s": batched.steps / wall_b,
-                    "mean_return": float(batched.returns.mean())},
-        "loop": {"steps": loop_steps, "wall_s": wall_l, "cpu_s": cpu_l, "steps_per_s": loop_steps / wall_l,
-                 "mean_return": float(loop_returns.mean())},
+        "batched": {
+            "steps": batched.steps,
+            "wall_s": wall_b,
+            "cpu_s": cpu_b,
+            "steps_per_s": batched.steps / wall_b,
+            "mean_return": float(batched.returns.mean()),
+        },
+        "loop": {
+            "steps": loop_steps,
+            "wall_s": wall_l,
+            "cpu_s": cpu_l,
+            "steps_per_s": loop_steps / wall_l,
+            "mean_return": float(loop_returns.mean()),
+        },
     }
     same = bool(np.allclose(batched.returns[0], loop_returns, rtol=1e-4, atol=1e-3))
     # float rounding differs between batch sizes; where a gradient component is ~0 its sign (FGSM) can flip
     # and a chaotic Hopper episode then drifts: the per-episode gap is reported, the means must agree
     max_diff = float(np.abs(batched.returns[0] - loop_returns).max())
     speedup = rows["batched"]["steps_per_s"] / rows["loop"]["steps_per_s"]
-    print(f"{agent.env_id}, PA-AD eps {eps:g} ({'trained' if args.adversary else 'fresh'} director), "
-          f"{args.envs} environments, <= {args.max_steps} steps each")
+    print(
+        f"{agent.env_id}, PA-AD eps {eps:g} ({'trained' if args.adversary else 'fresh'} director), "
+        f"{args.envs} environments, <= {args.max_steps} steps each"
+    )
     for name, r in rows.items():
-        print(f"{name:<8}{r['steps_per_s']:>10.0f} env steps/s  ({r['steps']} steps in {r['wall_s']:.1f} s wall, "
-              f"{r['cpu_s']:.1f} s CPU, mean return {r['mean_return']:.1f})")
-    print(f"speed-up {speedup:.1f}x (wall), {cpu_l / loop_steps / (cpu_b / batched.steps):.1f}x (CPU per step); "
-          f"returns identical: {same} (largest per-episode gap {max_diff:.1f})")
+        print(
+            f"{name:<8}{r['steps_per_s']:>10.0f} env steps/s  ({r['steps']} steps in {r['wall_s']:.1f} s wall, "
+            f"{r['cpu_s']:.1f} s CPU, mean return {r['mean_return']:.1f})"
+        )
+    print(
+        f"speed-up {speedup:.1f}x (wall), {cpu_l / loop_steps / (cpu_b / batched.steps):.1f}x (CPU per step); "
+        f"returns identical: {same} (largest per-episode gap {max_diff:.1f})"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
-        "ckpt": args.ckpt, "adversary": args.adversary, "env": agent.env_id, "eps": eps, "envs": args.envs,
-        "max_steps": args.max_steps, **rows, "speedup": speedup,
-        "speedup_cpu": cpu_l / loop_steps / (cpu_b / batched.steps), "returns_identical": same,
-        "max_return_diff": max_diff}, indent=1))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "machine": platform.platform(),
+                "ckpt": args.ckpt,
+                "adversary": args.adversary,
+                "env": agent.env_id,
+                "eps": eps,
+                "envs": args.envs,
+                "max_steps": args.max_steps,
+                **rows,
+                "speedup": speedup,
+                "speedup_cpu": cpu_l / loop_steps / (cpu_b / batched.steps),
+                "returns_identical": same,
+                "max_return_diff": max_diff,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -65,22 +65,44 @@ def main() -> None:
     loop_steps = sum(r.steps for r in loop_rolls)
     loop_return = sum(float(r.returns.sum()) for r in loop_rolls) / args.envs
     rows = {
-        "batched": {"steps": batched.steps, "seconds": t_batched, "steps_per_s": batched.steps / t_batched,
-                    "mean_return": float(batched.returns.mean())},
-        "loop": {"steps": loop_steps, "seconds": t_loop, "steps_per_s": loop_steps / t_loop,
-                 "mean_return": loop_return},
+        "batched": {
+            "steps": batched.steps,
+            "seconds": t_batched,
+            "steps_per_s": batched.steps / t_batched,
+            "mean_return": float(batched.returns.mean()),
+        },
+        "loop": {
+            "steps": loop_steps,
+            "seconds": t_loop,
+            "steps_per_s": loop_steps / t_loop,
+            "mean_return": loop_return,
+        },
     }
     speedup = rows["batched"]["steps_per_s"] / rows["loop"]["steps_per_s"]
     print(f"{agent.env_id}, attack {attack!r}, {args.envs} environments, <= {args.max_steps} steps each")
     for name, r in rows.items():
-        print(f"{name:<8}{r['steps_per_s']:>10.0f} env steps/s  ({r['steps']} steps in {r['seconds']:.1f} s, "
-              f"mean return {r['mean_return']:.1f})")
+        print(
+            f"{name:<8}{r['steps_per_s']:>10.0f} env steps/s  ({r['steps']} steps in {r['seconds']:.1f} s, "
+            f"mean return {r['mean_return']:.1f})"
+        )
     print(f"speed-up {speedup:.1f}x")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
-        "ckpt": args.ckpt, "env": agent.env_id, "attack": repr(attack), "envs": args.envs,
-        "max_steps": args.max_steps, **rows, "speedup": speedup}, indent=1))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "machine": platform.platform(),
+                "ckpt": args.ckpt,
+                "env": agent.env_id,
+                "attack": repr(attack),
+                "envs": args.envs,
+                "max_steps": args.max_steps,
+                **rows,
+                "speedup": speedup,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ def old_forward():
 
     def fast(space, thetas, z):
         return batched_mean(space, thetas, z, exact=False)
+
     evaluator_mod.batched_mean = gradient_mod.batched_mean = fast
     gradient_mod.batched_net = TanhMLP.batched
     try:
@@ -91,8 +92,13 @@ def return_differences(episodes: int, steps: int, attack: str | None, old: bool)
         alone = np.array([run(theta, 1, s)[0, 0] for s in range(episodes)])
         third = run(torch.cat([others[:2], theta, others[2:]]), episodes, 0)[2]
     ev.close()
-    return {"batched": batched.round(2).tolist(), "alone": alone.round(2).tolist(), "third_of_4": third.round(2).tolist(),
-            "max_diff_batched": float(np.abs(batched - alone).max()), "max_diff_third": float(np.abs(third - alone).max())}
+    return {
+        "batched": batched.round(2).tolist(),
+        "alone": alone.round(2).tolist(),
+        "third_of_4": third.round(2).tolist(),
+        "max_diff_batched": float(np.abs(batched - alone).max()),
+        "max_diff_third": float(np.abs(third - alone).max()),
+    }
 
 
 def timed(fn, reps: int) -> float:
@@ -136,14 +142,23 @@ def main(argv=None):
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "batch_invariance.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    result = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
-              "threads": args.threads, "cpus": os.cpu_count(), "load": os.getloadavg()[0], "returns": {}}
+    result = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "cpus": os.cpu_count(),
+        "load": os.getloadavg()[0],
+        "returns": {},
+    }
     for attack, steps in () if args.speed_only else ((None, args.steps), ("mad", args.mad_steps)):
         for label, old in (("old", True), ("new", False)):
             key = f"{attack or 'natural'}_{label}"
             result["returns"][key] = r = return_differences(args.episodes, steps, attack, old)
-            print(f"{key} ({steps} steps): max |dR| batched vs alone {r['max_diff_batched']:.3g}, "
-                  f"3rd of 4 vs alone {r['max_diff_third']:.3g}; batched {r['batched']}", flush=True)
+            print(
+                f"{key} ({steps} steps): max |dR| batched vs alone {r['max_diff_batched']:.3g}, "
+                f"3rd of 4 vs alone {r['max_diff_third']:.3g}; batched {r['batched']}",
+                flush=True,
+            )
     result["speed"] = speeds(args.reps)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

@@ -43,6 +43,7 @@ def single_gym(env_id, steps, acts):
         for t in range(steps):
             env.step(acts[t, 0])
         return steps
+
     return run
 
 
@@ -55,6 +56,7 @@ def vec_backend(cls, env_id, n, steps, acts):
         for t in range(steps):
             vec.step(acts[t, :n], live)
         return n * steps
+
     return run
 
 
@@ -77,6 +79,7 @@ def raw_rollout(env_id, n, steps, acts):
             pool.rollout(model, datas, state, ctrl[t], state=out)
             state = np.ascontiguousarray(out[:, -1])
         return n * steps
+
     return run
 
 
@@ -95,6 +98,7 @@ def raw_batch(env_id, n, steps, acts):
             ctrl[:] = acts[t, :n]
             batch.step(nstep=u.frame_skip)
         return n * steps
+
     return run
 
 
@@ -134,11 +138,19 @@ def main():
         table[name] = {"steps_per_s": round(med), "rounds": [round(x) for x in r], "vs_single_gym": med / base}
         print(f"{name:30s} {med:10.0f} {med / base:6.2f}x")
     result = {
-        "env": args.env, "steps_per_env_per_round": args.steps, "rounds": args.rounds, "nthread": NTHREAD,
+        "env": args.env,
+        "steps_per_env_per_round": args.steps,
+        "rounds": args.rounds,
+        "nthread": NTHREAD,
         "measured_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
-        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "mujoco": mujoco.__version__},
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "mujoco": mujoco.__version__,
+        },
         "rates": table,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

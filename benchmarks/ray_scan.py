@@ -35,12 +35,30 @@ def start_head(tmp: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--port", str(port),
-           "--num-cpus", str(os.cpu_count()), "--include-dashboard=false", "--disable-usage-stats",
-           "--temp-dir", str(tmp)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ray.scripts.scripts",
+        "start",
+        "--head",
+        "--block",
+        "--port",
+        str(port),
+        "--num-cpus",
+        str(os.cpu_count()),
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        "--temp-dir",
+        str(tmp),
+    ]
     os.environ["RAY_AUTH_MODE"] = "disabled"  # a private throw-away head; its clients (the scans) agree
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
     import ray
 
     address = f"127.0.0.1:{port}"
@@ -63,8 +81,23 @@ def stop_head(proc: subprocess.Popen) -> None:
 
 
 def timed_scan(args, out: Path, *extra) -> float:
-    cmd = [sys.executable, "-m", "landscape.scan", "--ckpt", str(args.ckpt), "--out", str(out), "--metrics",
-           "natural", "--resolution", str(args.resolution), "--episodes", str(args.episodes), "--no-render", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "landscape.scan",
+        "--ckpt",
+        str(args.ckpt),
+        "--out",
+        str(out),
+        "--metrics",
+        "natural",
+        "--resolution",
+        str(args.resolution),
+        "--episodes",
+        str(args.episodes),
+        "--no-render",
+        *extra,
+    ]
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t
@@ -99,16 +132,30 @@ def main() -> None:
         if proc is not None:
             stop_head(proc)
         shutil.rmtree(tmp, ignore_errors=True)
-    n = args.resolution ** 2
+    n = args.resolution**2
     result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
-        "cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": load_after,
-        "ckpt": str(args.ckpt), "ckpt_sha256": meta["ckpt_sha256"], "ckpt_step": None,
-        "scan": {"points": n, "grid": f"{args.resolution}x{args.resolution}", "metric": "natural",
-                 "episodes": args.episodes, "chunk": meta["chunk"], "chunks": int(np.ceil(n / meta["chunk"])),
-                 "mean_return": float(np.mean(a["natural"]))},
-        "local_seconds": t_local, "ray_seconds": t_ray, "ray_head_start_seconds": t_head,
-        "speedup": t_local / t_ray, "identical_surfaces": identical,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "ckpt": str(args.ckpt),
+        "ckpt_sha256": meta["ckpt_sha256"],
+        "ckpt_step": None,
+        "scan": {
+            "points": n,
+            "grid": f"{args.resolution}x{args.resolution}",
+            "metric": "natural",
+            "episodes": args.episodes,
+            "chunk": meta["chunk"],
+            "chunks": int(np.ceil(n / meta["chunk"])),
+            "mean_return": float(np.mean(a["natural"])),
+        },
+        "local_seconds": t_local,
+        "ray_seconds": t_ray,
+        "ray_head_start_seconds": t_head,
+        "speedup": t_local / t_ray,
+        "identical_surfaces": identical,
     }
     from landscape.io import checkpoint
 

@@ -41,8 +41,11 @@ class _Autograd:
 
 
 def losses():
-    return {"spo": None, "arpo": arpo_loss(0.2, 0.075),
-            "barpo": RobustPolicyLoss(0.2, 0.075, make_relaxation("objective"), strength=0.5)}
+    return {
+        "spo": None,
+        "arpo": arpo_loss(0.2, 0.075),
+        "barpo": RobustPolicyLoss(0.2, 0.075, make_relaxation("objective"), strength=0.5),
+    }
 
 
 def timed_update(agent, batch, loss, autograd: bool) -> float:
@@ -80,16 +83,23 @@ def main():
     med = {k: float(np.median(v)) for k, v in times.items()}
     per_step = {k: v / n * 1e6 for k, v in med.items()}  # microseconds per env step
     iteration = {k: (collect_s + v) / (collect_s + med["spo"]) for k, v in med.items()}
-    result = {"collect_us_per_step": collect_s / n * 1e6, "update_us_per_step": per_step,
-              "iteration_vs_spo": iteration,
-              "inner_attack_speedup": {a: med[f"{a}_old"] / med[f"{a}_new"] for a in ("arpo", "barpo")},
-              "reps": args.reps, "clock": "process CPU"}
+    result = {
+        "collect_us_per_step": collect_s / n * 1e6,
+        "update_us_per_step": per_step,
+        "iteration_vs_spo": iteration,
+        "inner_attack_speedup": {a: med[f"{a}_old"] / med[f"{a}_new"] for a in ("arpo", "barpo")},
+        "reps": args.reps,
+        "clock": "process CPU",
+    }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1))
     print(f"collection {result['collect_us_per_step']:.0f} us/step")
     for k in med:
         print(f"{k:10s} update {per_step[k]:7.0f} us/step   iteration / SPO's {iteration[k]:.2f}")
-    print("update speed-up from closed-form gradients:", {k: round(v, 2) for k, v in result["inner_attack_speedup"].items()})
+    print(
+        "update speed-up from closed-form gradients:",
+        {k: round(v, 2) for k, v in result["inner_attack_speedup"].items()},
+    )
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def batched_returns(agent, thetas, episodes, attack=None, chunk_envs=128):
     per = max(1, chunk_envs // episodes)
     out, steps = [], 0
     for lo in range(0, len(thetas), per):
-        roll = ev.run(thetas[lo:lo + per], episodes, seed=0, attack=attack)
+        roll = ev.run(thetas[lo : lo + per], episodes, seed=0, attack=attack)
         out.append(roll.returns)
         steps += roll.steps
     ev.close()
@@ -83,7 +83,7 @@ def main():
     gen = torch.Generator().manual_seed(0)
     dirs = torch.stack([random_direction(agent.space, theta0, gen) for _ in range(2)])
     coords = [np.linspace(-args.span, args.span, args.resolution)] * 2
-    thetas = grid_thetas(theta0, dirs, coords, np.arange(args.resolution ** 2))
+    thetas = grid_thetas(theta0, dirs, coords, np.arange(args.resolution**2))
     mad = make_attack("mad", agent)  # PGD with the closed-form input gradient (input_grad.py)
     mad_autograd = make_attack("mad", agent, closed_form=False)  # the same PGD through autograd
     sub = thetas[: args.naive_points]
@@ -93,11 +93,17 @@ def main():
         # the naive loop attacks the way a user would write it: autograd PGD, one observation at a time
         n_rets, n_steps, n_rate = timed(naive_returns, agent, sub, args.episodes, naive_attack)
         b_rets, b_steps, b_rate = timed(batched_returns, agent, thetas, args.episodes, attack)
-        rows[label] = {"naive_steps_per_s": round(n_rate), "batched_steps_per_s": round(b_rate),
-                       "speedup": b_rate / n_rate, "naive_steps": n_steps, "batched_steps": b_steps,
-                       # PGD's random starts are drawn in another order, so only natural returns must agree
-                       "max_abs_return_diff_on_shared_points": float(np.abs(n_rets - b_rets[: len(sub)]).max())
-                       if attack is None else None}
+        rows[label] = {
+            "naive_steps_per_s": round(n_rate),
+            "batched_steps_per_s": round(b_rate),
+            "speedup": b_rate / n_rate,
+            "naive_steps": n_steps,
+            "batched_steps": b_steps,
+            # PGD's random starts are drawn in another order, so only natural returns must agree
+            "max_abs_return_diff_on_shared_points": float(np.abs(n_rets - b_rets[: len(sub)]).max())
+            if attack is None
+            else None,
+        }
         if attack is not None:  # the batched evaluator with autograd PGD: what the closed form buys
             _, _, a_rate = timed(batched_returns, agent, thetas, args.episodes, mad_autograd)
             rows[label] |= {"batched_autograd_steps_per_s": round(a_rate), "closed_form_vs_autograd": b_rate / a_rate}
@@ -108,19 +114,32 @@ def main():
     for r in rows.values():
         r["fraction_of_raw_physics"] = r["batched_steps_per_s"] / raw_rate
 
-    print(f"{agent.env_id}: {args.resolution}x{args.resolution} grid, {args.episodes} episodes/point, "
-          f"naive timed on {args.naive_points} points; raw MuJoCo (128 envs, 2 threads): {raw_rate:,.0f} steps/s")
+    print(
+        f"{agent.env_id}: {args.resolution}x{args.resolution} grid, {args.episodes} episodes/point, "
+        f"naive timed on {args.naive_points} points; raw MuJoCo (128 envs, 2 threads): {raw_rate:,.0f} steps/s"
+    )
     print(f"{'scan':10s} {'naive st/s':>11s} {'batched st/s':>13s} {'speed-up':>9s} {'of raw':>7s} {'max |dR|':>9s}")
     for k, r in rows.items():
         diff = r["max_abs_return_diff_on_shared_points"]
-        print(f"{k:10s} {r['naive_steps_per_s']:11,d} {r['batched_steps_per_s']:13,d} {r['speedup']:8.1f}x "
-              f"{r['fraction_of_raw_physics']:7.2f} {'-' if diff is None else f'{diff:.2g}':>9s}")
+        print(
+            f"{k:10s} {r['naive_steps_per_s']:11,d} {r['batched_steps_per_s']:13,d} {r['speedup']:8.1f}x "
+            f"{r['fraction_of_raw_physics']:7.2f} {'-' if diff is None else f'{diff:.2g}':>9s}"
+        )
         if "batched_autograd_steps_per_s" in r:
-            print(f"{'':10s} batched with autograd PGD: {r['batched_autograd_steps_per_s']:,d} st/s "
-                  f"(closed form {r['closed_form_vs_autograd']:.2f}x)")
-    result = {"env": agent.env_id, "ckpt": args.ckpt, "resolution": args.resolution, "episodes": args.episodes,
-              "raw_physics_steps_per_s": round(raw_rate), "scans": rows, "loadavg": os.getloadavg(),
-              "measured_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")}
+            print(
+                f"{'':10s} batched with autograd PGD: {r['batched_autograd_steps_per_s']:,d} st/s "
+                f"(closed form {r['closed_form_vs_autograd']:.2f}x)"
+            )
+    result = {
+        "env": agent.env_id,
+        "ckpt": args.ckpt,
+        "resolution": args.resolution,
+        "episodes": args.episodes,
+        "raw_physics_steps_per_s": round(raw_rate),
+        "scans": rows,
+        "loadavg": os.getloadavg(),
+        "measured_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

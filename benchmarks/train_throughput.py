@@ -117,17 +117,36 @@ def run_sb3(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int)
 
     cfg = PPOConfig()
     n_iters = steps // cfg.steps_per_iter
-    venv = VecNormalize(DummyVecEnv([lambda: Monitor(gym.make(env_id))] * n_envs), norm_obs=True, norm_reward=True,
-                        clip_obs=10.0, clip_reward=10.0, gamma=cfg.gamma)
+    venv = VecNormalize(
+        DummyVecEnv([lambda: Monitor(gym.make(env_id))] * n_envs),
+        norm_obs=True,
+        norm_reward=True,
+        clip_obs=10.0,
+        clip_reward=10.0,
+        gamma=cfg.gamma,
+    )
     # SB3 anneals with the progress *after* the rollout; shift by one iteration so the i-th update uses
     # lr * (1 - i / n_iters), exactly as ours does.
     lr = lambda remaining: cfg.lr_policy * min(remaining + 1.0 / n_iters, 1.0)  # noqa: E731
-    model = PPO("MlpPolicy", venv, learning_rate=lr, n_steps=cfg.steps_per_iter // n_envs,
-                batch_size=cfg.steps_per_iter // cfg.minibatches, n_epochs=cfg.epochs, gamma=cfg.gamma,
-                gae_lambda=cfg.lam, clip_range=cfg.clip, ent_coef=cfg.entropy_coef, vf_coef=0.5,
-                max_grad_norm=cfg.max_grad_norm, seed=seed, device="cpu",
-                policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64]), activation_fn=torch.nn.Tanh,
-                                   ortho_init=True, log_std_init=0.0))
+    model = PPO(
+        "MlpPolicy",
+        venv,
+        learning_rate=lr,
+        n_steps=cfg.steps_per_iter // n_envs,
+        batch_size=cfg.steps_per_iter // cfg.minibatches,
+        n_epochs=cfg.epochs,
+        gamma=cfg.gamma,
+        gae_lambda=cfg.lam,
+        clip_range=cfg.clip,
+        ent_coef=cfg.entropy_coef,
+        vf_coef=0.5,
+        max_grad_norm=cfg.max_grad_norm,
+        seed=seed,
+        device="cpu",
+        policy_kwargs=dict(
+            net_arch=dict(pi=[64, 64], vf=[64, 64]), activation_fn=torch.nn.Tanh, ortho_init=True, log_std_init=0.0
+        ),
+    )
     timer = PhaseTimer()
     timer.wrap(model, "collect_rollouts", "collect")
     timer.wrap(model, "train", "update")
@@ -160,16 +179,19 @@ def table(res: dict, clock: str) -> str:
     for p, name in PHASES.items():
         lines.append(f"| {name} steps/s | {ours[p]:,.0f} | {sb3[p]:,.0f} | {ours[p] / sb3[p]:.2f} |")
     r_ours, r_sb3 = res["ours"]["return"], res["sb3"]["return"]
-    lines.append(f"| final return ({res['eval_episodes']} ep., deterministic) | {r_ours:.0f} | {r_sb3:.0f} "
-                 f"| {r_ours / r_sb3:.2f} |")
+    lines.append(
+        f"| final return ({res['eval_episodes']} ep., deterministic) | {r_ours:.0f} | {r_sb3:.0f} "
+        f"| {r_ours / r_sb3:.2f} |"
+    )
     return "\n".join(lines)
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--env", default="Hopper-v5")
-    p.add_argument("--steps", type=int, default=100_000,
-                   help="env steps per run (rounded down to whole 2048-step iterations)")
+    p.add_argument(
+        "--steps", type=int, default=100_000, help="env steps per run (rounded down to whole 2048-step iterations)"
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--n-envs", type=int, default=1, help="environments per library (a divisor of 2048)")
@@ -187,25 +209,42 @@ def main(argv=None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.n_envs < 1 or PPOConfig.steps_per_iter % args.n_envs:
         sys.exit(f"error: --n-envs must divide {PPOConfig.steps_per_iter}")
-    meta = {"env": args.env, "steps": steps, "n_envs": args.n_envs, "seeds": args.seeds, "eval_episodes": args.eval_episodes,
-            "versions": {"torch": torch.__version__, "stable_baselines3": stable_baselines3.__version__,
-                         "gymnasium": gym.__version__, "python": platform.python_version()},
-            "cpus": os.cpu_count(), "load_average": os.getloadavg()}
+    meta = {
+        "env": args.env,
+        "steps": steps,
+        "n_envs": args.n_envs,
+        "seeds": args.seeds,
+        "eval_episodes": args.eval_episodes,
+        "versions": {
+            "torch": torch.__version__,
+            "stable_baselines3": stable_baselines3.__version__,
+            "gymnasium": gym.__version__,
+            "python": platform.python_version(),
+        },
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+    }
     runs: dict[str, list] = {"ours": [], "sb3": []}
     for seed in args.seeds:  # alternate libraries so both see the same machine conditions
         for name, fn in (("ours", run_ours), ("sb3", run_sb3)):
             runs[name].append(fn(args.env, steps, seed, args.eval_episodes, args.n_envs))
             r = summarize(runs[name][-1:])
-            print(f"{name} seed {seed}: " + ", ".join(f"{p} {v:.0f}/s" for p, v in r["steps_per_s"]["wall"].items())
-                  + f" (wall clock), return {r['return']:.0f}", flush=True)
+            print(
+                f"{name} seed {seed}: "
+                + ", ".join(f"{p} {v:.0f}/s" for p, v in r["steps_per_s"]["wall"].items())
+                + f" (wall clock), return {r['return']:.0f}",
+                flush=True,
+            )
             out.write_text(json.dumps({**meta, "runs": runs}, indent=2))  # incremental: keep finished runs
     res = {**meta, "ours": summarize(runs["ours"]), "sb3": summarize(runs["sb3"]), "runs": runs}
-    res["ratio"] = {c: {p: res["ours"]["steps_per_s"][c][p] / res["sb3"]["steps_per_s"][c][p] for p in PHASES}
-                    for c in CLOCKS}
+    res["ratio"] = {
+        c: {p: res["ours"]["steps_per_s"][c][p] / res["sb3"]["steps_per_s"][c][p] for p in PHASES} for c in CLOCKS
+    }
     for clock in CLOCKS:
         print(f"\n{clock} clock:\n" + table(res, clock))
     out.write_text(json.dumps(res, indent=2))
     print(f"wrote {out}")
+
 
 if __name__ == "__main__":
     main()

@@ -33,12 +33,14 @@ def parser() -> argparse.ArgumentParser:
     width = max(map(len, COMMANDS))
     listing = "\n".join(f"  {name:<{width}}  {text}" for name, text in COMMANDS.items())
     p = argparse.ArgumentParser(
-        prog="landscape", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="landscape",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="landscape [-h] [--version] COMMAND [ARGS...]",
         description="Train, attack and map the optimization landscape of adversarially robust RL policies.",
         epilog=f"commands:\n{listing}\n\n`landscape COMMAND --help` shows a command's options; "
-               "`python -m landscape.COMMAND ...` is the same command.\nCheckpoints: a path, or the name "
-               "of a bundled one (hopper_spo, hopper_arpo, hopper_barpo) from any directory.")
+        "`python -m landscape.COMMAND ...` is the same command.\nCheckpoints: a path, or the name "
+        "of a bundled one (hopper_spo, hopper_arpo, hopper_barpo) from any directory.",
+    )
     p.add_argument("--version", action="version", version=f"landscape {__version__}")
     p.add_argument("command", metavar="COMMAND", choices=list(COMMANDS), help=argparse.SUPPRESS)
     p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

@@ -34,8 +34,11 @@ def eps(p, help: str = EPS_OF_CHECKPOINT):
     p.add_argument("--eps", type=float, default=None, help=help)
 
 
-def adversary(p, repeatable: bool = False,
-              help: str = "learned attacker file for --attack rs/optimal (default: the one cached beside --ckpt)"):
+def adversary(
+    p,
+    repeatable: bool = False,
+    help: str = "learned attacker file for --attack rs/optimal (default: the one cached beside --ckpt)",
+):
     if repeatable:
         p.add_argument("--adversary", action="append", default=[], help=help)
     else:

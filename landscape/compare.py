@@ -136,27 +136,48 @@ def scan_plane(args, agents, paths) -> tuple[dict, list[dict]]:
             raise LandscapeError(f"{p} has a different network shape than {paths[0]}")
     if args.resolution < 2 or args.resolution > 60:
         raise LandscapeError("--resolution must be between 2 and 60")
-    thetas = torch.stack([centre.space.flatten(centre.actor)] +
-                         [rebase(a.space.flatten(a.actor), a, centre) for a in agents[1:]])
+    thetas = torch.stack(
+        [centre.space.flatten(centre.actor)] + [rebase(a.space.flatten(a.actor), a, centre) for a in agents[1:]]
+    )
     dirs, coords, pts, dist = plane(thetas, centre, args.seed, args.span, args.margin, args.resolution)
     eps = attack_eps(centre, args.eps)
     attack = make_attack_for(centre, args.attack, eps, args.adversary, str(paths[0]))
-    n_pts = args.resolution ** 2
+    n_pts = args.resolution**2
     chunk = max(1, 128 // args.episodes)
     shas = [checkpoint.file_hash(p) for p in paths]
-    labels = (["B - A", "C - A (orthogonal part)"] if len(paths) > 2 else
-              ["B - A", "random (filter-norm., orthogonal)"] if len(paths) == 2 else ["random", "random (orthogonal)"])
-    meta = {"version": __version__, "ckpt": str(paths[0]), "ckpts": [str(p) for p in paths],
-            "ckpt_sha256": hashlib.sha256("".join(shas).encode()).hexdigest(), "env_id": centre.env_id,
-            "algo": centre.algo,
-            "grid": {"shape": [args.resolution] * 2, "lo": [float(c[0]) for c in coords],
-                     "hi": [float(c[-1]) for c in coords]},
-            "directions": [{"kind": "plane", "label": lab, "norm": "checkpoints", "params": "all", "to": None}
-                           for lab in labels],
-            "metrics": METRICS, "attack": {"name": args.attack, "eps": eps, "adversary": args.adversary},
-            "episodes": args.episodes, "grad_episodes": args.grad_episodes, "seed": args.seed, "chunk": chunk}
+    labels = (
+        ["B - A", "C - A (orthogonal part)"]
+        if len(paths) > 2
+        else ["B - A", "random (filter-norm., orthogonal)"]
+        if len(paths) == 2
+        else ["random", "random (orthogonal)"]
+    )
+    meta = {
+        "version": __version__,
+        "ckpt": str(paths[0]),
+        "ckpts": [str(p) for p in paths],
+        "ckpt_sha256": hashlib.sha256("".join(shas).encode()).hexdigest(),
+        "env_id": centre.env_id,
+        "algo": centre.algo,
+        "grid": {
+            "shape": [args.resolution] * 2,
+            "lo": [float(c[0]) for c in coords],
+            "hi": [float(c[-1]) for c in coords],
+        },
+        "directions": [
+            {"kind": "plane", "label": lab, "norm": "checkpoints", "params": "all", "to": None} for lab in labels
+        ],
+        "metrics": METRICS,
+        "attack": {"name": args.attack, "eps": eps, "adversary": args.adversary},
+        "episodes": args.episodes,
+        "grad_episodes": args.grad_episodes,
+        "seed": args.seed,
+        "chunk": chunk,
+    }
     meta["key"] = scan_key(meta)
-    probe = PointProbe(centre, METRICS, attack, args.episodes, args.grad_episodes, args.seed)  # refuses before the store
+    probe = PointProbe(
+        centre, METRICS, attack, args.episodes, args.grad_episodes, args.seed
+    )  # refuses before the store
     store = ScanStore(args.scans or Path(args.out).with_name(Path(args.out).stem + "_data"))
     if store.create_or_resume(meta, thetas[0].numpy(), dirs.numpy(), coords):
         dirs = torch.as_tensor(store.directions()["directions"])
@@ -175,12 +196,28 @@ def scan_plane(args, agents, paths) -> tuple[dict, list[dict]]:
     probe.close()
     points = []
     for i, (p, a) in enumerate(zip(paths, agents)):
-        points.append({"id": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i] if i < 26 else f"P{i}", "label": Path(p).name,
-                       "kind": "checkpoint", "ckpt": str(p), "algo": a.algo, "step": a.step,
-                       "coords": [float(pts[i, 0]), float(pts[i, 1])], "off_plane": float(dist[i]), **measured[i]})
+        points.append(
+            {
+                "id": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i] if i < 26 else f"P{i}",
+                "label": Path(p).name,
+                "kind": "checkpoint",
+                "ckpt": str(p),
+                "algo": a.algo,
+                "step": a.step,
+                "coords": [float(pts[i, 0]), float(pts[i, 1])],
+                "off_plane": float(dist[i]),
+                **measured[i],
+            }
+        )
     (store.root / "points.json").write_text(json.dumps({"points": points}, indent=1))
-    return {"meta": meta, "surface": surface, "store": str(store.root), "thetas": thetas, "dirs": dirs,
-            "probe_args": (centre, attack)}, points
+    return {
+        "meta": meta,
+        "surface": surface,
+        "store": str(store.root),
+        "thetas": thetas,
+        "dirs": dirs,
+        "probe_args": (centre, attack),
+    }, points
 
 
 def as_points(rep: dict, path: Path) -> dict:
@@ -191,10 +228,16 @@ def as_points(rep: dict, path: Path) -> dict:
     if "objectives" in rep:  # landscape.sticky: attach per-objective stickiness to the point it is about
         fosp = rep["settings"].get("fosp")
         target = f"{Path(fosp).stem}:{rep['point']}" if rep.get("point") and fosp else rep["ckpt"]
-        sticky = {name: {"fall_back": s["fall_back_share"], "escaped": s["escaped_share"],
-                         "escape_times": s["escape_times"], "restarts": len(s["fell_back"]),
-                         "natural_reached": float(np.mean(s["returns_reached"]["natural"]))}
-                  for name, s in rep["objectives"].items()}
+        sticky = {
+            name: {
+                "fall_back": s["fall_back_share"],
+                "escaped": s["escaped_share"],
+                "escape_times": s["escape_times"],
+                "restarts": len(s["fell_back"]),
+                "natural_reached": float(np.mean(s["returns_reached"]["natural"])),
+            }
+            for name, s in rep["objectives"].items()
+        }
         return {"ckpt": rep["ckpt"], "points": [{"id": f"{path.stem}", "of": target, "sticky": sticky}]}
     npz = path.with_suffix(".npz")  # landscape.fosp
     if not npz.exists():
@@ -206,10 +249,19 @@ def as_points(rep: dict, path: Path) -> dict:
     for i, p in enumerate(rep["points"]):
         if p.get("duplicate_of"):
             continue
-        q = {"id": f"{path.stem}:{p['id']}", "label": f"FOSP by {obj} ascent from {p['id']}", "kind": "fosp",
-             "theta": thetas[i].tolist(), "natural": p.get("natural_return"), "adversarial": p.get("adversarial_return"),
-             "grad_natural": p.get("grad_norm_natural"), "grad_adversarial": p.get("grad_norm_adversarial"),
-             "stationary": p.get("stationary"), "steps": p.get("steps"), "distance_to_ckpt": p.get("distance_to_ckpt")}
+        q = {
+            "id": f"{path.stem}:{p['id']}",
+            "label": f"FOSP by {obj} ascent from {p['id']}",
+            "kind": "fosp",
+            "theta": thetas[i].tolist(),
+            "natural": p.get("natural_return"),
+            "adversarial": p.get("adversarial_return"),
+            "grad_natural": p.get("grad_norm_natural"),
+            "grad_adversarial": p.get("grad_norm_adversarial"),
+            "stationary": p.get("stationary"),
+            "steps": p.get("steps"),
+            "distance_to_ckpt": p.get("distance_to_ckpt"),
+        }
         if p.get("surrogate_hessian"):  # Hessian of the (clean) PPO surrogate: the SPO objective's curvature
             q["curvature"] = {"spo": p["surrogate_hessian"]}
         pts.append({k: v for k, v in q.items() if v is not None})
@@ -232,8 +284,11 @@ def load_reports(files: list[str]) -> list[tuple[str, dict, object]]:
             rep = as_points(rep, Path(f))
         except (KeyError, TypeError, AttributeError) as err:
             raise LandscapeError(f"{f}: unexpected report format (missing {err})")
-        if rep.get("schema", "landscape.points/1") != "landscape.points/1" or not isinstance(rep.get("points"), list) \
-                or not all(isinstance(q, dict) for q in rep["points"]):
+        if (
+            rep.get("schema", "landscape.points/1") != "landscape.points/1"
+            or not isinstance(rep.get("points"), list)
+            or not all(isinstance(q, dict) for q in rep["points"])
+        ):
             raise LandscapeError(f"{f} is not a landscape.points/1, fosp or sticky report (needs a 'points' list)")
         loaded.append((f, rep, checkpoint.load(rep["ckpt"]) if rep.get("ckpt") else None))
     return loaded
@@ -247,8 +302,11 @@ def read_reports(loaded: list, points: list[dict], plane_info: dict, args) -> li
         owner = owner or centre
         for q in rep["points"]:
             if q.get("of"):
-                hit = [p for p in points + [n for n, _ in new]
-                       if q["of"] in (p["id"], Path(p.get("ckpt") or "").name) or _same_ckpt(q["of"], p.get("ckpt"))]
+                hit = [
+                    p
+                    for p in points + [n for n, _ in new]
+                    if q["of"] in (p["id"], Path(p.get("ckpt") or "").name) or _same_ckpt(q["of"], p.get("ckpt"))
+                ]
                 if not hit:
                     raise LandscapeError(f"{f}: point {q.get('id')!r} refers to {q['of']!r}, which is not compared")
                 hit[0].update({k: v for k, v in q.items() if k not in ("of", "id", "theta")})
@@ -307,17 +365,40 @@ def page_data(plane_info: dict, points: list[dict]) -> dict:
         m = done & (st.grid_verdicts(np.where(done, surf[g], np.nan), surf[f"{g}_se"]) == st.STATIONARY)
         stationary[obj] = {"x": X[m].tolist(), "y": Y[m].tolist()}
     atk = meta["attack"]
-    return _clean({
-        "x": surf["coords_0"], "y": surf["coords_1"], "axes": [d["label"] for d in meta["directions"]],
-        "grids": grids, "stationary": stationary, "points": points,
-        "objectives": {"spo": {"name": "SPO objective", "ret": "natural", "grad": "grad_natural",
-                               "desc": "natural return J(theta, id)"},
-                       "arpo": {"name": "ARPO objective", "ret": "adversarial", "grad": "grad_adversarial",
-                                "desc": f"adversarial return J(theta, nu) under {atk['name']} at eps {atk['eps']:g}"}},
-        "meta": {"env": meta["env_id"], "ckpts": meta["ckpts"], "episodes": meta["episodes"],
-                 "grad_episodes": meta["grad_episodes"], "seed": meta["seed"], "attack": atk,
-                 "store": plane_info["store"], "version": meta["version"]},
-    })
+    return _clean(
+        {
+            "x": surf["coords_0"],
+            "y": surf["coords_1"],
+            "axes": [d["label"] for d in meta["directions"]],
+            "grids": grids,
+            "stationary": stationary,
+            "points": points,
+            "objectives": {
+                "spo": {
+                    "name": "SPO objective",
+                    "ret": "natural",
+                    "grad": "grad_natural",
+                    "desc": "natural return J(theta, id)",
+                },
+                "arpo": {
+                    "name": "ARPO objective",
+                    "ret": "adversarial",
+                    "grad": "grad_adversarial",
+                    "desc": f"adversarial return J(theta, nu) under {atk['name']} at eps {atk['eps']:g}",
+                },
+            },
+            "meta": {
+                "env": meta["env_id"],
+                "ckpts": meta["ckpts"],
+                "episodes": meta["episodes"],
+                "grad_episodes": meta["grad_episodes"],
+                "seed": meta["seed"],
+                "attack": atk,
+                "store": plane_info["store"],
+                "version": meta["version"],
+            },
+        }
+    )
 
 
 TEMPLATE = """<!DOCTYPE html>
@@ -493,11 +574,23 @@ window.compareReady = true;
 
 
 # ----------------------------------------------------------------------------------- screenshots
-CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-default-apps", "--disable-extensions",
-                  # WebGL (plotly's 3D) without a GPU: SwiftShader through ANGLE
-                  "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--window-size=1400,1500"]
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    # WebGL (plotly's 3D) without a GPU: SwiftShader through ANGLE
+    "--use-gl=angle",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--window-size=1400,1500",
+]
 POINTS_CSS = "#map .scatterlayer .trace:last-child path.point"  # the clickable point markers (SVG)
 
 
@@ -521,8 +614,10 @@ def browser(user_dir: str, offline: bool = True):
     driver = webdriver.Chrome(service=Service(driver_bin), options=opts)
     if offline:
         driver.execute_cdp_cmd("Network.enable", {})
-        driver.execute_cdp_cmd("Network.emulateNetworkConditions",
-                               {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0})
+        driver.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0},
+        )
     return driver
 
 
@@ -568,7 +663,13 @@ def screenshot(page: Path, png: Path, point: int = 0, objective: str = "spo") ->
 def script_json(data) -> str:
     """JSON that stays inside its <script>: no '<', '>' or '&' (no </script> or <!--), no U+2028/9 line breaks."""
     blob = json.dumps(data, separators=(",", ":"), allow_nan=False)
-    for ch, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for ch, code in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         blob = blob.replace(ch, code)
     return blob
 
@@ -577,8 +678,11 @@ def write_page(data: dict, out: Path, title: str) -> None:
     from plotly.offline import get_plotlyjs
 
     # one pass over the template: a placeholder inside the data (a file named __DATA__.pt) stays text
-    fill = {"__TITLE__": html.escape(title), "__DATA__": script_json(data),
-            "__PLOTLY__": get_plotlyjs().replace("</script", "<\\/script")}
+    fill = {
+        "__TITLE__": html.escape(title),
+        "__DATA__": script_json(data),
+        "__PLOTLY__": get_plotlyjs().replace("</script", "<\\/script"),
+    }
     page = re.sub("|".join(fill), lambda m: fill[m.group(0)], TEMPLATE)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")

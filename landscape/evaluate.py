@@ -58,12 +58,17 @@ def natural_return(agent, episodes: int, seed: int, deterministic: bool = True, 
     """Mean +- se over episodes, mean length, the per-episode returns, and wall/CPU seconds."""
     wall, cpu = time.perf_counter(), time.process_time()
     ev = BatchedEvaluator(agent.env_id, agent.space, agent.obs_norm)
-    roll = ev.run(agent.space.flatten(agent.actor)[None], episodes, seed=seed, deterministic=deterministic,
-                  attack=attack)
+    roll = ev.run(
+        agent.space.flatten(agent.actor)[None], episodes, seed=seed, deterministic=deterministic, attack=attack
+    )
     ev.close()
-    return {**summarize(roll.returns[0]), "mean_length": float(roll.lengths.mean()),
-            "returns": [float(r) for r in roll.returns[0]],
-            "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+    return {
+        **summarize(roll.returns[0]),
+        "mean_length": float(roll.lengths.mean()),
+        "returns": [float(r) for r in roll.returns[0]],
+        "wall_s": time.perf_counter() - wall,
+        "cpu_s": time.process_time() - cpu,
+    }
 
 
 def parse_attacks(spec: str | None) -> list[str]:
@@ -112,13 +117,25 @@ def describe_adversary(attack) -> dict:
     adv = attack.adversary
     cfg = adv.config
     ppo = cfg.get("ppo", {})
-    out = {"file": attack.path, "algo": adv.algo, "trained_steps": int(adv.step),
-           "settings": {"lr": ppo.get("lr_policy"), "entropy": ppo.get("entropy_coef"), "steps": cfg.get("steps"),
-                        "seed": cfg.get("seed"), **({"actor_steps": cfg["actor_steps"]} if "actor_steps" in cfg else {})}}
+    out = {
+        "file": attack.path,
+        "algo": adv.algo,
+        "trained_steps": int(adv.step),
+        "settings": {
+            "lr": ppo.get("lr_policy"),
+            "entropy": ppo.get("entropy_coef"),
+            "steps": cfg.get("steps"),
+            "seed": cfg.get("seed"),
+            **({"actor_steps": cfg["actor_steps"]} if "actor_steps" in cfg else {}),
+        },
+    }
     sel = cfg.get("selection")
     if sel:
-        out["selected"] = {**sel["selected"], "holdout_seed": sel["holdout_seed"],
-                           "holdout_episodes": sel["holdout_episodes"]}
+        out["selected"] = {
+            **sel["selected"],
+            "holdout_seed": sel["holdout_seed"],
+            "holdout_episodes": sel["holdout_episodes"],
+        }
     return out
 
 
@@ -138,11 +155,24 @@ def runs_spread(agent, attack, spec: "EvalSpec", eps: float) -> tuple[list, dict
         wall, cpu = time.perf_counter(), time.process_time()
         one = make_attack(attack.name, agent, eps, adversary=str(base / r["file"]))
         res = natural_return(agent, spec.episodes, spec.seed, spec.deterministic, one)
-        out.append({**r, "file": str(base / r["file"]), "mean": res["mean"], "se": res["se"],
-                    "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu})
+        out.append(
+            {
+                **r,
+                "file": str(base / r["file"]),
+                "mean": res["mean"],
+                "se": res["se"],
+                "wall_s": time.perf_counter() - wall,
+                "cpu_s": time.process_time() - cpu,
+            }
+        )
     means = np.array([r["mean"] for r in out])
-    spread = {"n_runs": len(out), "mean": float(means.mean()), "sd": float(means.std(ddof=1)) if len(out) > 1 else 0.0,
-              "min": float(means.min()), "max": float(means.max())}
+    spread = {
+        "n_runs": len(out),
+        "mean": float(means.mean()),
+        "sd": float(means.std(ddof=1)) if len(out) > 1 else 0.0,
+        "min": float(means.min()),
+        "max": float(means.max()),
+    }
     return out, spread
 
 
@@ -216,8 +246,11 @@ class EvalSpec:
             torchfile.check(path)  # before attacks/ hands it to torch.load: no TorchScript gets that far
             served = served_attack(path)
             if served not in attacks:
-                raise SpecError("adversaries", f"{path} is not used: it serves attack {served}",
-                                cli=f"--adversary {path} is not used: it serves --attack {served}")
+                raise SpecError(
+                    "adversaries",
+                    f"{path} is not used: it serves attack {served}",
+                    cli=f"--adversary {path} is not used: it serves --attack {served}",
+                )
 
 
 @dataclass
@@ -250,10 +283,19 @@ def run(spec: EvalSpec, progress: bool = True) -> EvalResult:
     spec = replace(spec, ckpt=ckpt)
     agent = checkpoint.load(ckpt, env_id=spec.env)
     if agent.algo in ("adversary", "paad"):
-        raise LandscapeError(f"{ckpt} is a learned attacker; evaluate its victim with --attack "
-                             f"{'paad' if agent.algo == 'paad' else 'optimal'} --adversary")
-    result = EvalResult(ckpt, agent.env_id, agent.algo, spec.episodes, spec.seed, spec.deterministic,
-                        natural_return(agent, spec.episodes, spec.seed, spec.deterministic))
+        raise LandscapeError(
+            f"{ckpt} is a learned attacker; evaluate its victim with --attack "
+            f"{'paad' if agent.algo == 'paad' else 'optimal'} --adversary"
+        )
+    result = EvalResult(
+        ckpt,
+        agent.env_id,
+        agent.algo,
+        spec.episodes,
+        spec.seed,
+        spec.deterministic,
+        natural_return(agent, spec.episodes, spec.seed, spec.deterministic),
+    )
     if spec.attacks:
         from .sim.envs import env_spec
 
@@ -272,24 +314,46 @@ def parse_args(argv=None) -> argparse.Namespace:
     cli_args.seed(p, help="episode e starts from seed + e")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of the mean action")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    cli_args.attack(p, None, help="comma-separated attacks (random, mad, critic, surrogate, rs, optimal, paad) or 'all'")
+    cli_args.attack(
+        p, None, help="comma-separated attacks (random, mad, critic, surrogate, rs, optimal, paad) or 'all'"
+    )
     cli_args.eps(p, cli_args.EPS_OF_ENV)
-    cli_args.adversary(p, repeatable=True, help="a trained optimal adversary or PA-AD director (.pt), or a "
-                       "robust-Sarsa Q file; repeatable")
+    cli_args.adversary(
+        p,
+        repeatable=True,
+        help="a trained optimal adversary or PA-AD director (.pt), or a robust-Sarsa Q file; repeatable",
+    )
     p.add_argument("--pgd-steps", type=int, default=10, help="PGD sign steps of eps/10 (10, as SA-PPO)")
-    p.add_argument("--restarts", type=int, default=None,
-                   help="PGD random restarts, the best per sample kept (default: per attack, evaluate.RESTARTS)")
-    p.add_argument("--adversary-steps", type=int, default=None,
-                   help="training budget of an on-demand optimal adversary or PA-AD director (default 500k steps)")
+    p.add_argument(
+        "--restarts",
+        type=int,
+        default=None,
+        help="PGD random restarts, the best per sample kept (default: per attack, evaluate.RESTARTS)",
+    )
+    p.add_argument(
+        "--adversary-steps",
+        type=int,
+        default=None,
+        help="training budget of an on-demand optimal adversary or PA-AD director (default 500k steps)",
+    )
     return p.parse_args(argv)
 
 
 def spec_of(args: argparse.Namespace) -> EvalSpec:
     with cli_args.as_flags({"adversaries": "--adversary", "attacks": "--attack"}):
-        return EvalSpec(args.ckpt, env=args.env, episodes=args.episodes, seed=args.seed,
-                        deterministic=not args.stochastic, attacks=args.attack or (), eps=args.eps,
-                        pgd_steps=args.pgd_steps, restarts=args.restarts, adversaries=tuple(args.adversary),
-                        adversary_steps=args.adversary_steps)
+        return EvalSpec(
+            args.ckpt,
+            env=args.env,
+            episodes=args.episodes,
+            seed=args.seed,
+            deterministic=not args.stochastic,
+            attacks=args.attack or (),
+            eps=args.eps,
+            pgd_steps=args.pgd_steps,
+            restarts=args.restarts,
+            adversaries=tuple(args.adversary),
+            adversary_steps=args.adversary_steps,
+        )
 
 
 @cli_main
@@ -306,17 +370,23 @@ def main(argv=None) -> None:
 
 def print_table(result: EvalResult) -> None:
     nat = result.natural
-    print(f"{result.ckpt}  ({result.env}, {result.algo}, {result.episodes} episodes, "
-          f"{'deterministic' if result.deterministic else 'stochastic'}"
-          + (f", eps {result.eps:g})" if result.attacks is not None else ")"))
+    print(
+        f"{result.ckpt}  ({result.env}, {result.algo}, {result.episodes} episodes, "
+        f"{'deterministic' if result.deterministic else 'stochastic'}"
+        + (f", eps {result.eps:g})" if result.attacks is not None else ")")
+    )
     print(f"{'':<16}{'return':>10}    {'se':<7}{'vs natural (paired)':>21}   time (wall / CPU s)")
-    print(f"{'natural return':<16}{nat['mean']:>10.1f} +- {nat['se']:<7.1f}{'':>21}   "
-          f"{nat['wall_s']:.0f} / {nat['cpu_s']:.0f}")
+    print(
+        f"{'natural return':<16}{nat['mean']:>10.1f} +- {nat['se']:<7.1f}{'':>21}   "
+        f"{nat['wall_s']:.0f} / {nat['cpu_s']:.0f}"
+    )
     for name, r in (result.attacks or {}).items():
         d = r["vs_natural"]
         wall, cpu = r["wall_s"] + r["build_wall_s"], r["cpu_s"] + r["build_cpu_s"]
-        line = (f"{name:<16}{r['mean']:>10.1f} +- {r['se']:<7.1f}{d['mean']:>+12.1f} +- {d['se']:<6.1f}"
-                f"   {wall:.0f} / {cpu:.0f}")
+        line = (
+            f"{name:<16}{r['mean']:>10.1f} +- {r['se']:<7.1f}{d['mean']:>+12.1f} +- {d['se']:<6.1f}"
+            f"   {wall:.0f} / {cpu:.0f}"
+        )
         if "spread" in r:
             sp = r["spread"]
             line += f"   {sp['n_runs']} adversary runs: {sp['min']:.0f} .. {sp['max']:.0f} (sd {sp['sd']:.0f})"

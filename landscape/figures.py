@@ -189,12 +189,20 @@ def panel_scans(cfg: dict, quick: bool, resolve: Resolver, data: Path) -> tuple[
         except Skip as why:  # draw the panels that exist; the manifest lists the missing ones
             missing.append(f"{panel.get('label', '?')} ({why})")
             continue
-        store, cmd = ensure_scan(ckpt, resolved({**settings, **panel.get("scan", {})}, resolve), data,
-                                 panel.get("points"))
+        store, cmd = ensure_scan(
+            ckpt, resolved({**settings, **panel.get("scan", {})}, resolve), data, panel.get("points")
+        )
         scans.append(render.load_scan(store))
         titles.append(panel.get("label", ckpt.stem))
-        sources.append({"store": str(store), "ckpt": str(ckpt), "ckpt_sha256": scans[-1].meta["ckpt_sha256"],
-                        "key": scans[-1].meta["key"], "command": cmd})
+        sources.append(
+            {
+                "store": str(store),
+                "ckpt": str(ckpt),
+                "ckpt_sha256": scans[-1].meta["ckpt_sha256"],
+                "key": scans[-1].meta["key"],
+                "command": cmd,
+            }
+        )
     if not cfg.get("panel"):
         raise LandscapeError(f"{cfg['_path']}: a {cfg['kind']} figure needs at least one [[panel]]")
     if not scans:
@@ -212,8 +220,17 @@ def fig_tradeoff(scans, titles, cfg):
         x, y = s.values("natural").ravel(), s.values("adversarial").ravel()
         ax.scatter(x, y, s=6, color=c, alpha=0.45, linewidths=0, label=t)
         centre = tuple(int(np.argmin(np.abs(cc))) for cc in s.coords)
-        ax.errorbar(s.values("natural")[centre], s.values("adversarial")[centre], xerr=s.se("natural")[centre],
-                    yerr=s.se("adversarial")[centre], fmt="D", color=c, mec="k", mew=0.5, ms=5)
+        ax.errorbar(
+            s.values("natural")[centre],
+            s.values("adversarial")[centre],
+            xerr=s.se("natural")[centre],
+            yerr=s.se("adversarial")[centre],
+            fmt="D",
+            color=c,
+            mec="k",
+            mew=0.5,
+            ms=5,
+        )
     lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
     hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
     ax.plot([lo, hi], [lo, hi], color="grey", lw=0.6, ls=":")  # no attack effect on the diagonal
@@ -271,10 +288,16 @@ def target_exact(resolution: int = 101, span: float = 2.5, eps: float = 0.1) -> 
     adv = -((np.abs(mu - Y) + eps * np.abs(w).sum(-1, keepdims=True)) ** 2).sum(-1)
     w_nat = np.linalg.lstsq(X / NORM, Y, rcond=None)[0]
     i_adv = np.unravel_index(np.argmax(adv), adv.shape)
-    return {"x": w1[:, 0], "y": w2[0], "axis_names": ["$w_1$", "$w_2$"],
-            "surfaces": {"natural": nat, "adversarial": adv},
-            "points": [{"id": "natural opt.", "coords": [float(w_nat[0]), float(w_nat[1])]},
-                       {"id": "worst-case opt.", "coords": [float(w1[i_adv]), float(w2[i_adv])]}]}
+    return {
+        "x": w1[:, 0],
+        "y": w2[0],
+        "axis_names": ["$w_1$", "$w_2$"],
+        "surfaces": {"natural": nat, "adversarial": adv},
+        "points": [
+            {"id": "natural opt.", "coords": [float(w_nat[0]), float(w_nat[1])]},
+            {"id": "worst-case opt.", "coords": [float(w1[i_adv]), float(w2[i_adv])]},
+        ],
+    }
 
 
 def fig_toy_exact(cfg: dict, quick: bool):
@@ -291,8 +314,9 @@ def fig_toy_exact(cfg: dict, quick: bool):
     vals = np.concatenate([res["surfaces"][n].ravel() for n in names])
     lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
     lo = max(lo, float(np.nanpercentile(vals, cfg.get("floor_percentile", 0))))
-    fig, axes = render.plt.subplots(1, len(names), figsize=(render.DOUBLE_COL * 0.8, 2.7), squeeze=False,
-                                    constrained_layout=True, sharey=True)
+    fig, axes = render.plt.subplots(
+        1, len(names), figsize=(render.DOUBLE_COL * 0.8, 2.7), squeeze=False, constrained_layout=True, sharey=True
+    )
     X, Y = np.meshgrid(res["x"], res["y"], indexing="ij")
     for ax, n in zip(axes[0], names):
         z = np.clip(res["surfaces"][n], lo, hi)
@@ -300,9 +324,15 @@ def fig_toy_exact(cfg: dict, quick: bool):
         ax.contour(X, Y, z, levels=np.linspace(lo, hi, 16), colors="k", linewidths=0.25, alpha=0.6)
         for k, p in enumerate(res.get("points", [])):
             ax.plot(*p["coords"], marker="X", color="#E69F00", mec="k", mew=0.5, ms=6, ls="none")
-            ax.annotate(p["id"], p["coords"], xytext=(4, 4) if k % 2 == 0 else (4, -10), textcoords="offset points",
-                        fontsize=6,
-                        color="white", path_effects=render._outline())
+            ax.annotate(
+                p["id"],
+                p["coords"],
+                xytext=(4, 4) if k % 2 == 0 else (4, -10),
+                textcoords="offset points",
+                fontsize=6,
+                color="white",
+                path_effects=render._outline(),
+            )
         colors = {"spo": render.OKABE_ITO[0], "arpo": render.OKABE_ITO[1], "barpo": render.OKABE_ITO[3]}
         for path in res.get("paths", []):
             if path.get("on") in (None, n):
@@ -331,8 +361,19 @@ def compare_page(name: str, cfg: dict, quick: bool, resolve: Resolver, out: Path
             missing.append(str(why))
     if not ckpts:
         raise Skip("; ".join(missing) or "no checkpoints")
-    flags = scan_flags(resolved({**cfg.get("flags", {}), **(cfg.get("quick", {}).get(
-        "flags", {"resolution": 5, "episodes": 1, "grad_episodes": 3}) if quick else {})}, resolve))
+    flags = scan_flags(
+        resolved(
+            {
+                **cfg.get("flags", {}),
+                **(
+                    cfg.get("quick", {}).get("flags", {"resolution": 5, "episodes": 1, "grad_episodes": 3})
+                    if quick
+                    else {}
+                ),
+            },
+            resolve,
+        )
+    )
     ident = hashlib.sha256(json.dumps([[checkpoint.file_hash(c) for c in ckpts], flags]).encode()).hexdigest()[:10]
     page, store = out / f"{name}.html", out / "data" / f"{name}-{ident}"
     argv = [*map(str, ckpts), "--out", str(page), "--scans", str(store), *flags]
@@ -345,9 +386,19 @@ def compare_page(name: str, cfg: dict, quick: bool, resolve: Resolver, out: Path
         except Exception as err:  # noqa: BLE001  (a browser problem costs the screenshot, not the figure set)
             missing.append(f"screenshot {png.name} ({str(err).splitlines()[0] if str(err) else type(err).__name__})")
     meta = json.loads((store / "scan.json").read_text())
-    return {"files": files, "missing": missing,
-            "sources": [{"store": str(store), "ckpt": " ".join(map(str, ckpts)), "ckpt_sha256": meta["ckpt_sha256"],
-                         "key": meta["key"], "command": "python -m landscape.compare " + shlex.join(argv)}]}
+    return {
+        "files": files,
+        "missing": missing,
+        "sources": [
+            {
+                "store": str(store),
+                "ckpt": " ".join(map(str, ckpts)),
+                "ckpt_sha256": meta["ckpt_sha256"],
+                "key": meta["key"],
+                "command": "python -m landscape.compare " + shlex.join(argv),
+            }
+        ],
+    }
 
 
 def run_script(name: str, cfg: dict, out: Path) -> dict:
@@ -362,9 +413,13 @@ def run_script(name: str, cfg: dict, out: Path) -> dict:
     absent = [str(f) for f in files if not f.exists()]
     if absent:
         raise LandscapeError(f"{cfg['script']} did not write {', '.join(absent)}")
-    return {"files": [str(f) for f in files], "missing": [],
-            "sources": [{"store": "", "ckpt": "", "ckpt_sha256": "", "key": "",
-                         "command": shlex.join(["python", *cmd[1:]])}]}
+    return {
+        "files": [str(f) for f in files],
+        "missing": [],
+        "sources": [
+            {"store": "", "ckpt": "", "ckpt_sha256": "", "key": "", "command": shlex.join(["python", *cmd[1:]])}
+        ],
+    }
 
 
 def draw(name: str, cfg: dict, quick: bool, resolve: Resolver, out: Path) -> dict:
@@ -405,9 +460,15 @@ def main(argv=None) -> None:
     figures = {k: v for k, v in old.items() if (Path(args.configs) / f"{k}.toml").exists()}  # drop removed configs
     for name, cfg in configs:
         print(f"figure {name}: {cfg.get('title', '')}", flush=True)
-        entry = {"title": cfg.get("title", name), "kind": cfg["kind"], "config": cfg["_path"],
-                 "command": shlex.join(["python", "-m", "landscape.figures", "--out", str(out), "--only", name]
-                                       + (["--quick"] if args.quick else []))}
+        entry = {
+            "title": cfg.get("title", name),
+            "kind": cfg["kind"],
+            "config": cfg["_path"],
+            "command": shlex.join(
+                ["python", "-m", "landscape.figures", "--out", str(out), "--only", name]
+                + (["--quick"] if args.quick else [])
+            ),
+        }
         try:
             with render.style():
                 entry |= draw(name, cfg, args.quick, resolve, out)
@@ -416,10 +477,14 @@ def main(argv=None) -> None:
             entry["status"] = f"skipped: {why}"
             print(f"  skipped: {why}")
         figures[name] = entry
-    manifest = {"generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                "quick": args.quick, "command": shlex.join(["python", "-m", "landscape.figures", *sys.argv[1:]])
-                if argv is None else shlex.join(["python", "-m", "landscape.figures", *argv]),
-                "figures": figures}
+    manifest = {
+        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "command": shlex.join(["python", "-m", "landscape.figures", *sys.argv[1:]])
+        if argv is None
+        else shlex.join(["python", "-m", "landscape.figures", *argv]),
+        "figures": figures,
+    }
     out.mkdir(parents=True, exist_ok=True)
     manifest_path.write_text(json.dumps(manifest, indent=2))
     (out / "manifest.md").write_text(manifest_markdown(manifest))
@@ -432,13 +497,22 @@ def main(argv=None) -> None:
 
 
 def manifest_markdown(manifest: dict) -> str:
-    lines = ["# Figures", "", f"Generated {manifest['generated']} by `{manifest['command']}`"
-             + (" (quick: toy stand-ins, not for the paper)" if manifest["quick"] else "") + ".", "",
-             "| figure | what | status | regenerate | data |", "|---|---|---|---|---|"]
+    lines = [
+        "# Figures",
+        "",
+        f"Generated {manifest['generated']} by `{manifest['command']}`"
+        + (" (quick: toy stand-ins, not for the paper)" if manifest["quick"] else "")
+        + ".",
+        "",
+        "| figure | what | status | regenerate | data |",
+        "|---|---|---|---|---|",
+    ]
     for name, e in manifest["figures"].items():
         files = " ".join(f"[{Path(f).suffix[1:]}]({Path(f).name})" for f in e.get("files", []))
-        data = "<br>".join(f"`{Path(s['store']).name}` ({Path(s['ckpt']).name}, key {s['key']})" if s["store"]
-                           else f"`{s['command']}`" for s in e.get("sources", []))
+        data = "<br>".join(
+            f"`{Path(s['store']).name}` ({Path(s['ckpt']).name}, key {s['key']})" if s["store"] else f"`{s['command']}`"
+            for s in e.get("sources", [])
+        )
         lines.append(f"| {name} {files} | {e['title']} | {e['status']} | `{e['command']}` | {data or e['config']} |")
     return "\n".join(lines) + "\n"
 

@@ -53,9 +53,18 @@ Z_95 = 1.96
 class SampledOracle:
     """Estimated policy gradients at K points: (mean gradient [K, P], bias-corrected norm [K], its SE [K])."""
 
-    def __init__(self, agent, objective: str = "natural", attack=None, grad_episodes: int = 16,
-                 episodes: int = 5, seed: int = 0, mask: torch.Tensor | None = None, gamma: float | None = None,
-                 lam: float | None = None):
+    def __init__(
+        self,
+        agent,
+        objective: str = "natural",
+        attack=None,
+        grad_episodes: int = 16,
+        episodes: int = 5,
+        seed: int = 0,
+        mask: torch.Tensor | None = None,
+        gamma: float | None = None,
+        lam: float | None = None,
+    ):
         if objective == "adversarial" and attack is None:
             raise LandscapeError("the adversarial objective needs an attack (--attack)")
         if grad_episodes < 3:
@@ -73,19 +82,40 @@ class SampledOracle:
         """Fresh per-episode gradients at thetas [K, P] on the moving parameters: {"raw", "scaled"} [K, E, P']."""
         attack = self.attack if objective == "adversarial" else None
         roll = self.evaluator.run(thetas, episodes, seed=seed, deterministic=False, attack=attack, record=True)
-        g, gs = per_episode_gradients(self.agent.space, thetas, roll.trajectories, episodes, self.gamma, self.lam,
-                                      critic=self.agent.critic, scaled=True)
+        g, gs = per_episode_gradients(
+            self.agent.space,
+            thetas,
+            roll.trajectories,
+            episodes,
+            self.gamma,
+            self.lam,
+            critic=self.agent.critic,
+            scaled=True,
+        )
         m = self.mask if self.mask is not None else slice(None)
         return {"raw": g[..., m], "scaled": gs[..., m]}
 
     def gradient(self, thetas: torch.Tensor, objective: str):
         attack = self.attack if objective == "adversarial" else None
         # fresh episodes every call (the ascent must not overfit one sample), common to all K points
-        roll = self.evaluator.run(thetas, self.grad_episodes, seed=self.seed + 1 + 1000 * self.calls,
-                                  deterministic=False, attack=attack, record=True)
+        roll = self.evaluator.run(
+            thetas,
+            self.grad_episodes,
+            seed=self.seed + 1 + 1000 * self.calls,
+            deterministic=False,
+            attack=attack,
+            record=True,
+        )
         self.calls += 1
-        g = per_episode_gradients(self.agent.space, thetas, roll.trajectories, self.grad_episodes, self.gamma,
-                                  self.lam, critic=self.agent.critic)
+        g = per_episode_gradients(
+            self.agent.space,
+            thetas,
+            roll.trajectories,
+            self.grad_episodes,
+            self.gamma,
+            self.lam,
+            critic=self.agent.critic,
+        )
         norm, se = gradient_norm(g if self.mask is None else g[..., self.mask])
         return g.mean(1), norm, se
 
@@ -135,8 +165,17 @@ def scan_candidates(store_dir, metric: str, top: int) -> tuple[torch.Tensor, lis
 
 
 # ----------------------------------------------------------------------------------- refinement
-def refine(oracle, starts: torch.Tensor, mask: torch.Tensor, steps: int = 20, step: float = 0.01,
-           threshold: float = 0.0, z: float | None = None, normalized: bool = True, progress: bool = False) -> dict:
+def refine(
+    oracle,
+    starts: torch.Tensor,
+    mask: torch.Tensor,
+    steps: int = 20,
+    step: float = 0.01,
+    threshold: float = 0.0,
+    z: float | None = None,
+    normalized: bool = True,
+    progress: bool = False,
+) -> dict:
     """Gradient ascent from K starts until each is stationary at `threshold` by the one rule (stationarity.
     norm_verdict: the norm's upper bound below it; z defaults to one look at stationarity.ALPHA) or `steps`.
 
@@ -186,9 +225,21 @@ def reference_points(thetas: torch.Tensor, mask: torch.Tensor, n: int, radius: f
     return thetas[:, None, :] + r[:, None, None] * u
 
 
-def verdicts(oracle, thetas: torch.Tensor, objective: str, mask: torch.Tensor, threshold: float = 0.0,
-             rel_threshold: float = 0.5, ref_points: int = 4, ref_radius: float = 0.05, ref_episodes: int = 64,
-             start: int = 16, budget: int = 1024, alpha: float = 0.05, seed: int = 0) -> list[dict]:
+def verdicts(
+    oracle,
+    thetas: torch.Tensor,
+    objective: str,
+    mask: torch.Tensor,
+    threshold: float = 0.0,
+    rel_threshold: float = 0.5,
+    ref_points: int = 4,
+    ref_radius: float = 0.05,
+    ref_episodes: int = 64,
+    start: int = 16,
+    budget: int = 1024,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> list[dict]:
     """Three-way stationarity verdict of every point under `objective` (module docstring, stationarity.py).
     Threshold: `threshold` if > 0, else rel_threshold x the norm at reference points (raw and scaled each)."""
     K = thetas.shape[0]
@@ -200,9 +251,16 @@ def verdicts(oracle, thetas: torch.Tensor, objective: str, mask: torch.Tensor, t
         if refs is not None:
             _, rn, _ = oracle(refs.reshape(-1, thetas.shape[1]))
             tau = rel_threshold * np.sqrt((rn.reshape(K, ref_points) ** 2).mean(1))
-        v = st.verdict(norm ** 2, 0.0, 0.0, tau, 0.0, exact=True)
-        return [{"verdict": str(v[k]), "exact": True, "episodes": 0,
-                 "raw": {"norm": float(norm[k]), "threshold": float(tau[k]), "verdict": str(v[k])}} for k in range(K)]
+        v = st.verdict(norm**2, 0.0, 0.0, tau, 0.0, exact=True)
+        return [
+            {
+                "verdict": str(v[k]),
+                "exact": True,
+                "episodes": 0,
+                "raw": {"norm": float(norm[k]), "threshold": float(tau[k]), "verdict": str(v[k])},
+            }
+            for k in range(K)
+        ]
     if threshold > 0:
         tau = {"raw": np.full(K, threshold), "scaled": np.full(K, threshold)}
         ref_info = None
@@ -218,19 +276,27 @@ def verdicts(oracle, thetas: torch.Tensor, objective: str, mask: torch.Tensor, t
         return oracle.sample(thetas[torch.as_tensor(idx)], objective, n, seed + 10007 * (look + 1))
 
     bar = tqdm(total=len(st.looks(start, budget)), desc=f"verdict {objective}", dynamic_ncols=True, leave=False)
-    res = st.sequential_test(sample, K, tau, start, budget, alpha, blocks,
-                             progress=lambda j, ns, decided: bar.update(1))
+    res = st.sequential_test(
+        sample, K, tau, start, budget, alpha, blocks, progress=lambda j, ns, decided: bar.update(1)
+    )
     bar.close()
     for k, r in enumerate(res):
         r["exact"] = False
         if ref_info is not None:
-            r["reference"] = {"points": ref_points, "radius": ref_radius, "episodes": ref_episodes,
-                              "rel_threshold": rel_threshold, **{f"norm_{kd}": float(v[k]) for kd, v in ref_info.items()},
-                              **{f"resolved_{kd}": bool(v[k]) for kd, v in resolved.items()}}
+            r["reference"] = {
+                "points": ref_points,
+                "radius": ref_radius,
+                "episodes": ref_episodes,
+                "rel_threshold": rel_threshold,
+                **{f"norm_{kd}": float(v[k]) for kd, v in ref_info.items()},
+                **{f"resolved_{kd}": bool(v[k]) for kd, v in resolved.items()},
+            }
             if not resolved["raw"][k]:
-                r["note"] = (f"the reference gradient norm is not resolved at {ref_episodes} episodes (its U is within "
-                             "2 SE of 0): the threshold is about 0, so this test cannot certify stationarity; "
-                             "rerun with more --ref-episodes")
+                r["note"] = (
+                    f"the reference gradient norm is not resolved at {ref_episodes} episodes (its U is within "
+                    "2 SE of 0): the threshold is about 0, so this test cannot certify stationarity; "
+                    "rerun with more --ref-episodes"
+                )
     return res
 
 
@@ -238,7 +304,7 @@ def reference_norm(U: np.ndarray, U_se: np.ndarray, K: int, ref_points: int) -> 
     """Per point, the root mean squared gradient norm over its reference points (from their unbiased U and SE)
     and whether it is resolved: the mean U is more than 2 SE above 0 (else the threshold rests on noise)."""
     U, se = U.reshape(K, ref_points), U_se.reshape(K, ref_points)
-    mean, mean_se = U.mean(1), np.sqrt((se ** 2).sum(1)) / ref_points
+    mean, mean_se = U.mean(1), np.sqrt((se**2).sum(1)) / ref_points
     return np.sqrt(np.maximum(mean, 0.0)), mean > 2 * mean_se
 
 
@@ -257,24 +323,37 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = cli_args.parser("python -m landscape.fosp", __doc__)
     p.add_argument("--ckpt", required=True, help="checkpoint (.pt or lineage .model)")
     p.add_argument("--from-store", metavar="DIR", help="scan store whose local maxima are candidates")
-    p.add_argument("--metric", default="natural", help="surface whose local maxima are candidates (natural, adversarial)")
+    p.add_argument(
+        "--metric", default="natural", help="surface whose local maxima are candidates (natural, adversarial)"
+    )
     p.add_argument("--top", type=int, default=4, help="candidates taken from the store (highest local maxima)")
-    p.add_argument("--objective", default="natural", choices=("natural", "adversarial"),
-                   help="the return whose gradient ascent refines the candidates")
+    p.add_argument(
+        "--objective",
+        default="natural",
+        choices=("natural", "adversarial"),
+        help="the return whose gradient ascent refines the candidates",
+    )
     cli_args.attack(p, help="attack for adversarial returns and gradients ('none': natural only)")
     cli_args.eps(p)
     cli_args.adversary(p)
     cli_args.params(p, "all", help="what moves")
     p.add_argument("--steps", type=int, default=10, help="refinement steps per candidate")
     p.add_argument("--step", type=float, default=0.01, help="step length as a fraction of ||theta||")
-    p.add_argument("--threshold", type=float, default=0.0,
-                   help="absolute threshold on ||grad|| (0: relative, --rel-threshold x the norm at nearby points)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.0,
+        help="absolute threshold on ||grad|| (0: relative, --rel-threshold x the norm at nearby points)",
+    )
     p.add_argument("--rel-threshold", type=float, default=0.5, help="relative threshold F (see above)")
     p.add_argument("--ref-points", type=int, default=4, help="random nearby points for the relative threshold")
     p.add_argument("--ref-radius", type=float, default=0.05, help="their distance as a fraction of ||theta||")
     p.add_argument("--ref-episodes", type=int, default=64, help="sampled episodes per nearby point")
-    p.add_argument("--test-objectives", default=None,
-                   help="objectives to test each point under (default: natural,adversarial; --attack none: natural)")
+    p.add_argument(
+        "--test-objectives",
+        default=None,
+        help="objectives to test each point under (default: natural,adversarial; --attack none: natural)",
+    )
     p.add_argument("--start-episodes", type=int, default=16, help="episodes per point at the first look")
     p.add_argument("--budget", type=int, default=1024, help="most episodes per point for the sequential test")
     p.add_argument("--alpha", type=float, default=0.05, help="error rate per side of the verdict")
@@ -297,8 +376,9 @@ def _oracle(args, agent, objective: str, attack, mask=None):
         from .sim.toys.trap import ExactOracle
 
         return ExactOracle(objective, attack.eps if attack is not None else args.eps or 0.3)
-    return SampledOracle(agent, objective, attack, args.grad_episodes, args.episodes, args.seed, mask, args.gamma,
-                         args.lam)
+    return SampledOracle(
+        agent, objective, attack, args.grad_episodes, args.episodes, args.seed, mask, args.gamma, args.lam
+    )
 
 
 def _curvature(agent, theta: torch.Tensor, seed: int) -> dict:
@@ -337,8 +417,11 @@ def _figure(report: dict, path: Path) -> list[Path]:
     if report["settings"]["threshold"] > 0:
         ax1.axhline(report["settings"]["threshold"], color="grey", ls=":", lw=0.8)
     ax1.set(xlabel="refinement step", ylabel=f"||grad|| ({own}) +- 95% CI")
-    ax2.set(xlabel="natural return", ylabel="adversarial return",
-            title=f"{own}: filled stationary, x not, hollow unresolved")
+    ax2.set(
+        xlabel="natural return",
+        ylabel="adversarial return",
+        title=f"{own}: filled stationary, x not, hollow unresolved",
+    )
     ax1.legend(fontsize=6)
     return render.save(fig, path)  # PDF and 300-dpi PNG
 
@@ -355,8 +438,11 @@ def main(argv=None) -> None:
     out = check_writable(args.out or f"fosp_{Path(args.ckpt).stem}.json", "--out", inputs=[args.ckpt])
     agent = checkpoint.load(args.ckpt)
     theta0 = agent.space.flatten(agent.actor)
-    attack = None if args.attack == "none" else make_attack_for(agent, args.attack, attack_eps(agent, args.eps),
-                                                                args.adversary, args.ckpt)
+    attack = (
+        None
+        if args.attack == "none"
+        else make_attack_for(agent, args.attack, attack_eps(agent, args.eps), args.adversary, args.ckpt)
+    )
     starts, origins = theta0[None], [{"id": "ckpt", "coords": None}]
     if args.from_store:
         centre = ScanStore(args.from_store).directions().get("theta0")  # candidates of another checkpoint's
@@ -368,20 +454,34 @@ def main(argv=None) -> None:
     mask = agent.space.mask(param_kinds(args.params))
     oracle = _oracle(args, agent, args.objective, attack, mask)
     print(f"refining {len(starts)} candidates of {args.ckpt} by {args.objective} gradient ascent")
-    res = refine(oracle, starts, mask, args.steps, args.step, args.threshold, normalized=not args.exact,
-                 progress=True)
+    res = refine(oracle, starts, mask, args.steps, args.step, args.threshold, normalized=not args.exact, progress=True)
     thetas = res["thetas"]
-    objectives = [o.strip() for o in (args.test_objectives or ("natural" if attack is None else
-                                                                 "natural,adversarial")).split(",") if o.strip()]
+    objectives = [
+        o.strip()
+        for o in (args.test_objectives or ("natural" if attack is None else "natural,adversarial")).split(",")
+        if o.strip()
+    ]
     if any(o not in ("natural", "adversarial") for o in objectives) or (attack is None and "adversarial" in objectives):
         raise LandscapeError("--test-objectives: natural and/or adversarial (adversarial needs an attack)")
     oracles = {o: oracle if o == args.objective else _oracle(args, agent, o, attack, mask) for o in objectives}
     tested = {}
     for o in objectives:
         print(f"testing {len(thetas)} points for stationarity under the {o} objective")
-        tested[o] = verdicts(oracles[o], thetas, o, mask, args.threshold, args.rel_threshold, args.ref_points,
-                             args.ref_radius, args.ref_episodes, args.start_episodes, args.budget, args.alpha,
-                             args.seed)
+        tested[o] = verdicts(
+            oracles[o],
+            thetas,
+            o,
+            mask,
+            args.threshold,
+            args.rel_threshold,
+            args.ref_points,
+            args.ref_radius,
+            args.ref_episodes,
+            args.start_episodes,
+            args.budget,
+            args.alpha,
+            args.seed,
+        )
     rets = oracle.returns(thetas)
     ref = float((theta0 * mask).norm())
     rep = dedupe(thetas, args.dedupe * ref)
@@ -390,36 +490,56 @@ def main(argv=None) -> None:
         ret = {k: (v[i], 0.0) if args.exact else mean_se(v[i]) for k, v in rets.items()}
         grad = {o: [tested[o][i]["raw"]["norm"], tested[o][i]["raw"].get("norm_se")] for o in objectives}
         own = tested.get(args.objective, tested[objectives[0]])[i]["verdict"]
-        p = {**origins[i], "verdict": {o: tested[o][i]["verdict"] for o in objectives},
-             "stationary": own == st.STATIONARY, "steps": int(res["steps"][i]),
-             "duplicate_of": None if rep[i] == i else origins[rep[i]]["id"],
-             "natural_return": [float(x) for x in ret["natural"]],
-             "adversarial_return": [float(x) for x in ret["adversarial"]] if "adversarial" in ret else None,
-             "grad_norm_natural": grad.get("natural"), "grad_norm_adversarial": grad.get("adversarial"),
-             "test": {o: tested[o][i] for o in objectives},
-             "distance_to_start": float((thetas[i] - starts[i]).norm()),
-             "distance_to_ckpt": float((thetas[i] - theta0).norm()), "norm_history": res["history"][i]}
+        p = {
+            **origins[i],
+            "verdict": {o: tested[o][i]["verdict"] for o in objectives},
+            "stationary": own == st.STATIONARY,
+            "steps": int(res["steps"][i]),
+            "duplicate_of": None if rep[i] == i else origins[rep[i]]["id"],
+            "natural_return": [float(x) for x in ret["natural"]],
+            "adversarial_return": [float(x) for x in ret["adversarial"]] if "adversarial" in ret else None,
+            "grad_norm_natural": grad.get("natural"),
+            "grad_norm_adversarial": grad.get("adversarial"),
+            "test": {o: tested[o][i] for o in objectives},
+            "distance_to_start": float((thetas[i] - starts[i]).norm()),
+            "distance_to_ckpt": float((thetas[i] - theta0).norm()),
+            "norm_history": res["history"][i],
+        }
         if args.curvature:
             p["surrogate_hessian"] = _curvature(agent, thetas[i], args.seed)
         points.append(p)
     for o in {id(o): o for o in [*oracles.values(), oracle]}.values():
         if hasattr(o, "close"):
             o.close()
-    report = {"ckpt": str(args.ckpt), "ckpt_sha256": checkpoint.file_hash(args.ckpt), "env_id": agent.env_id,
-              "algo": agent.algo, "theta_norm": ref,
-              "settings": {k: v for k, v in vars(args).items() if k not in ("ckpt", "out")}, "points": points}
+    report = {
+        "ckpt": str(args.ckpt),
+        "ckpt_sha256": checkpoint.file_hash(args.ckpt),
+        "env_id": agent.env_id,
+        "algo": agent.algo,
+        "theta_norm": ref,
+        "settings": {k: v for k, v in vars(args).items() if k not in ("ckpt", "out")},
+        "points": points,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     np.savez(out.with_suffix(".npz"), thetas=thetas.numpy(), starts=starts.numpy())
     figs = _figure(report, out)
     for p in points:
-        line = [f"{p['id']:>6}: {p['steps']} ascent steps, moved {p['distance_to_start']:.3g}, natural return "
-                f"{p['natural_return'][0]:.1f}"]
+        line = [
+            f"{p['id']:>6}: {p['steps']} ascent steps, moved {p['distance_to_start']:.3g}, natural return "
+            f"{p['natural_return'][0]:.1f}"
+        ]
         for o in objectives:
             t = p["test"][o]
             r = t["raw"]
-            extra = "" if t["exact"] else (f" [{r['lower']:.3g}, {r['upper']:.3g}], {t['episodes']} episodes, "
-                                           f"min detectable {r['min_detectable_norm']:.3g}")
+            extra = (
+                ""
+                if t["exact"]
+                else (
+                    f" [{r['lower']:.3g}, {r['upper']:.3g}], {t['episodes']} episodes, "
+                    f"min detectable {r['min_detectable_norm']:.3g}"
+                )
+            )
             line.append(f"{o}: {t['verdict']} (|g| {r['norm']:.3g} vs threshold {r['threshold']:.3g}{extra})")
         print("; ".join(line))
     print(f"report: {out}\nfigures: {', '.join(map(str, figs))}")

@@ -23,12 +23,19 @@ def parse_args(argv=None):
     cli_args.out(p, help="store directory (default: scans/<checkpoint name>)")
     p.add_argument("--from-store", metavar="DIR", help="only re-render an existing store")
     g = p.add_argument_group("directions")
-    g.add_argument("--directions", default=None,
-                   help=f"comma list, one per axis, of {', '.join(DIRECTION_KINDS)} (default: random,random; 1D: random)")
+    g.add_argument(
+        "--directions",
+        default=None,
+        help=f"comma list, one per axis, of {', '.join(DIRECTION_KINDS)} (default: random,random; 1D: random)",
+    )
     g.add_argument("--norm", default="filter", choices=("filter", "layer"), help="random-direction normalization")
     cli_args.params(g)
-    g.add_argument("--to", metavar="CKPT", help="second checkpoint for a 'line' direction (re-expressed for the "
-                   "centre's observation normalizer, so coordinate 1 acts as that checkpoint)")
+    g.add_argument(
+        "--to",
+        metavar="CKPT",
+        help="second checkpoint for a 'line' direction (re-expressed for the "
+        "centre's observation normalizer, so coordinate 1 acts as that checkpoint)",
+    )
     g.add_argument("--trajectory", metavar="GLOB", help="checkpoints of a training run for 'pca' directions")
     g = p.add_argument_group("grid")
     g.add_argument("--1d", dest="one_d", action="store_true", help="a 1D scan along the first direction")
@@ -36,8 +43,11 @@ def parse_args(argv=None):
     g.add_argument("--range", help="LO,HI coordinates instead of --span (e.g. -0.25,1.25 for a line)")
     g.add_argument("--resolution", type=int, default=11, help="points per axis")
     g = p.add_argument_group("metrics")
-    g.add_argument("--metrics", default="natural,adversarial,grad_natural,grad_adversarial",
-                   help="comma list of natural, adversarial, gap, grad_natural, grad_adversarial, surrogate")
+    g.add_argument(
+        "--metrics",
+        default="natural,adversarial,grad_natural,grad_adversarial",
+        help="comma list of natural, adversarial, gap, grad_natural, grad_adversarial, surrogate",
+    )
     cli_args.attack(g)
     cli_args.eps(g)
     cli_args.adversary(g, help="learned adversary checkpoint for --attack optimal/rs")
@@ -64,11 +74,29 @@ def attach_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
 
 def spec_of(args) -> ScanSpec:
     with cli_args.as_flags({"one_d": "--1d"}):
-        return ScanSpec(args.ckpt, out=args.out, directions=args.directions, norm=args.norm, params=args.params,
-                        to=args.to, trajectory=args.trajectory, one_d=args.one_d, span=args.span, range=args.range,
-                        resolution=args.resolution, metrics=args.metrics, attack=args.attack, eps=args.eps,
-                        adversary=args.adversary, episodes=args.episodes, grad_episodes=args.grad_episodes,
-                        seed=args.seed, chunk=args.chunk, backend=args.backend, address=args.address)
+        return ScanSpec(
+            args.ckpt,
+            out=args.out,
+            directions=args.directions,
+            norm=args.norm,
+            params=args.params,
+            to=args.to,
+            trajectory=args.trajectory,
+            one_d=args.one_d,
+            span=args.span,
+            range=args.range,
+            resolution=args.resolution,
+            metrics=args.metrics,
+            attack=args.attack,
+            eps=args.eps,
+            adversary=args.adversary,
+            episodes=args.episodes,
+            grad_episodes=args.grad_episodes,
+            seed=args.seed,
+            chunk=args.chunk,
+            backend=args.backend,
+            address=args.address,
+        )
 
 
 @cli_main

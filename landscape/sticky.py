@@ -56,13 +56,24 @@ def summarize(theta: torch.Tensor, paths: torch.Tensor, radius: float, escape: f
     fell = (dist[:, -1] < radius).numpy()
     out = (dist > escape * radius).numpy()
     times = [int(np.argmax(o)) if o.any() else None for o in out]
-    return {"distances": dist.tolist(), "fell_back": fell.tolist(), "fall_back_share": float(fell.mean()),
-            "escape_times": times, "escaped_share": float(np.mean([t is not None for t in times]))}
+    return {
+        "distances": dist.tolist(),
+        "fell_back": fell.tolist(),
+        "fall_back_share": float(fell.mean()),
+        "escape_times": times,
+        "escaped_share": float(np.mean([t is not None for t in times])),
+    }
 
 
 # ----------------------------------------------------------------------------------- updaters
-def policy_loss(objective: str, clip: float, eps: float, relaxation: str = "objective", strength: float = 0.5,
-                guidance: float | None = None):
+def policy_loss(
+    objective: str,
+    clip: float,
+    eps: float,
+    relaxation: str = "objective",
+    strength: float = 0.5,
+    guidance: float | None = None,
+):
     """The trainer's own policy loss for an objective name (null: SPO's loss; ppo_paths shuffles the advantages)."""
     from .rl.ppo import PolicyLoss
 
@@ -78,8 +89,17 @@ def policy_loss(objective: str, clip: float, eps: float, relaxation: str = "obje
     return RobustPolicyLoss(clip, eps, make_relaxation(relaxation), strength, **w)
 
 
-def ppo_paths(agent, starts: torch.Tensor, objective: str, updates: int, eps: float, cfg=None, seed: int = 0,
-              progress: bool = True, **loss_opts) -> tuple[torch.Tensor, list]:
+def ppo_paths(
+    agent,
+    starts: torch.Tensor,
+    objective: str,
+    updates: int,
+    eps: float,
+    cfg=None,
+    seed: int = 0,
+    progress: bool = True,
+    **loss_opts,
+) -> tuple[torch.Tensor, list]:
     """Run `updates` PPO iterations of `objective` from every start; paths [K, T+1, P] and the agents."""
     from .rl.collect import Collector
     from .rl.ppo import PPO, PPOConfig
@@ -110,13 +130,22 @@ def ppo_paths(agent, starts: torch.Tensor, objective: str, updates: int, eps: fl
     return torch.stack(paths), agents
 
 
-def toy_paths(starts: torch.Tensor, objective: str, updates: int, lr: float = 0.05, eps: float | None = None,
-              ramp: float = 0.75) -> torch.Tensor:
+def toy_paths(
+    starts: torch.Tensor, objective: str, updates: int, lr: float = 0.05, eps: float | None = None, ramp: float = 0.75
+) -> torch.Tensor:
     """The closed-form dynamics of toys/trap.py from flat-parameter starts; paths [K, T+1, P]."""
     from .sim.toys import trap
 
-    W = trap.ascend(trap.from_theta(starts), objective, updates, lr, trap.EPS if eps is None else eps, ramp,
-                    record=True, schedule="constant")  # [T+1, K, 2]: the objective at full eps around the point
+    W = trap.ascend(
+        trap.from_theta(starts),
+        objective,
+        updates,
+        lr,
+        trap.EPS if eps is None else eps,
+        ramp,
+        record=True,
+        schedule="constant",
+    )  # [T+1, K, 2]: the objective at full eps around the point
     paths = starts[None].repeat(updates + 1, 1, 1).clone()
     paths[..., 1:3] = W.to(torch.float32)
     return paths.transpose(0, 1)
@@ -137,10 +166,16 @@ def against_null(s: dict, null: dict, radius: float, alpha: float = 0.05) -> dic
     fe = fisher_exact([[f.sum(), (~f).sum()], [f0.sum(), (~f0).sum()]])
     k, k0 = len(d), len(d0)
     p = min(float(mw.pvalue), float(fe.pvalue))
-    return {"final_distance_radii": float(np.median(d)), "null_final_distance_radii": float(np.median(d0)),
-            "mann_whitney_p": float(mw.pvalue), "fisher_p": float(fe.pvalue), "alpha": alpha,
-            "smallest_attainable_p": 2 / comb(k + k0, k), "differs_from_null": bool(p < alpha / 2),
-            "note": "Bonferroni over the two tests: differs when either p < alpha / 2"}
+    return {
+        "final_distance_radii": float(np.median(d)),
+        "null_final_distance_radii": float(np.median(d0)),
+        "mann_whitney_p": float(mw.pvalue),
+        "fisher_p": float(fe.pvalue),
+        "alpha": alpha,
+        "smallest_attainable_p": 2 / comb(k + k0, k),
+        "differs_from_null": bool(p < alpha / 2),
+        "note": "Bonferroni over the two tests: differs when either p < alpha / 2",
+    }
 
 
 def returns(agent, thetas: torch.Tensor, episodes: int, seed: int, attack=None) -> dict:
@@ -162,7 +197,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("-K", "--restarts", type=int, default=16, help="perturbed restarts per objective (and the null)")
     p.add_argument("--no-null", action="store_true", help="skip the shuffled-advantage null (not recommended)")
     p.add_argument("--alpha", type=float, default=0.05, help="level of the comparison with the null")
-    p.add_argument("--radius", type=float, default=0.02, help="restart radius as a fraction of ||theta*|| (moving part)")
+    p.add_argument(
+        "--radius", type=float, default=0.02, help="restart radius as a fraction of ||theta*|| (moving part)"
+    )
     p.add_argument("--updates", type=int, default=5, help="T: updates of the trainer per restart")
     p.add_argument("--escape", type=float, default=2.0, help="escaped when the distance exceeds this x radius")
     cli_args.params(p, "all", help="what is perturbed")
@@ -183,8 +220,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def _figure(report: dict, path: Path) -> list[Path]:
     null = report["objectives"].get("null")
     objs = [o for o in report["objectives"] if o != "null"] or ["null"]
-    fig, axes = render.plt.subplots(1, len(objs), figsize=(3.2 * len(objs), 2.6), sharey=True, constrained_layout=True,
-                             squeeze=False)
+    fig, axes = render.plt.subplots(
+        1, len(objs), figsize=(3.2 * len(objs), 2.6), sharey=True, constrained_layout=True, squeeze=False
+    )
     r = report["radius"]
     for ax, name in zip(axes[0], objs):
         d = np.array(report["objectives"][name]["distances"]) / r
@@ -229,7 +267,9 @@ def main(argv=None) -> None:
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
     bad = [o for o in objectives if o not in OBJECTIVES]
     if bad or not objectives:
-        raise LandscapeError(f"unknown objective {bad[0] if bad else args.objectives!r}; choose from {', '.join(OBJECTIVES)}")
+        raise LandscapeError(
+            f"unknown objective {bad[0] if bad else args.objectives!r}; choose from {', '.join(OBJECTIVES)}"
+        )
     if args.restarts < 1 or args.updates < 1 or args.radius <= 0 or args.escape <= 1:
         raise LandscapeError("-K and --updates must be >= 1, --radius > 0, --escape > 1")
     out = check_writable(args.out or f"sticky_{Path(args.ckpt).stem}.json", "--out", inputs=[args.ckpt])
@@ -244,10 +284,18 @@ def main(argv=None) -> None:
     attack = None
     if args.attack != "none":
         attack = make_attack_for(agent, args.attack, eps, args.adversary, args.ckpt)
-    report = {"ckpt": str(args.ckpt), "env_id": agent.env_id, "algo": agent.algo, "point": args.point,
-              "radius": radius, "escape": args.escape, "updates": args.updates,
-              "settings": {k: v for k, v in vars(args).items() if k not in ("ckpt", "out")},
-              "at_point": returns(agent, theta[None], args.episodes, args.seed, attack), "objectives": {}}
+    report = {
+        "ckpt": str(args.ckpt),
+        "env_id": agent.env_id,
+        "algo": agent.algo,
+        "point": args.point,
+        "radius": radius,
+        "escape": args.escape,
+        "updates": args.updates,
+        "settings": {k: v for k, v in vars(args).items() if k not in ("ckpt", "out")},
+        "at_point": returns(agent, theta[None], args.episodes, args.seed, attack),
+        "objectives": {},
+    }
     from .rl.ppo import PPOConfig
 
     cfg = PPOConfig(steps_per_iter=args.steps_per_iter, anneal_lr=False)
@@ -259,24 +307,37 @@ def main(argv=None) -> None:
         if args.exact:
             paths = toy_paths(starts, name, args.updates, eps=eps)
         else:
-            paths, _ = ppo_paths(agent, starts, name, args.updates, eps, cfg, args.seed,
-                                 relaxation=args.relaxation, strength=args.strength)
+            paths, _ = ppo_paths(
+                agent,
+                starts,
+                name,
+                args.updates,
+                eps,
+                cfg,
+                args.seed,
+                relaxation=args.relaxation,
+                strength=args.strength,
+            )
         s = summarize(theta, paths, radius, args.escape)
         s["returns_reached"] = returns(agent, paths[:, -1], args.episodes, args.seed, attack)
         report["objectives"][name] = s
-        print(f"{name}: fall back {s['fall_back_share']:.0%}, escaped {s['escaped_share']:.0%} "
-              f"(times {s['escape_times']}), natural return reached "
-              f"{np.mean(s['returns_reached']['natural']):.1f} (at the point {report['at_point']['natural'][0]:.1f})")
+        print(
+            f"{name}: fall back {s['fall_back_share']:.0%}, escaped {s['escaped_share']:.0%} "
+            f"(times {s['escape_times']}), natural return reached "
+            f"{np.mean(s['returns_reached']['natural']):.1f} (at the point {report['at_point']['natural'][0]:.1f})"
+        )
     if "null" in report["objectives"]:
         null = report["objectives"]["null"]
         for name, s in report["objectives"].items():
             if name == "null":
                 continue
             v = s["vs_null"] = against_null(s, null, radius, args.alpha)
-            print(f"{name} vs null: median final distance {v['final_distance_radii']:.2f} vs "
-                  f"{v['null_final_distance_radii']:.2f} radii, Mann-Whitney p {v['mann_whitney_p']:.3g}, Fisher p "
-                  f"{v['fisher_p']:.3g}: {'differs' if v['differs_from_null'] else 'no difference detected'} "
-                  f"(K = {args.restarts})")
+            print(
+                f"{name} vs null: median final distance {v['final_distance_radii']:.2f} vs "
+                f"{v['null_final_distance_radii']:.2f} radii, Mann-Whitney p {v['mann_whitney_p']:.3g}, Fisher p "
+                f"{v['fisher_p']:.3g}: {'differs' if v['differs_from_null'] else 'no difference detected'} "
+                f"(K = {args.restarts})"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     figs = _figure(report, out)

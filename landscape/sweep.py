@@ -95,7 +95,8 @@ def check_config(cfg: dict, base: Path) -> dict:
     if not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)):
         raise LandscapeError("config: 'train_flags' must be a list of strings")
     if not isinstance(algo_flags, dict) or not all(
-            isinstance(v, list) and all(isinstance(f, str) for f in v) for v in algo_flags.values()):
+        isinstance(v, list) and all(isinstance(f, str) for f in v) for v in algo_flags.values()
+    ):
         raise LandscapeError("config: 'algo_flags' must map algorithms to lists of strings")
     ev = dict(cfg.get("evaluation", {}))
     bad = set(ev) - {"episodes", "seed", "attacks", "eps"}
@@ -113,9 +114,16 @@ def check_config(cfg: dict, base: Path) -> dict:
 
         ev["eps"] = check_eps(ev["eps"])
     out = Path(cfg["out"])
-    return {"out": str(out if out.is_absolute() else base.resolve() / out),  # workers may run elsewhere
-            "algos": algos, "envs": envs, "seeds": seeds,
-            "steps": steps, "train_flags": flags, "algo_flags": algo_flags, "evaluation": ev}
+    return {
+        "out": str(out if out.is_absolute() else base.resolve() / out),  # workers may run elsewhere
+        "algos": algos,
+        "envs": envs,
+        "seeds": seeds,
+        "steps": steps,
+        "train_flags": flags,
+        "algo_flags": algo_flags,
+        "evaluation": ev,
+    }
 
 
 def run_specs(cfg: dict) -> list[dict]:
@@ -126,17 +134,36 @@ def run_specs(cfg: dict) -> list[dict]:
         for algo in cfg["algos"]:
             for seed in cfg["seeds"]:
                 name = f"{env}_{algo}_s{seed}"
-                specs.append({"name": name, "env": env, "algo": algo, "seed": seed, "steps": cfg["steps"],
-                              "ckpt": str(out / "runs" / f"{name}.pt"),
-                              "train_flags": [*cfg["train_flags"], *cfg["algo_flags"].get(algo, [])],
-                              "evaluation": cfg["evaluation"]})
+                specs.append(
+                    {
+                        "name": name,
+                        "env": env,
+                        "algo": algo,
+                        "seed": seed,
+                        "steps": cfg["steps"],
+                        "ckpt": str(out / "runs" / f"{name}.pt"),
+                        "train_flags": [*cfg["train_flags"], *cfg["algo_flags"].get(algo, [])],
+                        "evaluation": cfg["evaluation"],
+                    }
+                )
     return specs
 
 
 def train_argv(spec: dict) -> list[str]:
     """The run's training as `python -m landscape.train` flags: the config speaks in flags (train_flags)."""
-    argv = ["--algo", spec["algo"], "--env", spec["env"], "--steps", str(spec["steps"]), "--seed",
-            str(spec["seed"]), "--out", spec["ckpt"], *spec["train_flags"]]
+    argv = [
+        "--algo",
+        spec["algo"],
+        "--env",
+        spec["env"],
+        "--steps",
+        str(spec["steps"]),
+        "--seed",
+        str(spec["seed"]),
+        "--out",
+        spec["ckpt"],
+        *spec["train_flags"],
+    ]
     return argv + ["--resume"] if Path(spec["ckpt"]).exists() else argv
 
 
@@ -157,8 +184,13 @@ def eval_spec(spec: dict):
     from .evaluate import EvalSpec
 
     ev = spec["evaluation"]
-    return EvalSpec(spec["ckpt"], episodes=ev["episodes"], seed=ev["seed"], attacks=tuple(ev["attacks"]),
-                    eps=ev["eps"] if ev["attacks"] else None)
+    return EvalSpec(
+        spec["ckpt"],
+        episodes=ev["episodes"],
+        seed=ev["seed"],
+        attacks=tuple(ev["attacks"]),
+        eps=ev["eps"] if ev["attacks"] else None,
+    )
 
 
 # ----------------------------------------------------------------------------------- one run
@@ -194,14 +226,26 @@ def run_one(spec: dict, evaluate: bool = True) -> dict | None:
     t1, c1 = time.perf_counter(), time.process_time()
     with open(ckpt.with_suffix(".log"), "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         measured = evaluation.run(eval_spec(spec), progress=False)
-        result = {"name": spec["name"], "env": spec["env"], "algo": spec["algo"], "seed": spec["seed"],
-                  "steps": checkpoint.load(ckpt).step, "ckpt": str(ckpt), "spec": spec, "natural": measured.natural}
+        result = {
+            "name": spec["name"],
+            "env": spec["env"],
+            "algo": spec["algo"],
+            "seed": spec["seed"],
+            "steps": checkpoint.load(ckpt).step,
+            "ckpt": str(ckpt),
+            "spec": spec,
+            "natural": measured.natural,
+        }
         if measured.attacks is not None:  # the worst case is over the attacks and natural
             result.update(eps=measured.eps, attacks=measured.attacks, worst=measured.worst)
     # this call's cost (a resumed run's training counts only the part done now; the trainer's CSV has
     # every iteration's wall_s and cpu_s)
-    result["seconds"] = {"train": train_wall, "train_cpu": train_cpu,
-                         "evaluate": time.perf_counter() - t1, "evaluate_cpu": time.process_time() - c1}
+    result["seconds"] = {
+        "train": train_wall,
+        "train_cpu": train_cpu,
+        "evaluate": time.perf_counter() - t1,
+        "evaluate_cpu": time.process_time() - c1,
+    }
     return result
 
 
@@ -246,13 +290,22 @@ def summarize(cfg: dict) -> list[dict]:
     rows = []
     for env in cfg["envs"]:
         for algo in cfg["algos"]:
-            res = [json.loads(p.read_text()) for s in cfg["seeds"]
-                   if (p := result_path(cfg, f"{env}_{algo}_s{s}")).exists()]
+            res = [
+                json.loads(p.read_text())
+                for s in cfg["seeds"]
+                if (p := result_path(cfg, f"{env}_{algo}_s{s}")).exists()
+            ]
             if not res:
                 continue
             value = lambda r, c: r[c]["mean"] if c in ("natural", "worst") else r["attacks"][c]["mean"]  # noqa: E731
-            rows.append({"env": env, "algo": algo, "runs": len(res),
-                         **{c: statistics.median(value(r, c) for r in res) for c in cols}})
+            rows.append(
+                {
+                    "env": env,
+                    "algo": algo,
+                    "runs": len(res),
+                    **{c: statistics.median(value(r, c) for r in res) for c in cols},
+                }
+            )
     path = Path(cfg["out"]) / "summary.csv"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["env", "algo", "runs", *cols])
@@ -282,14 +335,18 @@ def run_all(cfg: dict, todo: list[dict], bar, executor, evaluate: bool = True) -
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m landscape.sweep", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m landscape.sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("config", help="sweep config (.toml or .json)")
     p.add_argument("--backend", default="local", choices=("local", "ray"), help="where runs go (local: one at a time)")
     p.add_argument("--address", help="Ray cluster address (--backend ray; default $RAY_ADDRESS, else a local one)")
     p.add_argument("--only", help="comma-separated run names (e.g. Hopper-v5_barpo_s1), run in this order")
-    p.add_argument("--train-only", action="store_true",
-                   help="train (or resume) the runs and stop; a later run without it evaluates them (local backend)")
+    p.add_argument(
+        "--train-only",
+        action="store_true",
+        help="train (or resume) the runs and stop; a later run without it evaluates them (local backend)",
+    )
     return p.parse_args(argv)
 
 
@@ -319,8 +376,9 @@ def main(argv=None) -> None:
     todo = [s for s in specs if not finished(cfg, s)]
     Path(cfg["out"]).mkdir(parents=True, exist_ok=True)
     print(f"sweep: {len(specs)} runs ({len(specs) - len(todo)} finished) -> {cfg['out']}")
-    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), unit="run", desc=f"sweep ({args.backend})",
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(specs), initial=len(specs) - len(todo), unit="run", desc=f"sweep ({args.backend})", dynamic_ncols=True
+    )
     failed = run_all(cfg, todo, bar, make_executor(args.backend, args.address, MAX_RETRIES), not args.train_only)
     bar.close()
     rows = summarize(cfg)

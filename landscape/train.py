@@ -46,15 +46,20 @@ class TrainSpec:
     def __post_init__(self):
         check_finite(self)
         if self.algo not in ALGOS:
-            raise SpecError("algo", f"must be one of {', '.join(ALGOS)}, got {self.algo!r}",
-                            cli=f"unknown --algo {self.algo!r}; choose from {', '.join(ALGOS)}")
+            raise SpecError(
+                "algo",
+                f"must be one of {', '.join(ALGOS)}, got {self.algo!r}",
+                cli=f"unknown --algo {self.algo!r}; choose from {', '.join(ALGOS)}",
+            )
         at_least(self, 1, "checkpoint_every", "eval_episodes", "steps", "n_envs", "steps_per_iter")
         at_least(self, 0, "eval_every")
         if not isinstance(self.robust, RobustSpec):
             raise SpecError("robust", f"must be a RobustSpec, got {type(self.robust).__name__}")
         if self.algo == "adversary":
             if not self.victim:
-                raise SpecError("victim", "is needed by --algo adversary", cli="--algo adversary needs --victim CHECKPOINT")
+                raise SpecError(
+                    "victim", "is needed by --algo adversary", cli="--algo adversary needs --victim CHECKPOINT"
+                )
             self.robust.reject(self.algo, allowed=("eps",))
             if self.robust.eps is not None:
                 from .attacks import check_eps
@@ -82,12 +87,24 @@ def run(spec: TrainSpec) -> Agent:
     envs = env_spec(spec.env)
     steps = spec.steps if spec.steps is not None else envs.train_steps
     cfg = PPOConfig(steps_per_iter=spec.steps_per_iter, n_envs=spec.n_envs)
-    run_cfg = RunConfig(steps=steps, seed=spec.seed, out=spec.out, checkpoint_every=spec.checkpoint_every,
-                        eval_every=spec.eval_every, eval_episodes=spec.eval_episodes)
+    run_cfg = RunConfig(
+        steps=steps,
+        seed=spec.seed,
+        out=spec.out,
+        checkpoint_every=spec.checkpoint_every,
+        eval_every=spec.eval_every,
+        eval_episodes=spec.eval_episodes,
+    )
     obs_dim, act_dim = env_dims(spec.env)
     torch.manual_seed(spec.seed)  # the initial networks depend on the seed only, in any process
-    agent = Agent.new(spec.env, obs_dim, act_dim, algo=spec.algo, eps=envs.eps,
-                      config={"ppo": cfg.to_dict(), "steps": steps, "seed": spec.seed})
+    agent = Agent.new(
+        spec.env,
+        obs_dim,
+        act_dim,
+        algo=spec.algo,
+        eps=envs.eps,
+        config={"ppo": cfg.to_dict(), "steps": steps, "seed": spec.seed},
+    )
     if spec.algo in ROBUST:
         return robust_trainer.build(spec.robust, spec.algo, agent, cfg, run_cfg, envs, resume=spec.resume).train()
     return Trainer(agent, cfg, run_cfg, resume=spec.resume).train()
@@ -101,11 +118,19 @@ def _train_adversary(spec: TrainSpec) -> Agent:
     victim_path = str(bundled.resolve(spec.victim))  # its adversary is cached beside it
     victim = checkpoint.load(victim_path, env_id=spec.env)
     eps = env_spec(victim.env_id).eps if spec.robust.eps is None else spec.robust.eps
-    return train_adversary(victim, spec.out, eps, steps=spec.steps if spec.steps is not None else DEFAULT_STEPS,
-                           seed=spec.seed, resume=spec.resume, victim_path=victim_path,
-                           cfg=adversary_ppo(steps_per_iter=spec.steps_per_iter, n_envs=spec.n_envs),
-                           eval_every=spec.eval_every, eval_episodes=spec.eval_episodes,
-                           checkpoint_every=spec.checkpoint_every)
+    return train_adversary(
+        victim,
+        spec.out,
+        eps,
+        steps=spec.steps if spec.steps is not None else DEFAULT_STEPS,
+        seed=spec.seed,
+        resume=spec.resume,
+        victim_path=victim_path,
+        cfg=adversary_ppo(steps_per_iter=spec.steps_per_iter, n_envs=spec.n_envs),
+        eval_every=spec.eval_every,
+        eval_episodes=spec.eval_episodes,
+        checkpoint_every=spec.checkpoint_every,
+    )
 
 
 # ----------------------------------------------------------------------------------- command line
@@ -129,11 +154,21 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def spec_of(args: argparse.Namespace) -> TrainSpec:
     with cli_args.as_flags():
-        return TrainSpec(out=args.out, algo=args.algo, env=args.env, steps=args.steps, seed=args.seed,
-                         resume=args.resume, n_envs=args.n_envs, steps_per_iter=args.steps_per_iter,
-                         eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-                         checkpoint_every=args.checkpoint_every, robust=robust_trainer.spec_of(args),
-                         victim=args.victim)
+        return TrainSpec(
+            out=args.out,
+            algo=args.algo,
+            env=args.env,
+            steps=args.steps,
+            seed=args.seed,
+            resume=args.resume,
+            n_envs=args.n_envs,
+            steps_per_iter=args.steps_per_iter,
+            eval_every=args.eval_every,
+            eval_episodes=args.eval_episodes,
+            checkpoint_every=args.checkpoint_every,
+            robust=robust_trainer.spec_of(args),
+            victim=args.victim,
+        )
 
 
 def spec_from_flags(argv: list[str]) -> TrainSpec:
@@ -155,7 +190,9 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)  # tiny networks: threads cost more than they give, and runs go side by side
     with cli_args.as_flags():
         run(spec)
-    print(f"saved {spec.out} ({'strongest evaluated adversary' if spec.algo == 'adversary' else 'best evaluation checkpoint'} beside it)")
+    print(
+        f"saved {spec.out} ({'strongest evaluated adversary' if spec.algo == 'adversary' else 'best evaluation checkpoint'} beside it)"
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,14 @@ def make_adversary(victim: Agent, eps: float, env_id="Hopper-v5", seed=1, kind="
     """A random learned attacker: the optimal adversary (action = perturbation) or a PA-AD director."""
     torch.manual_seed(seed)
     act, algo = (OBS, "adversary") if kind == "optimal" else (ACT, "paad")
-    adv = Agent.new(env_id, OBS, act, algo=algo, eps=eps,
-                    config={"victim_env": env_id, "eps": eps, "victim_fingerprint": fingerprint(victim), **config})
+    adv = Agent.new(
+        env_id,
+        OBS,
+        act,
+        algo=algo,
+        eps=eps,
+        config={"victim_env": env_id, "eps": eps, "victim_fingerprint": fingerprint(victim), **config},
+    )
     with torch.no_grad():
         adv.actor.net[-1].weight.mul_(100)
     return adv
@@ -62,8 +68,14 @@ def build(name, eps, agent=VICTIM, **opts):
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.sampled_from(sorted(ATTACKS)), eps=st.floats(0, 1), k=st.integers(1, 2), e=st.integers(1, 3),
-       seed=st.integers(0, 2**31), scale=st.sampled_from([0.1, 1.0, 10.0]))
+@given(
+    name=st.sampled_from(sorted(ATTACKS)),
+    eps=st.floats(0, 1),
+    k=st.integers(1, 2),
+    e=st.integers(1, 3),
+    seed=st.integers(0, 2**31),
+    scale=st.sampled_from([0.1, 1.0, 10.0]),
+)
 def test_every_attack_stays_in_the_ball(name, eps, k, e, seed, scale):
     z = torch.randn(k, e, OBS, generator=torch.Generator().manual_seed(seed)) * scale
     z_adv = build(name, eps)(z, THETAS[:k])
@@ -103,15 +115,27 @@ def test_restarts_keep_the_best_per_sample():
     assert (v4 >= v1 - 1e-6).all()  # the first restart is the single run; later ones only replace it if better
 
 
-@pytest.mark.parametrize("name,opts", [("random", {}), ("mad", {}), ("critic", {"random_start": False}),
-                                       ("critic", {}), ("surrogate", {"random_start": False}), ("rs", {}),
-                                       ("optimal", {}), ("paad", {}), ("paad", {"config": {"actor_steps": 3}})])
+@pytest.mark.parametrize(
+    "name,opts",
+    [
+        ("random", {}),
+        ("mad", {}),
+        ("critic", {"random_start": False}),
+        ("critic", {}),
+        ("surrogate", {"random_start": False}),
+        ("rs", {}),
+        ("optimal", {}),
+        ("paad", {}),
+        ("paad", {"config": {"actor_steps": 3}}),
+    ],
+)
 def test_batched_attack_equals_per_environment_loop(name, opts):
     z = torch.randn(2, 6, OBS, generator=torch.Generator().manual_seed(4))
     batched = build(name, EPS, seed=7, **opts)(z, THETAS)
     single = build(name, EPS, seed=7, **opts)  # same generator: draws come in the same row-major order
-    loop = torch.stack([torch.cat([single(z[k:k + 1, e:e + 1], THETAS[k:k + 1]) for e in range(6)], 1)
-                        for k in range(2)]).squeeze(1)
+    loop = torch.stack(
+        [torch.cat([single(z[k : k + 1, e : e + 1], THETAS[k : k + 1]) for e in range(6)], 1) for k in range(2)]
+    ).squeeze(1)
     assert torch.allclose(batched, loop, atol=1e-5)
 
 
@@ -202,8 +226,9 @@ def test_learned_attackers_train_cache_and_resume(tmp_path, monkeypatch):
     assert adv.algo == "adversary" and adv.env_id == "Hopper-v5" and adv.eps == EPS and adv.step == 256
     assert adv.config["victim_sha256"] == checkpoint.file_hash(ckpt)
     assert adv.actor.act_dim == OBS and out.with_name("adv.best.pt").exists()
-    train_adversary(victim, out, EPS, steps=512, cfg=small, victim_path=ckpt, resume=True, eval_every=1,
-                    eval_episodes=1)
+    train_adversary(
+        victim, out, EPS, steps=512, cfg=small, victim_path=ckpt, resume=True, eval_every=1, eval_episodes=1
+    )
     assert checkpoint.load(out).step == 512
     attack = make_attack("optimal", victim, EPS, adversary=str(out))
     assert isinstance(attack, OptimalAttack)
@@ -231,8 +256,11 @@ def test_evaluate_cli_table_json_and_errors(tmp_path, capsys):
 
     other = tmp_path / "walker_adv.pt"
     checkpoint.save(make_adversary(VICTIM, EPS, env_id="Walker2d-v5"), other)
-    for argv, msg in [(["--attack", "fgsm"], "unknown attack"), (["--attack", "mad", "--eps", "-1"], "eps"),
-                      (["--attack", "optimal", "--adversary", str(other)], "Walker2d-v5")]:  # refused, naming the env
+    for argv, msg in [
+        (["--attack", "fgsm"], "unknown attack"),
+        (["--attack", "mad", "--eps", "-1"], "eps"),
+        (["--attack", "optimal", "--adversary", str(other)], "Walker2d-v5"),
+    ]:  # refused, naming the env
         with pytest.raises(SystemExit) as exit_info:
             evaluate_main(["--ckpt", str(ckpt), "--episodes", "1", *argv])
         err = capsys.readouterr().err

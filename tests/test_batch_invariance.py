@@ -46,10 +46,12 @@ def test_same_returns_alone_in_any_batch(env_id, attack):
         return ev.run(thetas, episodes, seed=seed, attack=att, max_steps=steps).returns
 
     alone = np.array([run(theta, 1, s)[0, 0] for s in range(3)])
-    got = {"episodes 3": run(theta, 3, 0)[0],
-           "2nd of 3 thetas": run(torch.cat([others(theta, 1), theta, others(theta, 1, 2)]), 3, 0)[1],
-           "last of 5 thetas": run(torch.cat([others(theta, 4), theta]), 3, 0)[4],
-           "episodes 4 from seed 1": run(theta, 4, 1)[0, :2]}
+    got = {
+        "episodes 3": run(theta, 3, 0)[0],
+        "2nd of 3 thetas": run(torch.cat([others(theta, 1), theta, others(theta, 1, 2)]), 3, 0)[1],
+        "last of 5 thetas": run(torch.cat([others(theta, 4), theta]), 3, 0)[4],
+        "episodes 4 from seed 1": run(theta, 4, 1)[0, :2],
+    }
     ev.close()
     for label, returns in got.items():
         want = alone[1:] if label.startswith("episodes 4") else alone
@@ -62,8 +64,9 @@ def test_other_attacks_hopper(attack):
     theta = agent.space.flatten(agent.actor)[None]
     ev = BatchedEvaluator(agent.env_id, agent.space, agent.obs_norm)
     alone = [ev.run(theta, 1, seed=s, attack=make_attack(attack, agent), max_steps=100).returns[0, 0] for s in (0, 1)]
-    mixed = ev.run(torch.cat([others(theta, 1), theta]), 2, seed=0, attack=make_attack(attack, agent),
-                   max_steps=100).returns[1]
+    mixed = ev.run(
+        torch.cat([others(theta, 1), theta]), 2, seed=0, attack=make_attack(attack, agent), max_steps=100
+    ).returns[1]
     ev.close()
     assert np.array_equal(mixed, alone)
 
@@ -88,7 +91,7 @@ def test_rows_are_exactly_rounded_and_batch_invariant():
     math.fsum of the terms; also for zero rows, huge and tiny values, and inputs near rounding boundaries."""
     g = torch.Generator().manual_seed(0)
     for n, m in [(17, 64), (64, 6), (3, 5), (300, 2)]:
-        w, b = torch.randn(4, m, n, generator=g) / n ** 0.5, torch.randn(4, m, generator=g)
+        w, b = torch.randn(4, m, n, generator=g) / n**0.5, torch.randn(4, m, generator=g)
         x = torch.randn(4, 9, n, generator=g)
         x[0, 0] = 0
         x[1, 1] *= 1e30
@@ -97,10 +100,12 @@ def test_rows_are_exactly_rounded_and_batch_invariant():
         full = Dense(w, b)(x)
         for k in range(4):
             for r in range(9):
-                one = Dense(w[k:k + 1].clone(), b[k:k + 1].clone())(x[k:k + 1, r:r + 1].clone())
+                one = Dense(w[k : k + 1].clone(), b[k : k + 1].clone())(x[k : k + 1, r : r + 1].clone())
                 assert torch.equal(one[0, 0], full[k, r])
-                want = [exact_f32([a * c for a, c in zip(x[k, r].tolist(), w[k, o].tolist())] + [float(b[k, o])])
-                        for o in range(m)]
+                want = [
+                    exact_f32([a * c for a, c in zip(x[k, r].tolist(), w[k, o].tolist())] + [float(b[k, o])])
+                    for o in range(m)
+                ]
                 assert full[k, r].tolist() == want
         shared = Dense(w[0], b[0])
         assert torch.equal(shared(x.reshape(-1, n)).reshape(4, 9, m), torch.stack([shared(x[i]) for i in range(4)]))
@@ -109,9 +114,9 @@ def test_rows_are_exactly_rounded_and_batch_invariant():
 def test_exact_f32_rounds_once():
     """Double rounding: 1 + 2^-24 + 2^-60 is just above a float32 midpoint; rounding to float64 first lands
     on the midpoint and then to even (1.0); rounded once it is the upper neighbour."""
-    assert exact_f32([1.0, 2.0 ** -24, 2.0 ** -60]) == 1.0 + 2.0 ** -23
-    assert exact_f32([1.0, 2.0 ** -24]) == 1.0  # a true tie: to even
-    assert exact_f32([1.0, 2.0 ** -24, -(2.0 ** -60)]) == 1.0
+    assert exact_f32([1.0, 2.0**-24, 2.0**-60]) == 1.0 + 2.0**-23
+    assert exact_f32([1.0, 2.0**-24]) == 1.0  # a true tie: to even
+    assert exact_f32([1.0, 2.0**-24, -(2.0**-60)]) == 1.0
     assert math.isinf(exact_f32([3e38, 3e38]))
 
 
@@ -123,18 +128,20 @@ def test_exact_forward_matches_the_network_and_its_gradient_is_rowwise():
         ref = agent.actor(z)
     assert (batched_mean(space, theta, z) - ref).abs().max() < 1e-5
     assert (batched_mean(space, theta, z, exact=False) - ref).abs().max() < 1e-5
+
     # autograd in z (the attacks' autograd path) agrees with the closed form, and each row's is its own
     def grad(zz):
         zz = zz.clone().requires_grad_(True)
         return torch.autograd.grad(batched_mean(space, theta, zz).sum(), zz)[0]
+
     g = grad(z)
     net = MLP([(m.weight, m.bias) for m in agent.actor.net if isinstance(m, torch.nn.Linear)])
     _, hidden = net.forward(z[0])
     assert (g[0] - net.input_grad(hidden, torch.ones(6, 3))).abs().max() < 1e-5
     for r in range(6):
-        assert torch.equal(grad(z[:, r:r + 1]), g[:, r:r + 1])
-        _, h1 = net.forward(z[0, r:r + 1].clone())
-        assert torch.equal(net.input_grad(h1, torch.ones(1, 3)), net.input_grad(hidden, torch.ones(6, 3))[r:r + 1])
+        assert torch.equal(grad(z[:, r : r + 1]), g[:, r : r + 1])
+        _, h1 = net.forward(z[0, r : r + 1].clone())
+        assert torch.equal(net.input_grad(h1, torch.ones(1, 3)), net.input_grad(hidden, torch.ones(6, 3))[r : r + 1])
     # parameter gradients (policy-gradient probes) still flow
     th = theta.clone().requires_grad_(True)
     (gt,) = torch.autograd.grad(batched_mean(space, th, z).sum(), th)

@@ -49,8 +49,11 @@ def test_a_file_in_the_working_directory_wins_over_the_bundled_one(tmp_path, mon
 def test_an_unknown_name_lists_the_bundled_ones(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("hopper_foo.pt", "hopper_foo"):
-        with pytest.raises(LandscapeError, match=r"checkpoint not found: hopper_foo.*hopper_arpo, hopper_barpo, "
-                                                 r"hopper_spo"):
+        with pytest.raises(
+            LandscapeError,
+            match=r"checkpoint not found: hopper_foo.*hopper_arpo, hopper_barpo, "
+            r"hopper_spo",
+        ):
             checkpoint.load(name)
     # a missing path with a directory, or a lineage file, keeps the caller's own error
     assert bundled.resolve("runs/hopper_spo.pt") == Path("runs/hopper_spo.pt")
@@ -60,17 +63,22 @@ def test_an_unknown_name_lists_the_bundled_ones(tmp_path, monkeypatch):
 
 
 def test_cli_unknown_name_is_one_line_and_exit_2(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "landscape.scan", "--ckpt", "nope.pt"], cwd=tmp_path,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "landscape.scan", "--ckpt", "nope.pt"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: checkpoint not found: nope.pt (no such file here; bundled: hopper_arpo, hopper_barpo, hopper_spo)"]
+        "error: checkpoint not found: nope.pt (no such file here; bundled: hopper_arpo, hopper_barpo, hopper_spo)"
+    ]
 
 
 def test_every_command_module_is_a_subcommand():
     root = PKG
-    mains = {p.stem for p in root.glob("*.py")
-             if re.search(r'^if __name__ == "__main__":', p.read_text(), re.M) and p.stem not in ("cli", "__main__")}
+    mains = {
+        p.stem
+        for p in root.glob("*.py")
+        if re.search(r'^if __name__ == "__main__":', p.read_text(), re.M) and p.stem not in ("cli", "__main__")
+    }
     assert mains == set(cli.COMMANDS)
     for name in cli.COMMANDS:
         assert callable(importlib.import_module(f"landscape.{name}").main)
@@ -83,7 +91,8 @@ def test_landscape_help_lists_the_subcommands_one_line_each():
         assert re.search(rf"^  {name} +{re.escape(text)}$", done.stdout, re.M)
     bad = subprocess.run([sys.executable, "-m", "landscape", "scna"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
-        f"error: unknown command 'scna' (commands: {', '.join(cli.COMMANDS)})"]
+        f"error: unknown command 'scna' (commands: {', '.join(cli.COMMANDS)})"
+    ]
 
 
 def test_dispatch_runs_the_module_main_with_the_rest(monkeypatch):

@@ -24,8 +24,10 @@ def test_save_load_round_trip_bit_for_bit(tmp_path):
     path = tmp_path / "a.pt"
     checkpoint.save(agent, path)
     back = checkpoint.load(path)
-    for a, b in zip(list(agent.actor.parameters()) + list(agent.critic.parameters()),
-                    list(back.actor.parameters()) + list(back.critic.parameters())):
+    for a, b in zip(
+        list(agent.actor.parameters()) + list(agent.critic.parameters()),
+        list(back.actor.parameters()) + list(back.critic.parameters()),
+    ):
         assert torch.equal(a, b)
     assert np.array_equal(agent.obs_norm.mean, back.obs_norm.mean)
     assert np.array_equal(agent.obs_norm.var, back.obs_norm.var)
@@ -51,6 +53,7 @@ def test_pt_with_code_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):
             import os
+
             return os.system, (f"touch {marker}",)
 
     path = tmp_path / "evil.pt"
@@ -67,7 +70,8 @@ def test_unknown_env_lists_supported():
 
 
 def test_cli_missing_checkpoint_is_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "landscape.evaluate", "--ckpt", str(tmp_path / "no.pt")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(tmp_path / "no.pt")], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "checkpoint not found" in proc.stderr

@@ -17,17 +17,52 @@ def toy_with_adversary(tmp_path_factory):
     d = tmp_path_factory.mktemp("learned")
     ckpt = d / "toy.pt"
     checkpoint.save(trap.make_agent((0.5, 1.0)), ckpt)
-    train_main(["--algo", "adversary", "--victim", str(ckpt), "--out", str(d / "adv.pt"), "--steps", "256",
-                "--steps-per-iter", "128"])
+    train_main(
+        [
+            "--algo",
+            "adversary",
+            "--victim",
+            str(ckpt),
+            "--out",
+            str(d / "adv.pt"),
+            "--steps",
+            "256",
+            "--steps-per-iter",
+            "128",
+        ]
+    )
     return ckpt, d / "adv.pt"
 
 
 def test_fosp_with_the_optimal_attack_from_adversary(toy_with_adversary, tmp_path):
     ckpt, adv = toy_with_adversary
     out = tmp_path / "fosp.json"
-    fosp_main(["--ckpt", str(ckpt), "--attack", "optimal", "--adversary", str(adv), "--steps", "0",
-               "--test-objectives", "natural", "--threshold", "1", "--start-episodes", "4", "--budget", "4",
-               "--episodes", "2", "--grad-episodes", "4", "--out", str(out)])
+    fosp_main(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--attack",
+            "optimal",
+            "--adversary",
+            str(adv),
+            "--steps",
+            "0",
+            "--test-objectives",
+            "natural",
+            "--threshold",
+            "1",
+            "--start-episodes",
+            "4",
+            "--budget",
+            "4",
+            "--episodes",
+            "2",
+            "--grad-episodes",
+            "4",
+            "--out",
+            str(out),
+        ]
+    )
     p = json.loads(out.read_text())["points"][0]
     assert p["adversarial_return"] is not None and p["adversarial_return"][0] <= p["natural_return"][0] + 1e-6
 
@@ -35,10 +70,34 @@ def test_fosp_with_the_optimal_attack_from_adversary(toy_with_adversary, tmp_pat
 def test_sticky_with_the_optimal_attack_from_adversary(toy_with_adversary, tmp_path):
     ckpt, adv = toy_with_adversary
     out = tmp_path / "sticky.json"
-    sticky_main(["--ckpt", str(ckpt), "--exact", "--objectives", "spo", "-K", "2", "--updates", "2", "--params",
-                 "weights", "--attack", "optimal", "--adversary", str(adv), "--episodes", "2", "--out", str(out)])
+    sticky_main(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--exact",
+            "--objectives",
+            "spo",
+            "-K",
+            "2",
+            "--updates",
+            "2",
+            "--params",
+            "weights",
+            "--attack",
+            "optimal",
+            "--adversary",
+            str(adv),
+            "--episodes",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     rep = json.loads(out.read_text())
-    assert len(rep["at_point"]["adversarial"]) == 1 and len(rep["objectives"]["spo"]["returns_reached"]["adversarial"]) == 2
+    assert (
+        len(rep["at_point"]["adversarial"]) == 1
+        and len(rep["objectives"]["spo"]["returns_reached"]["adversarial"]) == 2
+    )
 
 
 @pytest.mark.parametrize("main", [fosp_main, sticky_main])

@@ -26,17 +26,17 @@ def test_actions_are_samples_of_the_actor_distribution():
     torch.manual_seed(42)
     with torch.no_grad():
         for t in range(len(batch) // 2):
-            z = batch.z[2 * t:2 * t + 2].clone()  # fresh memory, as in collection (alignment changes rounding)
-            assert torch.equal(agent.actor.dist(z).sample(), batch.actions[2 * t:2 * t + 2])
+            z = batch.z[2 * t : 2 * t + 2].clone()  # fresh memory, as in collection (alignment changes rounding)
+            assert torch.equal(agent.actor.dist(z).sample(), batch.actions[2 * t : 2 * t + 2])
 
 
 def test_batched_logp_and_values_match_per_sample_calls():
     agent, batch = _collect()
     with torch.no_grad():
         for i in range(len(batch)):
-            z, a = batch.z[i:i + 1], batch.actions[i:i + 1]
-            assert torch.allclose(agent.actor.log_prob(z, a), batch.logp[i:i + 1], atol=1e-5)
-            assert torch.allclose(agent.critic(z), batch.values[i:i + 1], atol=1e-5)
+            z, a = batch.z[i : i + 1], batch.actions[i : i + 1]
+            assert torch.allclose(agent.actor.log_prob(z, a), batch.logp[i : i + 1], atol=1e-5)
+            assert torch.allclose(agent.critic(z), batch.values[i : i + 1], atol=1e-5)
     assert torch.allclose(batch.returns, batch.advantages + batch.values, atol=1e-5)
     assert batch.z.shape == (64, 11) and batch.logp.shape == batch.values.shape == (64,)
     assert np.isfinite(batch.advantages.numpy()).all()
@@ -53,11 +53,14 @@ def _batches(env_id, obs, act, backend, n_envs, steps, iters):
     return out, episodes, agent.obs_norm
 
 
-@pytest.mark.parametrize("env_id,obs,act,n_envs,steps,iters", [
-    ("Hopper-v5", 11, 3, 1, 512, 2),        # falls every few dozen steps: many autoresets
-    ("Hopper-v5", 11, 3, 4, 512, 2),
-    ("HalfCheetah-v5", 17, 6, 2, 2200, 1),  # never falls: the 1000-step truncation and its bootstrap
-])
+@pytest.mark.parametrize(
+    "env_id,obs,act,n_envs,steps,iters",
+    [
+        ("Hopper-v5", 11, 3, 1, 512, 2),  # falls every few dozen steps: many autoresets
+        ("Hopper-v5", 11, 3, 4, 512, 2),
+        ("HalfCheetah-v5", 17, 6, 2, 2200, 1),  # never falls: the 1000-step truncation and its bootstrap
+    ],
+)
 def test_mujoco_batch_collection_equals_gymnasium_bit_for_bit(env_id, obs, act, n_envs, steps, iters):
     """The lockstep MuJoCo collection (default where supported) gives Gymnasium SyncVectorEnv's batches."""
     from landscape.rl.collect import LockstepEnvs, make_envs

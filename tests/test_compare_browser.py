@@ -43,15 +43,42 @@ def page(tmp_path_factory):
     torch.save(raw, ckpts[1])
     a = checkpoint.load(ckpts[0])
     theta = (a.space.flatten(a.actor) * 0.9).tolist()
-    report = {"schema": "landscape.points/1", "points": [
-        {"id": "F1", "label": "a FOSP from the finder", "theta": theta, "kind": "<b onmouseover=window.pwned=5>f</b>",
-         HOSTILE: "</script><script>window.pwned=4</script> __DATA__ \u2028",
-         "sticky": {"spo": {"fall_back": 0.1, "restarts": 10}, "arpo": {"fall_back": 0.7, "restarts": 10}}},
-        {"id": "x", "of": "B", "curvature": {"spo": {"top": [3.5, 1.0]}, "arpo": {"top": [-0.25]}}, "note": HOSTILE}]}
+    report = {
+        "schema": "landscape.points/1",
+        "points": [
+            {
+                "id": "F1",
+                "label": "a FOSP from the finder",
+                "theta": theta,
+                "kind": "<b onmouseover=window.pwned=5>f</b>",
+                HOSTILE: "</script><script>window.pwned=4</script> __DATA__ \u2028",
+                "sticky": {"spo": {"fall_back": 0.1, "restarts": 10}, "arpo": {"fall_back": 0.7, "restarts": 10}},
+            },
+            {
+                "id": "x",
+                "of": "B",
+                "curvature": {"spo": {"top": [3.5, 1.0]}, "arpo": {"top": [-0.25]}},
+                "note": HOSTILE,
+            },
+        ],
+    }
     (d / "report.json").write_text(json.dumps(report))
     out = d / "compare.html"
-    main([*map(str, ckpts), "--out", str(out), "--resolution", "5", "--episodes", "1", "--grad-episodes", "3",
-          "--reports", str(d / "report.json")])
+    main(
+        [
+            *map(str, ckpts),
+            "--out",
+            str(out),
+            "--resolution",
+            "5",
+            "--episodes",
+            "1",
+            "--grad-episodes",
+            "3",
+            "--reports",
+            str(d / "report.json"),
+        ]
+    )
     return out
 
 
@@ -73,7 +100,8 @@ def test_page_in_headless_chromium_offline(page, tmp_path):
         for plot in ("surf-natural", "surf-adversarial"):
             assert driver.execute_script(
                 f"const c = document.querySelector('#{plot} .gl-container canvas');"
-                "return !!c && !!(c.getContext('webgl') || c.getContext('webgl2'));")
+                "return !!c && !!(c.getContext('webgl') || c.getContext('webgl2'));"
+            )
         assert driver.find_elements(By.CSS_SELECTOR, "#map svg .contourlayer path")
         markers = driver.find_elements(By.CSS_SELECTOR, POINTS)
         assert len(markers) == 4  # A, B, C and the reported FOSP F1
@@ -86,22 +114,31 @@ def test_page_in_headless_chromium_offline(page, tmp_path):
         assert details.startswith("B:") and "arpo.pt" in details
         assert f"{data[1]['natural'][0]:.4g}"[:5] in details and "3.5" in details  # return and curvature report
         click_point(driver, order.index(3))
-        assert "F1" in driver.find_element(By.ID, "details").text and "0.1" in driver.find_element(By.ID, "details").text
+        assert (
+            "F1" in driver.find_element(By.ID, "details").text and "0.1" in driver.find_element(By.ID, "details").text
+        )
 
         # the objective toggle switches the map, the colouring and the per-objective columns
         driver.find_element(By.ID, "obj-arpo").click()
         assert "on" in driver.find_element(By.ID, "obj-arpo").get_attribute("class")
-        assert driver.execute_script("return document.getElementById('map').data[0].z") == \
-            driver.execute_script("return D.grids.adversarial")
+        assert driver.execute_script("return document.getElementById('map').data[0].z") == driver.execute_script(
+            "return D.grids.adversarial"
+        )
         assert "0.7" in driver.find_element(By.ID, "details").text  # F1's ARPO-objective stickiness
 
         # sortable table: the natural-return column, ascending then descending
         header = [h for h in driver.find_elements(By.CSS_SELECTOR, "#points th") if h.text.startswith("natural")][0]
         header.click()
-        ids = [r.find_elements(By.TAG_NAME, "td")[0].text for r in driver.find_elements(By.CSS_SELECTOR, "#points tbody tr")]
+        ids = [
+            r.find_elements(By.TAG_NAME, "td")[0].text
+            for r in driver.find_elements(By.CSS_SELECTOR, "#points tbody tr")
+        ]
         assert ids == [p["id"] for p in sorted(data, key=lambda p: p["natural"][0])]
         [h for h in driver.find_elements(By.CSS_SELECTOR, "#points th") if h.text.startswith("natural")][0].click()
-        ids2 = [r.find_elements(By.TAG_NAME, "td")[0].text for r in driver.find_elements(By.CSS_SELECTOR, "#points tbody tr")]
+        ids2 = [
+            r.find_elements(By.TAG_NAME, "td")[0].text
+            for r in driver.find_elements(By.CSS_SELECTOR, "#points tbody tr")
+        ]
         assert ids2 == ids[::-1]
 
         # linked 3D cameras: rotating the natural surface rotates the adversarial one
@@ -112,9 +149,13 @@ def test_page_in_headless_chromium_offline(page, tmp_path):
 
         # linked hover: hovering a cell of one plot marks the same cell in the others
         x, y = driver.execute_script("return [D.x[1], D.y[3]]")
-        driver.execute_script(f"document.getElementById('surf-adversarial').emit('plotly_hover', {{points: [{{x: {x}, y: {y}}}]}})")
+        driver.execute_script(
+            f"document.getElementById('surf-adversarial').emit('plotly_hover', {{points: [{{x: {x}, y: {y}}}]}})"
+        )
         time.sleep(0.3)
-        nat = driver.execute_script("const t = document.getElementById('surf-natural').data[2]; return [t.x[0], t.y[0], t.z[0]]")
+        nat = driver.execute_script(
+            "const t = document.getElementById('surf-natural').data[2]; return [t.x[0], t.y[0], t.z[0]]"
+        )
         assert nat == pytest.approx([x, y, driver.execute_script("return D.grids.natural[3][1]")])
         assert driver.execute_script("return document.getElementById('map').data[2].x[0]") == pytest.approx(x)
 

@@ -7,8 +7,12 @@ from landscape.sim.toys import trap
 
 
 def test_toy_hessian_eigenvalues_match_exact():
-    for W, obj in [(trap.NATURAL_OPT, "natural"), ((0.2, 0.7), "natural"), ((-0.5, 1.0), "natural"),
-                   ((0.5, 1.2), "worst")]:
+    for W, obj in [
+        (trap.NATURAL_OPT, "natural"),
+        ((0.2, 0.7), "natural"),
+        ((-0.5, 1.0), "natural"),
+        ((0.5, 1.2), "worst"),
+    ]:
         W = torch.tensor(W, dtype=torch.float64)
         exact = np.linalg.eigvalsh(trap.hessian(W, obj).numpy())
         f = trap.natural_return if obj == "natural" else (lambda w: trap.worst_return(w))
@@ -38,17 +42,20 @@ def test_lanczos_on_hvps_matches_autograd_on_a_function_of_300_parameters():
     P, c = 300, 0.01
     gen = torch.Generator().manual_seed(0)
     Q, _ = torch.linalg.qr(torch.randn(P, P, generator=gen, dtype=torch.float64))
-    eig = torch.cat([torch.tensor([-5.0, -3.0, 2.5, 4.0], dtype=torch.float64),
-                     torch.linspace(-1, 1, P - 4, dtype=torch.float64)])
+    eig = torch.cat(
+        [torch.tensor([-5.0, -3.0, 2.5, 4.0], dtype=torch.float64), torch.linspace(-1, 1, P - 4, dtype=torch.float64)]
+    )
     H = Q @ torch.diag(eig) @ Q.T
     theta = torch.randn(P, generator=gen, dtype=torch.float64)
-    f = lambda t: 0.5 * t @ H @ t + c * (t ** 3).sum()  # noqa: E731
+    f = lambda t: 0.5 * t @ H @ t + c * (t**3).sum()  # noqa: E731
     full = torch.autograd.functional.hessian(f, theta)
     assert torch.allclose(full, H + torch.diag(6 * c * theta), atol=1e-12)
     exact = np.linalg.eigvalsh(full.numpy())
     est = extreme_eigenvalues(hvp_fn(f, theta), P, k=2, iters=30)
     assert est["iters"] == 30
-    assert np.allclose(est["smallest"], exact[:2], atol=1e-6) and np.allclose(est["largest"], exact[::-1][:2], atol=1e-6)
+    assert np.allclose(est["smallest"], exact[:2], atol=1e-6) and np.allclose(
+        est["largest"], exact[::-1][:2], atol=1e-6
+    )
 
 
 def test_surrogate_hessian_by_hvp_matches_autograd():

@@ -31,7 +31,9 @@ def test_quick_set_draws_every_config(quick):
     for name, entry in manifest["figures"].items():
         assert entry["status"] == "ok", (name, entry)
         suffixes = sorted(Path(f).suffix for f in entry["files"])
-        assert suffixes == ([".html"] + [".png"] * (len(suffixes) - 1) if entry["kind"] == "compare" else [".pdf", ".png"])
+        assert suffixes == (
+            [".html"] + [".png"] * (len(suffixes) - 1) if entry["kind"] == "compare" else [".pdf", ".png"]
+        )
         assert all(Path(f).stat().st_size > 1000 for f in entry["files"])
         for src in entry["sources"]:  # data behind the figure: a finished store of the named checkpoint
             if entry["kind"] == "script":
@@ -48,8 +50,7 @@ def test_quick_set_draws_every_config(quick):
 def test_quick_adversarial_panels_differ_from_natural(quick):
     """Toy agents have eps 0: the attack takes the environment's standard eps, so an adversarial panel is not
     a copy of the natural one (before, every quick adversarial panel was computed at eps 0)."""
-    stores = [p.parent for p in quick.glob("data/*/scan.json")
-              if "adversarial" in json.loads(p.read_text())["metrics"]]
+    stores = [p.parent for p in quick.glob("data/*/scan.json") if "adversarial" in json.loads(p.read_text())["metrics"]]
     assert stores
     for store in stores:
         assert json.loads((store / "scan.json").read_text())["attack"]["eps"] == 0.1  # ToyTarget's standard
@@ -91,8 +92,9 @@ def test_target_worst_case_matches_brute_force():
         w = np.array([res["x"][i], res["y"][j]])
         worst = 0.0
         for t in range(len(Y)):
-            worst += min(-((w @ (X[t] / NORM + 0.3 * np.array(s)) - Y[t]) ** 2)
-                         for s in itertools.product((-1, 1), repeat=2))
+            worst += min(
+                -((w @ (X[t] / NORM + 0.3 * np.array(s)) - Y[t]) ** 2) for s in itertools.product((-1, 1), repeat=2)
+            )
         assert res["surfaces"]["adversarial"][i, j] == pytest.approx(worst)
         assert res["surfaces"]["natural"][i, j] == pytest.approx(-(((X / NORM) @ w - Y) ** 2).sum())
 
@@ -138,7 +140,8 @@ def test_figure_with_a_missing_panel_is_partial(tmp_path):
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "f.toml").write_text(
         'kind = "tradeoff"\n[scan]\nresolution = 3\nepisodes = 1\nmetrics = "natural,adversarial"\n'
-        f'[[panel]]\nlabel = "SPO"\nckpt = "{ckpt}"\n[[panel]]\nlabel = "ARPO"\nckpt = "/nonexistent/arpo.pt"\n')
+        f'[[panel]]\nlabel = "SPO"\nckpt = "{ckpt}"\n[[panel]]\nlabel = "ARPO"\nckpt = "/nonexistent/arpo.pt"\n'
+    )
     figures.main(["--out", str(tmp_path / "out"), "--configs", str(tmp_path / "cfg")])
     entry = json.loads((tmp_path / "out" / "manifest.json").read_text())["figures"]["f"]
     assert entry["status"].startswith("partial: missing ARPO") and len(entry["sources"]) == 1
@@ -157,8 +160,11 @@ def test_compare_bad_input_is_one_line_error(tmp_path, capsys):
 
     checkpoint.save(trap.make_agent(trap.ORP), tmp_path / "trap.pt")  # a valid checkpoint of another env
     assert checkpoint.load(a).env_id != "ToyTrap-v0"
-    for argv, msg in (([a, a], "given twice"), ([a, twin], "identical parameters"),
-                      ([a, tmp_path / "trap.pt"], "compare one environment")):
+    for argv, msg in (
+        ([a, a], "given twice"),
+        ([a, twin], "identical parameters"),
+        ([a, tmp_path / "trap.pt"], "compare one environment"),
+    ):
         with pytest.raises(SystemExit):
             compare_main([*map(str, argv), "--out", str(tmp_path / "c.html")])
         err = capsys.readouterr().err.strip()
@@ -175,12 +181,29 @@ def test_compare_reads_native_fosp_and_sticky_reports(tmp_path, monkeypatch):
     for name, w in (("nat", trap.NATURAL_OPT), ("orp", trap.ORP), ("trap", trap.TRAP)):
         checkpoint.save(trap.make_agent(w), tmp_path / f"{name}.pt")
     fosp.main(["--ckpt", "trap.pt", "--objective", "adversarial", "--exact", "--steps", "5", "--out", "f.json"])
-    sticky.main(["--ckpt", "trap.pt", "--exact", "--objectives", "spo,arpo", "-K", "3", "--updates", "5",
-                 "--out", "s.json"])
-    compare_main(["nat.pt", "orp.pt", "trap.pt", "--reports", "f.json", "s.json", "--resolution", "3",
-                  "--episodes", "1", "--grad-episodes", "3", "--out", "c.html"])
+    sticky.main(
+        ["--ckpt", "trap.pt", "--exact", "--objectives", "spo,arpo", "-K", "3", "--updates", "5", "--out", "s.json"]
+    )
+    compare_main(
+        [
+            "nat.pt",
+            "orp.pt",
+            "trap.pt",
+            "--reports",
+            "f.json",
+            "s.json",
+            "--resolution",
+            "3",
+            "--episodes",
+            "1",
+            "--grad-episodes",
+            "3",
+            "--out",
+            "c.html",
+        ]
+    )
     html = (tmp_path / "c.html").read_text()
-    data = json.loads(html[html.index("const D = ") + 10:html.index(";\nlet objective")].replace("<\\/", "</"))
+    data = json.loads(html[html.index("const D = ") + 10 : html.index(";\nlet objective")].replace("<\\/", "</"))
     pts = {p["id"]: p for p in data["points"]}
     assert set(pts) == {"A", "B", "C", "f:ckpt"}
     rep = json.loads((tmp_path / "s.json").read_text())

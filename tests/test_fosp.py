@@ -20,8 +20,15 @@ def _grid_candidates(f, n=10):
 def _found(objective, f):
     starts = torch.cat([_grid_candidates(f), trap.random_starts(8, seed=3)])
     mask = trap.make_agent().space.mask({"weight"})
-    res = refine(trap.ExactOracle(objective), trap.to_theta(starts), mask, steps=1500, step=0.05, threshold=1e-4,
-                 normalized=False)
+    res = refine(
+        trap.ExactOracle(objective),
+        trap.to_theta(starts),
+        mask,
+        steps=1500,
+        step=0.05,
+        threshold=1e-4,
+        normalized=False,
+    )
     assert res["stationary"].all()
     keep = sorted(set(dedupe(res["thetas"], 1e-2)))
     return trap.from_theta(res["thetas"][keep]).numpy()
@@ -75,8 +82,25 @@ def test_cli_exact_report(tmp_path):
     ckpt = tmp_path / "toy.pt"
     checkpoint.save(trap.make_agent(trap.DOCUMENTED_STARTS[0]), ckpt)
     out = tmp_path / "fosp.json"
-    fosp_main(["--ckpt", str(ckpt), "--exact", "--objective", "adversarial", "--params", "weights", "--steps", "1500",
-               "--step", "0.05", "--threshold", "1e-4", "--out", str(out)])
+    fosp_main(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--exact",
+            "--objective",
+            "adversarial",
+            "--params",
+            "weights",
+            "--steps",
+            "1500",
+            "--step",
+            "0.05",
+            "--threshold",
+            "1e-4",
+            "--out",
+            str(out),
+        ]
+    )
     rep = json.loads(out.read_text())
     p = rep["points"][0]
     assert p["stationary"] and np.allclose(np.load(tmp_path / "fosp.npz")["thetas"][0, 1:3], trap.TRAP, atol=2e-3)

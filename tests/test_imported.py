@@ -29,7 +29,7 @@ def _mlp(sizes, g, act=torch.nn.Tanh):
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         lin = torch.nn.Linear(a, b)
         with torch.no_grad():
-            lin.weight.copy_(torch.randn(b, a, generator=g) / a ** 0.5)
+            lin.weight.copy_(torch.randn(b, a, generator=g) / a**0.5)
             lin.bias.copy_(torch.randn(b, generator=g) * 0.1)
         layers += [lin] + ([act()] if i < len(sizes) - 2 else [])
     return torch.nn.Sequential(*layers)
@@ -66,9 +66,19 @@ def _vecnormalize(path, payload=None):
         rms.mean, rms.var, rms.count = rng.normal(size=OBS), rng.uniform(0, 4, OBS), 1234.0
         rms.var[0] = 1e-12  # a near-constant feature: where sqrt(var + eps) and sqrt(var) + eps differ most
         vn = VecNormalize()
-        vn.__dict__.update(obs_rms=rms, ret_rms=RunningMeanStd(), clip_obs=5.0, clip_reward=10.0, norm_obs=True,
-                           norm_reward=True, gamma=0.99, epsilon=1e-8, training=False, returns=np.zeros(1),
-                           payload=payload)
+        vn.__dict__.update(
+            obs_rms=rms,
+            ret_rms=RunningMeanStd(),
+            clip_obs=5.0,
+            clip_reward=10.0,
+            norm_obs=True,
+            norm_reward=True,
+            gamma=0.99,
+            epsilon=1e-8,
+            training=False,
+            returns=np.zeros(1),
+            payload=payload,
+        )
         with open(path, "wb") as f:
             pickle.dump(vn, f)
     finally:
@@ -91,13 +101,26 @@ def _sb3_zip(path, data: dict | None = None, extra_keys: dict | None = None, see
     sd.update({f"action_net.{k[2:]}": v for k, v in action.state_dict().items()})
     sd.update({f"value_net.{k[2:]}": v for k, v in value.state_dict().items()})
     sd.update(extra_keys or {})
-    meta = {"policy_class": {":type:": "<class 'abc.ABCMeta'>", ":serialized:": "Z2FyYmFnZQ==",
-                             "__module__": "stable_baselines3.common.policies"},
-            "policy_kwargs": {}, "use_sde": False,
-            "observation_space": {":type:": "<class 'gymnasium.spaces.box.Box'>", ":serialized:": "Z2FyYmFnZQ==",
-                                  "_shape": [OBS]},
-            "action_space": {":type:": "<class 'gymnasium.spaces.box.Box'>", ":serialized:": "Z2FyYmFnZQ==",
-                             "_shape": [ACT]}, **(data or {})}
+    meta = {
+        "policy_class": {
+            ":type:": "<class 'abc.ABCMeta'>",
+            ":serialized:": "Z2FyYmFnZQ==",
+            "__module__": "stable_baselines3.common.policies",
+        },
+        "policy_kwargs": {},
+        "use_sde": False,
+        "observation_space": {
+            ":type:": "<class 'gymnasium.spaces.box.Box'>",
+            ":serialized:": "Z2FyYmFnZQ==",
+            "_shape": [OBS],
+        },
+        "action_space": {
+            ":type:": "<class 'gymnasium.spaces.box.Box'>",
+            ":serialized:": "Z2FyYmFnZQ==",
+            "_shape": [ACT],
+        },
+        **(data or {}),
+    }
     buf = io.BytesIO()
     torch.save(sd, buf)
     with zipfile.ZipFile(path, "w") as zf:
@@ -132,15 +155,26 @@ def test_sb3_without_statistics_sees_raw_observations(tmp_path, capsys):
     assert np.abs(agent.act(obs) - net(torch.as_tensor(obs, dtype=torch.float32)).detach().numpy()).max() < 1e-6
 
 
-@pytest.mark.parametrize("data, keys, msg", [
-    ({"policy_kwargs": {":type:": "<class 'dict'>", ":serialized:": "eA==",
-                        "activation_fn": "<class 'torch.nn.modules.activation.ReLU'>"}}, None,
-     "activation ReLU cannot be represented"),
-    ({"use_sde": True}, None, "gSDE"),
-    ({"action_space": {":type:": "<class 'gymnasium.spaces.discrete.Discrete'>"}}, None, "Box"),
-    (None, {"mlp_extractor.shared_net.0.weight": torch.zeros(64, OBS)}, "shared layers"),
-    (None, {"features_extractor.cnn.0.weight": torch.zeros(8, 3)}, "cannot be represented"),
-])
+@pytest.mark.parametrize(
+    "data, keys, msg",
+    [
+        (
+            {
+                "policy_kwargs": {
+                    ":type:": "<class 'dict'>",
+                    ":serialized:": "eA==",
+                    "activation_fn": "<class 'torch.nn.modules.activation.ReLU'>",
+                }
+            },
+            None,
+            "activation ReLU cannot be represented",
+        ),
+        ({"use_sde": True}, None, "gSDE"),
+        ({"action_space": {":type:": "<class 'gymnasium.spaces.discrete.Discrete'>"}}, None, "Box"),
+        (None, {"mlp_extractor.shared_net.0.weight": torch.zeros(64, OBS)}, "shared layers"),
+        (None, {"features_extractor.cnn.0.weight": torch.zeros(8, 3)}, "cannot be represented"),
+    ],
+)
 def test_sb3_that_cannot_be_represented_is_one_line(tmp_path, capsys, data, keys, msg):
     from landscape.evaluate import main
 
@@ -171,8 +205,9 @@ def test_hostile_statistics_pickle_runs_nothing(tmp_path):
     path = tmp_path / "ppo.zip"
     _sb3_zip(path)
     _vecnormalize(tmp_path / "vecnormalize.pkl", payload=_payload(marker))
-    proc = subprocess.run([sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "refusing posix.system" in proc.stderr, proc.stderr
     assert not marker.exists()
 
@@ -263,8 +298,9 @@ def test_cleanrl_with_its_normalize_observation_statistics(tmp_path, capsys):
 def test_cleanrl_that_cannot_be_represented_is_one_line(tmp_path):
     path = tmp_path / "x.cleanrl_model"
     _cleanrl(path, extra={"actor_logstd_net.0.weight": torch.zeros(ACT, 64)})
-    proc = subprocess.run([sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "cannot be represented" in proc.stderr, proc.stderr
     walker = tmp_path / "w.cleanrl_model"
     _cleanrl(walker)

@@ -53,9 +53,15 @@ def test_kl_gradient_matches_autograd():
 def test_batched_weights_k_parameter_vectors():
     """Weights with a leading K axis: each parameter vector's gradient is its own network's."""
     nets = [_setup(s)[0].actor for s in range(3)]
-    stacked = TanhMLP([(torch.stack([TanhMLP.of(n.net).layers[i][0] for n in nets]),
-                        torch.stack([TanhMLP.of(n.net).layers[i][1].squeeze(-2) for n in nets]))
-                       for i in range(3)])
+    stacked = TanhMLP(
+        [
+            (
+                torch.stack([TanhMLP.of(n.net).layers[i][0] for n in nets]),
+                torch.stack([TanhMLP.of(n.net).layers[i][1].squeeze(-2) for n in nets]),
+            )
+            for i in range(3)
+        ]
+    )
     z = torch.randn(3, 17, OBS)
     g_out = torch.randn(3, 17, ACT)
     out, hidden = stacked.forward(z)

@@ -96,8 +96,23 @@ def test_concurrent_creation_of_one_store(tmp_path):
 
 def test_failed_validation_leaves_no_store(tmp_path, capsys):
     ckpt, out = toy(tmp_path / "a.pt"), tmp_path / "s"
-    err = cli(capsys, "scan", "--ckpt", ckpt, "--out", out, "--metrics", "natural,grad_natural", "--resolution", "2",
-              "--episodes", "1", "--grad-episodes", "2", "--no-render")
+    err = cli(
+        capsys,
+        "scan",
+        "--ckpt",
+        ckpt,
+        "--out",
+        out,
+        "--metrics",
+        "natural,grad_natural",
+        "--resolution",
+        "2",
+        "--episodes",
+        "1",
+        "--grad-episodes",
+        "2",
+        "--no-render",
+    )
     assert "grad-episodes" in err and not out.exists()
 
 
@@ -109,11 +124,14 @@ def test_range_with_a_negative_start_parses():
     assert args.range == "-0.25,1.25" and spec_of(args).coordinates()[0][[0, -1]].tolist() == [-0.25, 1.25]
 
 
-@pytest.mark.parametrize("argv, msg", [
-    (["--chunk", "-3"], "--chunk must be at least 1"),
-    (["--eps", "-1"], "eps must be a finite number >= 0"),
-    (["--span", "nan"], "--span must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "argv, msg",
+    [
+        (["--chunk", "-3"], "--chunk must be at least 1"),
+        (["--eps", "-1"], "eps must be a finite number >= 0"),
+        (["--span", "nan"], "--span must be a finite number"),
+    ],
+)
 def test_scan_options(tmp_path, capsys, argv, msg):
     ckpt = toy(tmp_path / "a.pt")
     assert msg in cli(capsys, "scan", "--ckpt", ckpt, "--out", tmp_path / "s", *SCAN, *argv)
@@ -121,14 +139,22 @@ def test_scan_options(tmp_path, capsys, argv, msg):
 
 
 def test_sticky_radius_nan(tmp_path, capsys):
-    assert "--radius must be a finite number" in cli(capsys, "sticky", "--ckpt", toy(tmp_path / "a.pt"), "--radius", "nan")
+    assert "--radius must be a finite number" in cli(
+        capsys, "sticky", "--ckpt", toy(tmp_path / "a.pt"), "--radius", "nan"
+    )
 
 
 def test_sweep_checks_eps_before_training(tmp_path):
     from landscape.sweep import check_config
 
-    cfg = {"out": "o", "algos": ["spo"], "envs": ["ToyTarget-v0"], "seeds": [0], "steps": 256,
-           "evaluation": {"eps": -1}}
+    cfg = {
+        "out": "o",
+        "algos": ["spo"],
+        "envs": ["ToyTarget-v0"],
+        "seeds": [0],
+        "steps": 256,
+        "evaluation": {"eps": -1},
+    }
     with pytest.raises(LandscapeError, match="eps must be a finite number >= 0"):
         check_config(cfg, tmp_path)
 
@@ -146,9 +172,12 @@ def test_unwritable_out_is_refused_before_any_work(tmp_path, capsys, module):
     ckpt, blocker = toy(tmp_path / "a.pt"), tmp_path / "file"
     blocker.write_text("x")
     out = blocker / "sub" / "out.pt"  # its parent is a file: nothing can be written there
-    argv = {"compare": [ckpt, "--out", out], "scan": ["--ckpt", ckpt, "--out", out, *SCAN],
-            "fosp": ["--ckpt", ckpt, "--out", out],
-            "train": ["--algo", "spo", "--env", "ToyTarget-v0", "--steps", "256", "--out", out]}[module]
+    argv = {
+        "compare": [ckpt, "--out", out],
+        "scan": ["--ckpt", ckpt, "--out", out, *SCAN],
+        "fosp": ["--ckpt", ckpt, "--out", out],
+        "train": ["--algo", "spo", "--env", "ToyTarget-v0", "--steps", "256", "--out", out],
+    }[module]
     assert "cannot be written" in cli(capsys, module, *argv)
 
 
@@ -173,8 +202,15 @@ def test_pt_whose_env_does_not_fit_its_weights(tmp_path):
 def _lineage(path, obs, act, hidden=16, bad_bias=False):
     g = torch.Generator().manual_seed(0)
     r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
-    pol = OrderedDict([("affine_layers.0.weight", r(hidden, obs)), ("affine_layers.0.bias", r(hidden + bad_bias)),
-                       ("final_mean.weight", r(act, hidden)), ("final_mean.bias", r(act)), ("log_stdev", r(act))])
+    pol = OrderedDict(
+        [
+            ("affine_layers.0.weight", r(hidden, obs)),
+            ("affine_layers.0.bias", r(hidden + bad_bias)),
+            ("final_mean.weight", r(act, hidden)),
+            ("final_mean.bias", r(act)),
+            ("log_stdev", r(act)),
+        ]
+    )
     torch.save({"policy_model": pol}, path)
     return path
 
@@ -188,8 +224,20 @@ def test_lineage_of_another_env_or_bad_shapes(tmp_path):
 
 
 # ------------------------------------------------------------------------------ training runs
-TRAIN = ("--env", "ToyTarget-v0", "--steps", "128", "--steps-per-iter", "128", "--n-envs", "1",
-         "--eval-every", "0", "--checkpoint-every", "1")
+TRAIN = (
+    "--env",
+    "ToyTarget-v0",
+    "--steps",
+    "128",
+    "--steps-per-iter",
+    "128",
+    "--n-envs",
+    "1",
+    "--eval-every",
+    "0",
+    "--checkpoint-every",
+    "1",
+)
 
 
 @pytest.fixture(scope="module")
@@ -242,10 +290,12 @@ def test_trim_log_is_atomic(tmp_path, monkeypatch):
 
 def test_report_json_of_compare_is_read_before_the_scan(tmp_path, capsys):
     a = toy(tmp_path / "a.pt")
-    (tmp_path / "r.json").write_text(json.dumps({"schema": "landscape.points/1", "ckpt": str(tmp_path / "no.pt"),
-                                                 "points": []}))
-    assert "checkpoint not found" in cli(capsys, "compare", a, "--reports", tmp_path / "r.json",
-                                         "--out", tmp_path / "c.html")
+    (tmp_path / "r.json").write_text(
+        json.dumps({"schema": "landscape.points/1", "ckpt": str(tmp_path / "no.pt"), "points": []})
+    )
+    assert "checkpoint not found" in cli(
+        capsys, "compare", a, "--reports", tmp_path / "r.json", "--out", tmp_path / "c.html"
+    )
     assert not (tmp_path / "c_data").exists()
 
 
@@ -259,7 +309,9 @@ def test_batch_composition_changes_hopper_returns_by_far_less_than_their_se():
 
     agent = checkpoint.load("landscape/checkpoints/hopper_spo.pt")
     theta = agent.space.flatten(agent.actor)[None]
-    other = theta + 0.01 * torch.randn(1, theta.shape[1], generator=torch.Generator().manual_seed(0)) * theta.abs().mean()
+    other = (
+        theta + 0.01 * torch.randn(1, theta.shape[1], generator=torch.Generator().manual_seed(0)) * theta.abs().mean()
+    )
     ev = BatchedEvaluator(agent.env_id, agent.space, agent.obs_norm)
     together = ev.run(torch.cat([other, theta]), 1, seed=0, max_steps=250).returns[1, 0]
     alone = ev.run(theta, 1, seed=0, max_steps=250).returns[0, 0]
@@ -274,9 +326,15 @@ def test_sweep_only_and_train_only(tmp_path, capsys):
 
     from landscape.sweep import main as sweep_main
 
-    cfg = {"out": str(tmp_path / "sw"), "algos": ["spo"], "envs": ["ToyTarget-v0"], "seeds": [0, 1], "steps": 128,
-           "train_flags": ["--steps-per-iter", "64", "--n-envs", "2", "--eval-every", "0"],
-           "evaluation": {"episodes": 2, "seed": 0}}
+    cfg = {
+        "out": str(tmp_path / "sw"),
+        "algos": ["spo"],
+        "envs": ["ToyTarget-v0"],
+        "seeds": [0, 1],
+        "steps": 128,
+        "train_flags": ["--steps-per-iter", "64", "--n-envs", "2", "--eval-every", "0"],
+        "evaluation": {"episodes": 2, "seed": 0},
+    }
     path = tmp_path / "sw.json"
     path.write_text(json.dumps(cfg))
     runs, results = tmp_path / "sw" / "runs", tmp_path / "sw" / "results"

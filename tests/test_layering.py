@@ -22,8 +22,10 @@ LAYERS = [  # (name, first path component under landscape/)
     ("probes", {"probes"}),  # directions, gradients, metrics, curvature, store, scanning
     ("stationary", {"stationary"}),
     ("viz", {"viz"}),
-    ("commands", {"fosp", "sticky", "figures", "compare", "scan", "evaluate", "train", "sweep", "cli", "cli_args",
-                  "__main__"}),
+    (
+        "commands",
+        {"fosp", "sticky", "figures", "compare", "scan", "evaluate", "train", "sweep", "cli", "cli_args", "__main__"},
+    ),
 ]
 
 
@@ -45,7 +47,7 @@ def imports(mods: dict[str, Path]) -> dict[str, set[str]]:
             if isinstance(node, ast.ImportFrom):
                 if node.level:
                     base = package.split(".") if package else []
-                    base = base[:len(base) - (node.level - 1)] if node.level > 1 else base
+                    base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
                     base = ".".join([*base, *([node.module] if node.module else [])])
                 elif (node.module or "").startswith("landscape"):
                     base = node.module.removeprefix("landscape").lstrip(".")
@@ -104,8 +106,12 @@ def test_every_module_has_a_layer():
 
 def test_no_module_imports_a_higher_layer():
     graph = imports(modules())
-    upward = [f"{m} ({LAYERS[layer(m)][0]}) -> {t} ({LAYERS[layer(t)][0]})"
-              for m, targets in graph.items() for t in targets if layer(t) > layer(m)]
+    upward = [
+        f"{m} ({LAYERS[layer(m)][0]}) -> {t} ({LAYERS[layer(t)][0]})"
+        for m, targets in graph.items()
+        for t in targets
+        if layer(t) > layer(m)
+    ]
     assert not upward, "imports of a higher layer:\n" + "\n".join(sorted(upward))
 
 
@@ -120,6 +126,14 @@ def test_the_checker_sees_cycles_and_upward_imports():
     assert cycles(graph) == [{"a", "b", "c"}]
     real = imports(modules())
     assert "io.file_checks" in real["io.lineage"] and "core.numerics" in real["rl.ppo"]  # relative imports resolved
-    assert "core.errors" in real["io.checkpoint"] and "io.checkpoint" in real["evaluate"]  # `from .io import checkpoint`
-    assert layer("scan") > layer("probes.scanning") > layer("attacks.base") > layer("rl.ppo") > layer("model.agent") \
+    assert (
+        "core.errors" in real["io.checkpoint"] and "io.checkpoint" in real["evaluate"]
+    )  # `from .io import checkpoint`
+    assert (
+        layer("scan")
+        > layer("probes.scanning")
+        > layer("attacks.base")
+        > layer("rl.ppo")
+        > layer("model.agent")
         > layer("core.errors")
+    )

@@ -55,15 +55,31 @@ def test_scan_library_equals_the_cli(tmp_path):
     from landscape.scan import main as scan_main
 
     ckpt = toy(tmp_path / "toy.pt")
-    scan_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "cli"), "--resolution", "3", "--episodes", "1",
-               "--metrics", "natural,adversarial", "--no-render"])
-    s = run(ScanSpec(str(ckpt), out=str(tmp_path / "lib"), resolution=3, episodes=1,
-                     metrics=("natural", "adversarial")), progress=False)
+    scan_main(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "cli"),
+            "--resolution",
+            "3",
+            "--episodes",
+            "1",
+            "--metrics",
+            "natural,adversarial",
+            "--no-render",
+        ]
+    )
+    s = run(
+        ScanSpec(str(ckpt), out=str(tmp_path / "lib"), resolution=3, episodes=1, metrics=("natural", "adversarial")),
+        progress=False,
+    )
     cli = json.loads((tmp_path / "cli" / "scan.json").read_text())
     assert s.meta["key"] == cli["key"]
     with np.load(tmp_path / "cli" / "surface.npz") as f:
-        assert np.array_equal(f["natural"], s.surface["natural"]) and np.array_equal(f["adversarial"],
-                                                                                    s.surface["adversarial"])
+        assert np.array_equal(f["natural"], s.surface["natural"]) and np.array_equal(
+            f["adversarial"], s.surface["adversarial"]
+        )
 
 
 def test_evaluate_library_returns_the_json_of_the_cli(tmp_path, capsys):
@@ -84,29 +100,42 @@ def test_evaluate_library_returns_the_json_of_the_cli(tmp_path, capsys):
 def test_train_library_returns_the_agent(tmp_path):
     from landscape.train import run
 
-    agent = run(TrainSpec(out=str(tmp_path / "r.pt"), algo="arpo", env="ToyTarget-v0", steps=128, n_envs=2,
-                          steps_per_iter=64, eval_every=0, robust=RobustSpec(pgd_steps=2)))
+    agent = run(
+        TrainSpec(
+            out=str(tmp_path / "r.pt"),
+            algo="arpo",
+            env="ToyTarget-v0",
+            steps=128,
+            n_envs=2,
+            steps_per_iter=64,
+            eval_every=0,
+            robust=RobustSpec(pgd_steps=2),
+        )
+    )
     assert agent.step == 128 and agent.config["robust"]["pgd_steps"] == 2
     assert checkpoint.load(tmp_path / "r.pt").step == 128
 
 
-@pytest.mark.parametrize("make, field", [
-    (lambda: EvalSpec("x.pt", episodes=0), "episodes"),
-    (lambda: EvalSpec("x.pt", attacks="mad", eps=float("nan")), "eps"),
-    (lambda: EvalSpec("x.pt", attacks="fgsm"), "fgsm"),
-    (lambda: EvalSpec("x.pt", eps=0.1), "attacks"),
-    (lambda: TrainSpec("r.pt", algo="ppo"), "algo"),
-    (lambda: TrainSpec("r.pt", steps_per_iter=0), "steps_per_iter"),
-    (lambda: TrainSpec("r.pt", env="Nope-v0"), "Nope-v0"),
-    (lambda: TrainSpec("r.pt", robust=RobustSpec(pgd_steps=3)), "pgd_steps"),
-    (lambda: RobustSpec(inner="adam"), "inner"),
-    (lambda: ScanSpec("x.pt", chunk=0), "chunk"),
-    (lambda: ScanSpec("x.pt", span=float("inf")), "span"),
-    (lambda: ScanSpec("x.pt", metrics="natural,height"), "height"),
-    (lambda: ScanSpec("x.pt", directions="random"), "directions"),
-    (lambda: ScanSpec("x.pt", backend="slurm"), "backend"),
-    (lambda: ScanSpec("x.pt", range="1,0"), "range"),
-])
+@pytest.mark.parametrize(
+    "make, field",
+    [
+        (lambda: EvalSpec("x.pt", episodes=0), "episodes"),
+        (lambda: EvalSpec("x.pt", attacks="mad", eps=float("nan")), "eps"),
+        (lambda: EvalSpec("x.pt", attacks="fgsm"), "fgsm"),
+        (lambda: EvalSpec("x.pt", eps=0.1), "attacks"),
+        (lambda: TrainSpec("r.pt", algo="ppo"), "algo"),
+        (lambda: TrainSpec("r.pt", steps_per_iter=0), "steps_per_iter"),
+        (lambda: TrainSpec("r.pt", env="Nope-v0"), "Nope-v0"),
+        (lambda: TrainSpec("r.pt", robust=RobustSpec(pgd_steps=3)), "pgd_steps"),
+        (lambda: RobustSpec(inner="adam"), "inner"),
+        (lambda: ScanSpec("x.pt", chunk=0), "chunk"),
+        (lambda: ScanSpec("x.pt", span=float("inf")), "span"),
+        (lambda: ScanSpec("x.pt", metrics="natural,height"), "height"),
+        (lambda: ScanSpec("x.pt", directions="random"), "directions"),
+        (lambda: ScanSpec("x.pt", backend="slurm"), "backend"),
+        (lambda: ScanSpec("x.pt", range="1,0"), "range"),
+    ],
+)
 def test_specs_refuse_bad_fields_in_one_line_naming_them(make, field):
     """Validated when built, before any file is read: one line that names the field."""
     with pytest.raises(LandscapeError) as err:

@@ -42,9 +42,16 @@ def _lineage_modules():
 def _mlp(g, obs, out, final="final_mean", std=True):
     """A lineage MLP state dict (two hidden layers of H) with random float32 weights."""
     rnd = lambda *s: (torch.randn(*s, generator=g, dtype=torch.float64) / s[-1] ** 0.5).float()  # noqa: E731
-    sd = OrderedDict([("affine_layers.0.weight", rnd(H, obs)), ("affine_layers.0.bias", rnd(H)),
-                      ("affine_layers.1.weight", rnd(H, H)), ("affine_layers.1.bias", rnd(H)),
-                      (f"{final}.weight", rnd(out, H)), (f"{final}.bias", rnd(out))])
+    sd = OrderedDict(
+        [
+            ("affine_layers.0.weight", rnd(H, obs)),
+            ("affine_layers.0.bias", rnd(H)),
+            ("affine_layers.1.weight", rnd(H, H)),
+            ("affine_layers.1.bias", rnd(H)),
+            (f"{final}.weight", rnd(out, H)),
+            (f"{final}.bias", rnd(out)),
+        ]
+    )
     if std:
         sd["log_stdev"] = rnd(out)
     return sd
@@ -64,8 +71,14 @@ def _make_lineage(path, legacy=False, obs=OBS, act=ACT, game="Hopper-v2", extra=
         filt.rs, filt.clip, filt.center, filt.scale = rs, 10.0, True, True
         env = Env()
         env.state_filter, env.env_name = filt, game
-        data = {"policy_model": pol, "val_model": val, "policy_opt": {"state": {}}, "envs": [env], "iteration": 7,
-                **(extra or {})}
+        data = {
+            "policy_model": pol,
+            "val_model": val,
+            "policy_opt": {"state": {}},
+            "envs": [env],
+            "iteration": 7,
+            **(extra or {}),
+        }
         torch.save(data, path, _use_new_zipfile_serialization=not legacy)
     finally:
         for name in mods:
@@ -112,8 +125,9 @@ def test_malicious_lineage_is_refused_and_nothing_runs(tmp_path):
     with pytest.raises(LandscapeError, match=r"refusing (posix|os)\.system"):
         checkpoint.load(path)
     assert not marker.exists()
-    proc = subprocess.run([sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "refusing" in proc.stderr
     assert not marker.exists()
 
@@ -155,20 +169,41 @@ def test_ant_lineage_takes_the_111_layout(tmp_path):
 def test_ant_lineage_evaluates_attacks_and_scans(tmp_path):
     path = tmp_path / "ant.model"
     _make_lineage(path, obs=111, act=8, game="Ant-v2")
-    for cmd in (["landscape.evaluate", "--ckpt", str(path), "--episodes", "1", "--attack", "mad", "--json"],
-                ["landscape.scan", "--ckpt", str(path), "--1d", "--resolution", "2", "--episodes", "1",
-                 "--metrics", "natural", "--no-render", "--out", str(tmp_path / "scan")]):
+    for cmd in (
+        ["landscape.evaluate", "--ckpt", str(path), "--episodes", "1", "--attack", "mad", "--json"],
+        [
+            "landscape.scan",
+            "--ckpt",
+            str(path),
+            "--1d",
+            "--resolution",
+            "2",
+            "--episodes",
+            "1",
+            "--metrics",
+            "natural",
+            "--no-render",
+            "--out",
+            str(tmp_path / "scan"),
+        ],
+    ):
         proc = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr
-    assert '"env": "Ant-v5-obs111"' in subprocess.run(
-        [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path), "--episodes", "1", "--json"],
-        capture_output=True, text=True).stdout
+    assert (
+        '"env": "Ant-v5-obs111"'
+        in subprocess.run(
+            [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path), "--episodes", "1", "--json"],
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
 
 
 def test_ant_layout_that_cannot_be_represented_is_one_line(tmp_path):
     path = tmp_path / "ant.model"
     _make_lineage(path, obs=113, act=8, game="Ant-v2")
-    proc = subprocess.run([sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "113 observations, which fit no Ant layout" in proc.stderr and "111 (Ant-v5-obs111)" in proc.stderr

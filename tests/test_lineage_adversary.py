@@ -29,8 +29,14 @@ def _files(tmp_path, out: int, name="attack.model", victim_seed=0, game="Hopper-
     adv["final_mean.weight"] *= 8  # outputs beyond [-1, 1]: clipping them (ATLA) or not (PA-AD) matters
     if lstm:
         adv["lstm.weight_ih_l0"] = torch.zeros(4 * H, H)
-    _make_lineage(tmp_path / name, obs=obs, act=act, game=game, seed=victim_seed,
-                  extra={"adversary_policy_model": adv, "adversary_val_model": _mlp(g, obs, 1, "final", std=False)})
+    _make_lineage(
+        tmp_path / name,
+        obs=obs,
+        act=act,
+        game=game,
+        seed=victim_seed,
+        extra={"adversary_policy_model": adv, "adversary_val_model": _mlp(g, obs, 1, "final", std=False)},
+    )
     return victim, tmp_path / name, adv
 
 
@@ -108,17 +114,21 @@ def test_wrong_victim_env_eps_or_network_is_one_line(tmp_path, capsys):
     assert "another policy" in _refused(capsys, ["--ckpt", str(other), "--attack", "optimal", "--adversary", str(adv)])
     victim = tmp_path / "victim0.model"
     assert "trained for eps 0.075, not 0.1" in _refused(
-        capsys, ["--ckpt", str(victim), "--attack", "optimal", "--eps", "0.1", "--adversary", str(adv)])
+        capsys, ["--ckpt", str(victim), "--attack", "optimal", "--eps", "0.1", "--adversary", str(adv)]
+    )
     walker = tmp_path / "walker.model"
     _make_lineage(walker, obs=17, act=6, game="Walker2d-v2")
     assert "trained on Hopper-v5, the checkpoint is Walker2d-v5" in _refused(
-        capsys, ["--ckpt", str(walker), "--attack", "optimal", "--adversary", str(adv)])
+        capsys, ["--ckpt", str(walker), "--attack", "optimal", "--adversary", str(adv)]
+    )
     _, lstm, _ = _files(tmp_path, out=11, name="lstm.model", lstm=True)
     assert "LSTM policy" in _refused(capsys, ["--ckpt", str(victim), "--attack", "optimal", "--adversary", str(lstm)])
     assert "is not used: it serves --attack optimal" in _refused(
-        capsys, ["--ckpt", str(victim), "--attack", "paad", "--adversary", str(adv)])
+        capsys, ["--ckpt", str(victim), "--attack", "paad", "--adversary", str(adv)]
+    )
     assert "not a learned adversary" in _refused(
-        capsys, ["--ckpt", str(victim), "--attack", "optimal", "--adversary", str(victim)])
+        capsys, ["--ckpt", str(victim), "--attack", "optimal", "--adversary", str(victim)]
+    )
     with pytest.raises(LandscapeError, match="neither the victim's 11 observations"):
         checkpoint.load_adversary(_files(tmp_path, out=5, name="odd.model")[1])
 
@@ -133,7 +143,20 @@ def test_hostile_adversary_file_runs_nothing(tmp_path):
     victim, _, _ = _files(tmp_path, out=11)
     evil = tmp_path / "evil.model"
     torch.save({"policy_model": OrderedDict(), "adversary_policy_model": OrderedDict(), "envs": [Payload()]}, evil)
-    proc = subprocess.run([sys.executable, "-m", "landscape.evaluate", "--ckpt", str(victim), "--attack", "optimal",
-                           "--adversary", str(evil)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "landscape.evaluate",
+            "--ckpt",
+            str(victim),
+            "--attack",
+            "optimal",
+            "--adversary",
+            str(evil),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "refusing" in proc.stderr, proc.stderr
     assert not marker.exists()

@@ -11,9 +11,11 @@ from landscape.core.numerics import advantages, clipped_surrogate, gaussian_log_
 
 def test_gaussian_log_prob_hand_computed():
     # N(1.5; 0.5, 2^2) x N(0; 0, 1): -0.5 (1/2)^2 - log 2 - log sqrt(2 pi), then -log sqrt(2 pi)
-    lp = gaussian_log_prob(torch.tensor([0.5, 0.0], dtype=torch.float64),
-                           torch.tensor([math.log(2.0), 0.0], dtype=torch.float64),
-                           torch.tensor([1.5, 0.0], dtype=torch.float64))
+    lp = gaussian_log_prob(
+        torch.tensor([0.5, 0.0], dtype=torch.float64),
+        torch.tensor([math.log(2.0), 0.0], dtype=torch.float64),
+        torch.tensor([1.5, 0.0], dtype=torch.float64),
+    )
     assert float(lp) == pytest.approx(-0.125 - math.log(2.0) - math.log(2 * math.pi), abs=1e-12)
 
 
@@ -27,8 +29,13 @@ def test_gaussian_log_prob_is_torch_normal_to_the_bit_value_and_gradient():
     ref = torch.distributions.Normal(mean, log_std.exp()).log_prob(actions).sum(-1)
     assert torch.equal(ours, ref)
     w = torch.randn(3, 50, generator=g)
-    assert all(torch.equal(a, b) for a, b in zip(torch.autograd.grad((ours * w).sum(), (mean, log_std)),
-                                                 torch.autograd.grad((ref * w).sum(), (mean, log_std))))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            torch.autograd.grad((ours * w).sum(), (mean, log_std)),
+            torch.autograd.grad((ref * w).sum(), (mean, log_std)),
+        )
+    )
 
 
 def test_clipped_surrogate_hand_computed():

@@ -34,8 +34,14 @@ def toy_victim() -> Agent:
 
 
 def constant_director(victim: Agent, direction: float, eps=EPS, env_id="ToyTarget-v0") -> Agent:
-    d = Agent.new(env_id, 2, 1, algo="paad", eps=eps,
-                  config={"victim_env": env_id, "eps": eps, "victim_fingerprint": fingerprint(victim)})
+    d = Agent.new(
+        env_id,
+        2,
+        1,
+        algo="paad",
+        eps=eps,
+        config={"victim_env": env_id, "eps": eps, "victim_fingerprint": fingerprint(victim)},
+    )
     with torch.no_grad():
         d.actor.net[-1].weight.zero_()
         d.actor.net[-1].bias.fill_(direction)
@@ -54,7 +60,9 @@ def test_actor_moves_the_action_towards_the_direction_by_the_known_optimum(steps
         assert torch.allclose(z_adv, z + EPS * torch.sign(torch.tensor(W, dtype=torch.float32) * d), atol=1e-6)
         change = batched_mean(victim.space, theta, z_adv) - batched_mean(victim.space, theta, z)
         assert torch.allclose(change, torch.full_like(change, d * EPS * np.abs(W).sum()), atol=1e-5)
-        assert torch.allclose(alignment(change, direction), torch.tensor(EPS * np.abs(W).sum(), dtype=torch.float32), atol=1e-5)
+        assert torch.allclose(
+            alignment(change, direction), torch.tensor(EPS * np.abs(W).sum(), dtype=torch.float32), atol=1e-5
+        )
 
 
 def test_actor_aligns_a_nonlinear_policy_better_than_random():
@@ -93,8 +101,11 @@ def test_a_director_made_for_another_env_eps_victim_or_attack_is_refused():
     other = toy_victim()
     with torch.no_grad():
         other.actor.net[0].bias.fill_(0.0)
-    cases = [(constant_director(other, 1.0), "another policy"), (constant_director(victim, 1.0, eps=0.05), "eps 0.05"),
-             (constant_director(victim, 1.0, env_id="ToyTrap-v0"), "trained on ToyTrap-v0")]
+    cases = [
+        (constant_director(other, 1.0), "another policy"),
+        (constant_director(victim, 1.0, eps=0.05), "eps 0.05"),
+        (constant_director(victim, 1.0, env_id="ToyTrap-v0"), "trained on ToyTrap-v0"),
+    ]
     optimal = constant_director(victim, 1.0)
     optimal.algo = "adversary"
     cases.append((optimal, "not a paad attacker"))

@@ -102,7 +102,11 @@ def test_evaluator_returns_equal_on_both_backends():
     agent = Agent.new("Walker2d-v5", 17, 6)
     theta = agent.space.flatten(agent.actor)
     thetas = torch.stack([theta, theta + 0.3 * torch.randn(agent.space.size)])
-    runs = [BatchedEvaluator("Walker2d-v5", agent.space, agent.obs_norm, backend=b).run(
-        thetas, episodes=3, seed=2, deterministic=False, max_steps=200) for b in ("gym", "auto")]
+    runs = [
+        BatchedEvaluator("Walker2d-v5", agent.space, agent.obs_norm, backend=b).run(
+            thetas, episodes=3, seed=2, deterministic=False, max_steps=200
+        )
+        for b in ("gym", "auto")
+    ]
     assert np.array_equal(runs[0].returns, runs[1].returns)
     assert np.array_equal(runs[0].lengths, runs[1].lengths)

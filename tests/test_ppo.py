@@ -48,9 +48,14 @@ def test_ppo_update_equals_the_textbook_loss_bit_for_bit():
             return -torch.min(ratio * adv, ratio.clamp(1 - self.clip, 1 + self.clip) * adv).mean(), {}
 
     g = torch.Generator().manual_seed(0)
-    batch = Batch(torch.randn(256, 5, generator=g), torch.randn(256, 2, generator=g),
-                  -torch.rand(256, generator=g) - 2.0, torch.randn(256, generator=g), torch.randn(256, generator=g),
-                  torch.randn(256, generator=g))
+    batch = Batch(
+        torch.randn(256, 5, generator=g),
+        torch.randn(256, 2, generator=g),
+        -torch.rand(256, generator=g) - 2.0,
+        torch.randn(256, generator=g),
+        torch.randn(256, generator=g),
+        torch.randn(256, generator=g),
+    )
     torch.manual_seed(0)
     a = Agent.new("Hopper-v5", 5, 2)
     b, theta0 = copy.deepcopy(a), a.space.flatten(a.actor)

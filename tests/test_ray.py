@@ -39,17 +39,37 @@ def cluster():
     """A head node with 2 CPUs in its own process group; stopped (only it) even when a test fails."""
     tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths live under it
     port = _free_port()
-    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--num-cpus", "2",
-           "--node-ip-address", "127.0.0.1", "--port", str(port), "--include-dashboard=false",
-           "--disable-usage-stats", "--temp-dir", tmp]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ray.scripts.scripts",
+        "start",
+        "--head",
+        "--block",
+        "--num-cpus",
+        "2",
+        "--node-ip-address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        "--temp-dir",
+        tmp,
+    ]
     # Ray turns token authentication on when ~/.ray/auth_token exists (any earlier local ray.init() leaves
     # one); this private loopback cluster and its one client agree to run without it
     saved_mode = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
     log_path = Path(tmp) / "start.log"
     log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
     address = f"127.0.0.1:{port}"
     try:
         deadline = time.time() + 180  # a loaded 2-core machine can take a while to bring a head up
@@ -113,8 +133,28 @@ def hopper_ckpt(tmp_path_factory):
 
 
 def _scan(ckpt, out, *extra):
-    scan_main(["--ckpt", str(ckpt), "--out", str(out), "--metrics", "natural,adversarial", "--attack", "mad",
-               "--eps", "0.075", "--episodes", "2", "--resolution", "3", "--chunk", "1", "--no-render", *extra])
+    scan_main(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--metrics",
+            "natural,adversarial",
+            "--attack",
+            "mad",
+            "--eps",
+            "0.075",
+            "--episodes",
+            "2",
+            "--resolution",
+            "3",
+            "--chunk",
+            "1",
+            "--no-render",
+            *extra,
+        ]
+    )
     return np.load(Path(out) / "surface.npz")
 
 
@@ -162,13 +202,34 @@ def test_ray_scan_ships_the_learned_adversary_cached_beside_the_checkpoint(clust
     victim.obs_norm.count, victim.obs_norm.frozen = 1.0, True
     ckpt = tmp_path / "toy.pt"
     checkpoint.save(victim, ckpt)
-    adv = Agent.new("ToyTarget-v0", 2, 2, algo="adversary", eps=0.1,
-                    config={"victim_env": "ToyTarget-v0", "eps": 0.1, "victim_fingerprint": fingerprint(victim)})
+    adv = Agent.new(
+        "ToyTarget-v0",
+        2,
+        2,
+        algo="adversary",
+        eps=0.1,
+        config={"victim_env": "ToyTarget-v0", "eps": 0.1, "victim_fingerprint": fingerprint(victim)},
+    )
     with torch.no_grad():
         adv.actor.net[-1].weight.mul_(100)
     checkpoint.save(adv, cache_path(ckpt, "optimal", 0.1))
-    argv = ["--ckpt", str(ckpt), "--metrics", "natural,adversarial", "--attack", "optimal", "--eps", "0.1",
-            "--episodes", "2", "--resolution", "3", "--chunk", "3", "--no-render"]
+    argv = [
+        "--ckpt",
+        str(ckpt),
+        "--metrics",
+        "natural,adversarial",
+        "--attack",
+        "optimal",
+        "--eps",
+        "0.1",
+        "--episodes",
+        "2",
+        "--resolution",
+        "3",
+        "--chunk",
+        "3",
+        "--no-render",
+    ]
     scan_main([*argv, "--out", str(tmp_path / "local")])
     scan_main([*argv, "--out", str(tmp_path / "ray"), "--backend", "ray", "--address", cluster["address"]])
     local, remote = np.load(tmp_path / "local" / "surface.npz"), np.load(tmp_path / "ray" / "surface.npz")
@@ -185,8 +246,19 @@ def test_ray_scan_of_an_imported_model_ships_what_was_loaded(cluster, tmp_path):
 
     _sb3_zip(tmp_path / "ppo.zip")
     _vecnormalize(tmp_path / "ppo_vecnormalize.pkl")
-    argv = ["--ckpt", str(tmp_path / "ppo.zip"), "--metrics", "natural", "--episodes", "2", "--resolution", "3",
-            "--chunk", "3", "--no-render"]
+    argv = [
+        "--ckpt",
+        str(tmp_path / "ppo.zip"),
+        "--metrics",
+        "natural",
+        "--episodes",
+        "2",
+        "--resolution",
+        "3",
+        "--chunk",
+        "3",
+        "--no-render",
+    ]
     scan_main([*argv, "--out", str(tmp_path / "local")])
     scan_main([*argv, "--out", str(tmp_path / "ray"), "--backend", "ray", "--address", cluster["address"]])
     local, remote = np.load(tmp_path / "local" / "surface.npz"), np.load(tmp_path / "ray" / "surface.npz")
@@ -194,9 +266,15 @@ def test_ray_scan_of_an_imported_model_ships_what_was_loaded(cluster, tmp_path):
 
 
 def _sweep_config(tmp_path, out, seeds=(0, 1)) -> Path:
-    cfg = {"out": str(out), "algos": ["spo"], "envs": ["ToyTarget-v0"], "seeds": list(seeds), "steps": 128,
-           "train_flags": ["--steps-per-iter", "64", "--n-envs", "2", "--eval-every", "0"],
-           "evaluation": {"episodes": 4, "seed": 0, "attacks": ["random"]}}
+    cfg = {
+        "out": str(out),
+        "algos": ["spo"],
+        "envs": ["ToyTarget-v0"],
+        "seeds": list(seeds),
+        "steps": 128,
+        "train_flags": ["--steps-per-iter", "64", "--n-envs", "2", "--eval-every", "0"],
+        "evaluation": {"episodes": 4, "seed": 0, "attacks": ["random"]},
+    }
     path = tmp_path / f"{out.name}.json"
     path.write_text(json.dumps(cfg))
     return path

@@ -13,8 +13,15 @@ from landscape.viz import render
 def make_store(root, values: dict, coords, done=None, points=None):
     """A store written by hand: metric -> (value grid, se grid)."""
     shape = tuple(len(c) for c in coords)
-    meta = {"key": "test", "grid": {"shape": list(shape)}, "metrics": list(values), "algo": "spo", "ckpt": "x.pt",
-            "directions": [{"kind": "random"} for _ in coords], "attack": {"name": "mad", "eps": 0.1}}
+    meta = {
+        "key": "test",
+        "grid": {"shape": list(shape)},
+        "metrics": list(values),
+        "algo": "spo",
+        "ckpt": "x.pt",
+        "directions": [{"kind": "random"} for _ in coords],
+        "attack": {"name": "mad", "eps": 0.1},
+    }
     store = ScanStore(root)
     store.create_or_resume(meta, np.zeros(3), np.zeros((len(coords), 3)), coords)
     n = int(np.prod(shape))
@@ -75,13 +82,20 @@ def test_grid_verdicts_three_ways(tmp_path):
 
 
 def test_render_scan_writes_pdf_and_png_per_group(tmp_path):
-    coords, z = grid2(lambda x, y: -(x ** 2 + y ** 2))
-    root = make_store(tmp_path / "s", {m: (z, 0.1 + 0 * z) for m in ("natural", "adversarial", "grad_natural",
-                                                                      "grad_adversarial")}, coords)
+    coords, z = grid2(lambda x, y: -(x**2 + y**2))
+    root = make_store(
+        tmp_path / "s",
+        {m: (z, 0.1 + 0 * z) for m in ("natural", "adversarial", "grad_natural", "grad_adversarial")},
+        coords,
+    )
     paths = render.render_scan(root)
     names = sorted(p.name for p in paths)
-    assert names == sorted(f"{g}_{k}.{ext}" for g in ("natural_adversarial", "grad_natural_grad_adversarial")
-                           for k in ("contour", "surface") for ext in ("pdf", "png"))
+    assert names == sorted(
+        f"{g}_{k}.{ext}"
+        for g in ("natural_adversarial", "grad_natural_grad_adversarial")
+        for k in ("contour", "surface")
+        for ext in ("pdf", "png")
+    )
     for p in paths:
         head = p.read_bytes()[:8]
         assert head.startswith(b"%PDF") if p.suffix == ".pdf" else head.startswith(b"\x89PNG")
@@ -91,7 +105,7 @@ def test_render_scan_writes_pdf_and_png_per_group(tmp_path):
 
 def test_curves_have_standard_error_bands_and_points(tmp_path):
     x = np.linspace(-1, 1, 7)
-    y, se = x ** 2, 0.1 + 0.05 * np.abs(x)
+    y, se = x**2, 0.1 + 0.05 * np.abs(x)
     root = make_store(tmp_path / "s", {"natural": (y, se)}, [x], points=[{"id": "B", "coords": [0.5]}])
     s = render.load_scan(root)
     fig, ax = render.plt.subplots()
@@ -108,9 +122,17 @@ def test_curves_have_standard_error_bands_and_points(tmp_path):
 def test_panels_share_one_colour_scale_and_mark_points(tmp_path):
     coords, z = grid2(lambda x, y: x - y)
     pts = [{"id": "A", "coords": [0.0, 0.0], "kind": "checkpoint"}, {"id": "F", "coords": [0.5, -0.5]}]
-    scans = [render.load_scan(make_store(tmp_path / f"s{i}", {"natural": (z + 3 * i, 0 * z),
-                                                              "adversarial": (z - 3 * i, 0 * z)}, coords, points=pts))
-             for i in range(3)]
+    scans = [
+        render.load_scan(
+            make_store(
+                tmp_path / f"s{i}",
+                {"natural": (z + 3 * i, 0 * z), "adversarial": (z - 3 * i, 0 * z)},
+                coords,
+                points=pts,
+            )
+        )
+        for i in range(3)
+    ]
     fig = render.figure_panels(scans, ["natural", "adversarial"], ["SPO", "ARPO", "BARPO"])
     axes = [a for a in fig.axes if a.get_label() != "<colorbar>"]
     assert len(axes) == 6

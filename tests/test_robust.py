@@ -31,8 +31,14 @@ def _batch(seed=0) -> Batch:
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(B, OBS, generator=g)
     actions = torch.randn(B, ACT, generator=g)
-    return Batch(z, actions, -torch.rand(B, generator=g) - 2.0, torch.randn(B, generator=g),
-                 torch.randn(B, generator=g), torch.randn(B, generator=g))
+    return Batch(
+        z,
+        actions,
+        -torch.rand(B, generator=g) - 2.0,
+        torch.randn(B, generator=g),
+        torch.randn(B, generator=g),
+        torch.randn(B, generator=g),
+    )
 
 
 def _agent() -> Agent:
@@ -52,8 +58,9 @@ def _update(agent: Agent, loss) -> Agent:
 
 
 def _same(a: Agent, b: Agent) -> bool:
-    return all(torch.equal(p, q) for p, q in zip(a.actor.state_dict().values(), b.actor.state_dict().values())) \
-        and all(torch.equal(p, q) for p, q in zip(a.critic.state_dict().values(), b.critic.state_dict().values()))
+    return all(torch.equal(p, q) for p, q in zip(a.actor.state_dict().values(), b.actor.state_dict().values())) and all(
+        torch.equal(p, q) for p, q in zip(a.critic.state_dict().values(), b.critic.state_dict().values())
+    )
 
 
 @pytest.mark.parametrize("name", sorted(RELAXATIONS))
@@ -61,8 +68,14 @@ def test_strength_endpoints_are_spo_and_arpo_updates_exactly(name):
     agent = _agent()
     spo = _update(agent, None)  # the PPO core's default loss = SPO's
     arpo = _update(agent, arpo_loss(CLIP, EPS, temperature=0.5, guidance=0.3))
-    barpo = lambda s: RobustPolicyLoss(CLIP, EPS, make_relaxation(name), strength=s, temperature=0.5,  # noqa: E731
-                                       guidance=0.3)
+    barpo = lambda s: RobustPolicyLoss(  # noqa: E731
+        CLIP,
+        EPS,
+        make_relaxation(name),
+        strength=s,
+        temperature=0.5,
+        guidance=0.3,
+    )
     assert _same(_update(agent, barpo(0.0)), spo)
     assert _same(_update(agent, barpo(1.0)), arpo)
     assert not _same(arpo, spo)  # the adversary does change the update
@@ -176,9 +189,32 @@ def _rows(path):
 
 def test_barpo_cli_logs_schedule_and_resumes(tmp_path):
     out = tmp_path / "b.pt"
-    common = ["--algo", "barpo", "--env", "Hopper-v5", "--steps-per-iter", "64", "--eval-every", "0",
-              "--checkpoint-every", "1", "--pgd-steps", "2", "--schedule", "ramp", "--strength", "1.0",
-              "--relaxation", "budget", "--ramp-frac", "1.0", "--eps-warmup", "1.0", "--out", str(out)]
+    common = [
+        "--algo",
+        "barpo",
+        "--env",
+        "Hopper-v5",
+        "--steps-per-iter",
+        "64",
+        "--eval-every",
+        "0",
+        "--checkpoint-every",
+        "1",
+        "--pgd-steps",
+        "2",
+        "--schedule",
+        "ramp",
+        "--strength",
+        "1.0",
+        "--relaxation",
+        "budget",
+        "--ramp-frac",
+        "1.0",
+        "--eps-warmup",
+        "1.0",
+        "--out",
+        str(out),
+    ]
     train_main(["--steps", "64", *common])
     train_main(["--steps", "192", "--resume", *common])
     rows = _rows(out.with_suffix(".csv"))
@@ -195,8 +231,12 @@ def test_barpo_cli_logs_schedule_and_resumes(tmp_path):
 
 def test_cli_rejects_bad_robust_flags(tmp_path, capsys):
     base = ["--env", "Hopper-v5", "--steps", "128", "--out", str(tmp_path / "x.pt")]
-    for argv in (["--algo", "arpo", "--strength", "0.5"], ["--algo", "barpo", "--strength", "1.5"],
-                 ["--algo", "spo", "--eps", "0.1"], ["--algo", "barpo", "--eps", "-1"]):
+    for argv in (
+        ["--algo", "arpo", "--strength", "0.5"],
+        ["--algo", "barpo", "--strength", "1.5"],
+        ["--algo", "spo", "--eps", "0.1"],
+        ["--algo", "barpo", "--eps", "-1"],
+    ):
         with pytest.raises(SystemExit) as e:
             train_main([*argv, *base])
         assert e.value.code == 2

@@ -35,15 +35,20 @@ def _setup(seed=0):
         for p in agent.actor.parameters():
             p.add_(0.3 * torch.randn_like(p))
     g = torch.Generator().manual_seed(seed + 1)
-    mb = Batch(torch.randn(B, OBS, generator=g), torch.randn(B, ACT, generator=g),
-               -torch.rand(B, generator=g) - 2.0, torch.randn(B, generator=g),
-               3.0 + 2.0 * torch.randn(B, generator=g), torch.randn(B, generator=g))
+    mb = Batch(
+        torch.randn(B, OBS, generator=g),
+        torch.randn(B, ACT, generator=g),
+        -torch.rand(B, generator=g) - 2.0,
+        torch.randn(B, generator=g),
+        3.0 + 2.0 * torch.randn(B, generator=g),
+        torch.randn(B, generator=g),
+    )
     return agent, mb
 
 
 def _hand_per_sample(actor, z, mb, adv):
     mean, sigma = actor.net(z), actor.log_std.exp()
-    logp = (-((mb.actions - mean) ** 2) / (2 * sigma ** 2) - torch.log(sigma) - 0.5 * math.log(2 * math.pi)).sum(-1)
+    logp = (-((mb.actions - mean) ** 2) / (2 * sigma**2) - torch.log(sigma) - 0.5 * math.log(2 * math.pi)).sum(-1)
     r = torch.exp(logp - mb.logp)
     return -torch.min(r * adv, torch.clamp(r, 1 - CLIP, 1 + CLIP) * adv)
 
@@ -81,13 +86,16 @@ def _normalized(mb):
 
 
 @pytest.mark.parametrize("solver", ["pgd", "sgld"])
-@pytest.mark.parametrize("lam,reg,guidance,entropy_coef", [(1000.0, 0.3, 1.0, 0.0), (100.0, 1.0, 1.0, 0.01),
-                                                           (0.5, 1.0, 0.0, 0.0), (3.0, 0.1, 2.0, 0.001)])
+@pytest.mark.parametrize(
+    "lam,reg,guidance,entropy_coef",
+    [(1000.0, 0.3, 1.0, 0.0), (100.0, 1.0, 1.0, 0.01), (0.5, 1.0, 0.0, 0.0), (3.0, 0.1, 2.0, 0.001)],
+)
 def test_loss_and_gradient_equal_car_ppo_by_hand(solver, lam, reg, guidance, entropy_coef):
     agent, mb = _setup()
     eps, steps = 0.3, 7  # steps != 10: the step is eps / steps, as in the reference
-    ours = arpo_loss(CLIP, eps, steps, temperature=lam, guidance=guidance, reg=reg, entropy_coef=entropy_coef,
-                     solver=solver)
+    ours = arpo_loss(
+        CLIP, eps, steps, temperature=lam, guidance=guidance, reg=reg, entropy_coef=entropy_coef, solver=solver
+    )
     actor_a, actor_b = copy.deepcopy(agent.actor), copy.deepcopy(agent.actor)
     torch.manual_seed(11)
     loss_a, _ = ours(actor_a, _normalized(mb))
@@ -126,7 +134,8 @@ def test_strength_one_is_arpo_with_the_same_guidance_and_strength_zero_is_spo():
         a, _ = arpo_loss(CLIP, 0.2, guidance=guidance)(copy.deepcopy(agent.actor), mb)
         torch.manual_seed(3)
         b, _ = RobustPolicyLoss(CLIP, 0.2, make_relaxation("objective"), strength=1.0, guidance=guidance)(
-            copy.deepcopy(agent.actor), mb)
+            copy.deepcopy(agent.actor), mb
+        )
         assert float(a.detach()) == float(b.detach())
     spo = _hand_per_sample(agent.actor, mb.z, mb, mb.advantages).mean()
     zero, _ = RobustPolicyLoss(CLIP, 0.2, make_relaxation("objective"), strength=0.0, guidance=1.0)(agent.actor, mb)

@@ -32,8 +32,27 @@ def test_scanned_surface_matches_closed_form(tmp_path):
     ckpt = tmp_path / "toy.pt"
     checkpoint.save(toy_agent(), ckpt)
     out = tmp_path / "scan"
-    scan_main(["--ckpt", str(ckpt), "--out", str(out), "--metrics", "natural", "--params", "weights+biases",
-               "--norm", "layer", "--resolution", "5", "--span", "2", "--episodes", "2", "--no-render"])
+    scan_main(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--metrics",
+            "natural",
+            "--params",
+            "weights+biases",
+            "--norm",
+            "layer",
+            "--resolution",
+            "5",
+            "--span",
+            "2",
+            "--episodes",
+            "2",
+            "--no-render",
+        ]
+    )
     surf = np.load(out / "surface.npz")
     dirs = np.load(out / "directions.npz")
     th0, d = dirs["theta0"].astype(np.float64), dirs["directions"].astype(np.float64)
@@ -93,8 +112,26 @@ BUNDLED = Path(__file__).resolve().parents[1] / "landscape" / "checkpoints" / "h
 
 def _scan_cmd(ckpt, out):
     # the trained policy keeps episodes long, so each one-point chunk takes a visible moment
-    return [sys.executable, "-m", "landscape.scan", "--ckpt", str(ckpt), "--out", str(out), "--metrics", "natural",
-            "--episodes", "1", "--resolution", "5", "--span", "0.02", "--chunk", "1", "--no-render"]
+    return [
+        sys.executable,
+        "-m",
+        "landscape.scan",
+        "--ckpt",
+        str(ckpt),
+        "--out",
+        str(out),
+        "--metrics",
+        "natural",
+        "--episodes",
+        "1",
+        "--resolution",
+        "5",
+        "--span",
+        "0.02",
+        "--chunk",
+        "1",
+        "--no-render",
+    ]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
@@ -103,8 +140,12 @@ def test_interrupted_scan_resumes_to_identical_numbers(tmp_path, sig):
     full, part = tmp_path / "full", tmp_path / "part"
     subprocess.run(_scan_cmd(ckpt, full), check=True, capture_output=True)
     # a background parent (nohup, CI runners) may hand down SIGINT ignored; restore what a terminal gives
-    proc = subprocess.Popen(_scan_cmd(ckpt, part), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        _scan_cmd(ckpt, part),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 60
     while time.time() < deadline and len(list((part / "chunks").glob("*.npz"))) < 2:
         time.sleep(0.02)
@@ -140,16 +181,41 @@ def test_bad_input_one_line_errors(tmp_path, capsys):
     assert "resolution" in _err(["--ckpt", str(ckpt), "--resolution", "0", *base], capsys)
     assert "100489 grid points" in _err(["--ckpt", str(ckpt), "--resolution", "317", *base], capsys)
     assert "metric" in _err(["--ckpt", str(ckpt), "--out", str(tmp_path / "s"), "--metrics", "bogus"], capsys)
-    assert "unknown attack 'bogus'" in _err(["--ckpt", str(ckpt), "--out", str(tmp_path / "s"), "--attack", "bogus",
-                                             "--metrics", "adversarial", "--no-render"], capsys)
-    assert "needs its learned adversary" in _err(["--ckpt", str(ckpt), "--out", str(tmp_path / "s"), "--attack",
-                                                  "optimal", "--metrics", "adversarial", "--no-render"], capsys)
+    assert "unknown attack 'bogus'" in _err(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "s"),
+            "--attack",
+            "bogus",
+            "--metrics",
+            "adversarial",
+            "--no-render",
+        ],
+        capsys,
+    )
+    assert "needs its learned adversary" in _err(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "s"),
+            "--attack",
+            "optimal",
+            "--metrics",
+            "adversarial",
+            "--no-render",
+        ],
+        capsys,
+    )
     nan = toy_agent()
     with torch.no_grad():
         nan.actor.net[0].weight.fill_(float("nan"))
     checkpoint.save(nan, tmp_path / "nan.pt")
-    assert "NaN" in _err(["--ckpt", str(ckpt), "--directions", "line,random", "--to", str(tmp_path / "nan.pt"), *base],
-                         capsys)
+    assert "NaN" in _err(
+        ["--ckpt", str(ckpt), "--directions", "line,random", "--to", str(tmp_path / "nan.pt"), *base], capsys
+    )
 
 
 def test_line_direction_reaches_the_other_checkpoint_despite_other_statistics(tmp_path):
@@ -158,9 +224,28 @@ def test_line_direction_reaches_the_other_checkpoint_despite_other_statistics(tm
     checkpoint.save(a, tmp_path / "a.pt")
     checkpoint.save(b, tmp_path / "b.pt")
     out = tmp_path / "line"
-    scan_main(["--ckpt", str(tmp_path / "a.pt"), "--1d", "--directions", "line", "--to", str(tmp_path / "b.pt"),
-               "--range", "0,1", "--resolution", "2", "--metrics", "natural", "--episodes", "1", "--out", str(out),
-               "--no-render"])
+    scan_main(
+        [
+            "--ckpt",
+            str(tmp_path / "a.pt"),
+            "--1d",
+            "--directions",
+            "line",
+            "--to",
+            str(tmp_path / "b.pt"),
+            "--range",
+            "0,1",
+            "--resolution",
+            "2",
+            "--metrics",
+            "natural",
+            "--episodes",
+            "1",
+            "--out",
+            str(out),
+            "--no-render",
+        ]
+    )
     surf = np.load(out / "surface.npz")
     own = BatchedEvaluator("ToyTarget-v0", b.space, b.obs_norm).run(b.space.flatten(b.actor)[None], 1)
     assert surf["natural"][1] == pytest.approx(own.returns[0, 0], rel=1e-5)
@@ -169,8 +254,24 @@ def test_line_direction_reaches_the_other_checkpoint_despite_other_statistics(tm
 
 
 def _line_argv(tmp_path, a, b):
-    return ["--ckpt", str(a), "--to", str(b), "--1d", "--directions", "line", "--metrics", "natural", "--resolution",
-            "3", "--episodes", "1", "--out", str(tmp_path / "line"), "--no-render"]
+    return [
+        "--ckpt",
+        str(a),
+        "--to",
+        str(b),
+        "--1d",
+        "--directions",
+        "line",
+        "--metrics",
+        "natural",
+        "--resolution",
+        "3",
+        "--episodes",
+        "1",
+        "--out",
+        str(tmp_path / "line"),
+        "--no-render",
+    ]
 
 
 def test_scan_key_follows_the_contents_of_to_and_trajectory(tmp_path, capsys):
@@ -198,8 +299,21 @@ def test_resume_reads_the_stored_directions_without_building_them(tmp_path, monk
 
     a = tmp_path / "a.pt"
     checkpoint.save(toy_agent(0), a)
-    argv = ["--ckpt", str(a), "--metrics", "natural", "--resolution", "3", "--episodes", "1", "--chunk", "3",
-            "--out", str(tmp_path / "s"), "--no-render"]
+    argv = [
+        "--ckpt",
+        str(a),
+        "--metrics",
+        "natural",
+        "--resolution",
+        "3",
+        "--episodes",
+        "1",
+        "--chunk",
+        "3",
+        "--out",
+        str(tmp_path / "s"),
+        "--no-render",
+    ]
     scan_main(argv)
     (tmp_path / "s" / "chunks" / "00001.npz").unlink()  # an interrupted scan
 

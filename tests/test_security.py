@@ -34,7 +34,6 @@ class Payload(torch.nn.Module):
     def __getstate__(self) -> tuple[str, bool]:
         return (self.marker, self.training)
 
-
     @torch.jit.export
     def __setstate__(self, state: tuple[str, bool]) -> None:
         self.marker = state[0]
@@ -84,10 +83,37 @@ def _cli_cases(evil: Path, good: Path, tmp: Path) -> list[tuple[str, list[str]]]
         ("scan", ["--ckpt", str(evil), "--out", str(tmp / "s1")]),
         ("fosp", ["--ckpt", str(evil), "--out", str(tmp / "f.json")]),
         ("sticky", ["--ckpt", str(evil), "--out", str(tmp / "st.json")]),
-        ("scan", ["--ckpt", str(good), "--1d", "--directions", "line", "--to", str(evil), "--metrics", "natural",
-                  "--out", str(tmp / "s2")]),
-        ("scan", ["--ckpt", str(good), "--directions", "pca,pca", "--trajectory", str(traj / "*"),
-                  "--metrics", "natural", "--out", str(tmp / "s3")]),
+        (
+            "scan",
+            [
+                "--ckpt",
+                str(good),
+                "--1d",
+                "--directions",
+                "line",
+                "--to",
+                str(evil),
+                "--metrics",
+                "natural",
+                "--out",
+                str(tmp / "s2"),
+            ],
+        ),
+        (
+            "scan",
+            [
+                "--ckpt",
+                str(good),
+                "--directions",
+                "pca,pca",
+                "--trajectory",
+                str(traj / "*"),
+                "--metrics",
+                "natural",
+                "--out",
+                str(tmp / "s3"),
+            ],
+        ),
         ("compare", [str(good), str(evil), "--out", str(tmp / "c.html")]),
         ("compare", [str(good), "--reports", str(report), "--out", str(tmp / "c2.html")]),
         ("train", ["--algo", "adversary", "--victim", str(evil), "--out", str(tmp / "adv.pt")]),
@@ -115,8 +141,9 @@ def test_torchscript_refused_on_every_cli_path(payloads, tmp_path, capsys, suffi
 def test_torchscript_refused_end_to_end(payloads):
     """A real process: exit 2, one line on stderr (no torch warning), no marker."""
     _, marker, files = payloads
-    proc = subprocess.run([sys.executable, "-m", "landscape.evaluate", "--ckpt", str(files[".model"])],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(files[".model"])], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "TorchScript" in proc.stderr and not marker.exists()
 
@@ -127,8 +154,11 @@ def test_rs_cache_beside_a_checkpoint_is_read_as_data(payloads, tmp_path):
     _, marker, files = payloads
     good = _toy_ckpt(tmp_path / "good.pt")
     (tmp_path / "good.rs.pt").write_bytes(files[".pt"].read_bytes())
-    proc = subprocess.run([sys.executable, "-m", "landscape.evaluate", "--ckpt", str(good), "--attack", "rs",
-                           "--episodes", "1"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(good), "--attack", "rs", "--episodes", "1"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "TorchScript" in proc.stderr and not marker.exists()
 
@@ -189,8 +219,11 @@ def test_pickled_code_refused_in_both_formats(tmp_path, legacy, suffix):
             return os.system, (f"touch {marker}",)
 
     path = tmp_path / f"evil{suffix}"
-    torch.save({"format": checkpoint.FORMAT, "policy_model": OrderedDict(), "x": Evil()}, path,
-               _use_new_zipfile_serialization=not legacy)
+    torch.save(
+        {"format": checkpoint.FORMAT, "policy_model": OrderedDict(), "x": Evil()},
+        path,
+        _use_new_zipfile_serialization=not legacy,
+    )
     with pytest.raises(LandscapeError, match=r"refusing (posix|os)\.system"):
         checkpoint.load(path)
     assert not marker.exists()
@@ -201,14 +234,16 @@ class _ObjectArrayBomb:
     """Pickles as numpy's own reconstruction of an object array of 10^9 entries (96 bytes of pickle)."""
 
     def __reduce__(self):
-        return (np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"),
-                (1, (10**9,), np.dtype(object), False, []))
+        return (np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"), (1, (10**9,), np.dtype(object), False, []))
 
 
 class _HugeNumericArray:
     def __reduce__(self):
-        return (np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"),
-                (1, (10**6, 10**6), np.dtype("f8"), False, b"\0" * 8))
+        return (
+            np._core.multiarray._reconstruct,
+            (np.ndarray, (0,), b"b"),
+            (1, (10**6, 10**6), np.dtype("f8"), False, b"\0" * 8),
+        )
 
 
 class _CallNdarray:
@@ -216,8 +251,10 @@ class _CallNdarray:
         return (np.ndarray, ((10**6, 10**6),))
 
 
-@pytest.mark.parametrize("bomb, msg", [(_ObjectArrayBomb(), "numpy dtype"), (_HugeNumericArray(), "numpy array"),
-                                       (_CallNdarray(), "not callable")])
+@pytest.mark.parametrize(
+    "bomb, msg",
+    [(_ObjectArrayBomb(), "numpy dtype"), (_HugeNumericArray(), "numpy array"), (_CallNdarray(), "not callable")],
+)
 def test_numpy_bombs_refused(tmp_path, bomb, msg):
     path = tmp_path / "bomb.model"
     torch.save({"policy_model": OrderedDict(), "envs": [bomb]}, path)
@@ -240,8 +277,9 @@ def test_storage_type_cannot_be_called_to_allocate(tmp_path):
 def test_stride0_tensor_refused(tmp_path, legacy):
     path = tmp_path / "bomb.pt"
     wide = torch.zeros(1).expand(100_000, 100_000)  # 40 GB once materialized, 4 bytes in the file
-    torch.save({"format": checkpoint.FORMAT, "actor": {"net.0.weight": wide}}, path,
-               _use_new_zipfile_serialization=not legacy)
+    torch.save(
+        {"format": checkpoint.FORMAT, "actor": {"net.0.weight": wide}}, path, _use_new_zipfile_serialization=not legacy
+    )
     with pytest.raises(LandscapeError, match="stride 0"):
         checkpoint.load(path)
 
@@ -258,8 +296,9 @@ def test_tensor_larger_than_its_storage_refused(tmp_path):
     with zipfile.ZipFile(io.BytesIO(bytes(raw))) as zin, zipfile.ZipFile(forged, "w") as zout:
         for info in zin.infolist():
             data = zin.read(info.filename)
-            zout.writestr(info.filename, data.replace(b"K\x04\x85", b"K\x09\x85") if info.filename.endswith("data.pkl")
-                          else data)
+            zout.writestr(
+                info.filename, data.replace(b"K\x04\x85", b"K\x09\x85") if info.filename.endswith("data.pkl") else data
+            )
     with pytest.raises(LandscapeError, match="does not fit its storage"):
         torchfile.read(forged)
 
@@ -299,9 +338,16 @@ def test_codecs_encode_only_for_bytes(tmp_path):
 
 
 def test_reader_matches_torch_load_on_good_files(tmp_path):
-    obj = {"t": torch.randn(3, 5)[:, 1:4], "h": torch.arange(6, dtype=torch.int64).view(2, 3).t(),
-           "b": torch.tensor([True, False]), "e": torch.zeros(0), "d": OrderedDict(x=torch.ones(2, dtype=torch.float64)),
-           "a": np.arange(6.0).reshape(2, 3), "s": np.float32(1.5), "n": [1, "x", None, 2.5]}
+    obj = {
+        "t": torch.randn(3, 5)[:, 1:4],
+        "h": torch.arange(6, dtype=torch.int64).view(2, 3).t(),
+        "b": torch.tensor([True, False]),
+        "e": torch.zeros(0),
+        "d": OrderedDict(x=torch.ones(2, dtype=torch.float64)),
+        "a": np.arange(6.0).reshape(2, 3),
+        "s": np.float32(1.5),
+        "n": [1, "x", None, 2.5],
+    }
     for legacy in (False, True):
         path = tmp_path / f"ok{legacy}.model"
         torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
@@ -323,8 +369,17 @@ def test_hostile_data_stays_inert_text_in_the_page(tmp_path):
 
     from landscape.compare import write_page
 
-    data = {"points": [{"id": HOSTILE, "label": "</script><script>window.pwned=4</script>", "ckpt": "__PLOTLY__.pt",
-                        "algo": "__DATA__", HOSTILE: "<!-- \u2028 \u2029 &amp; __TITLE__"}]}
+    data = {
+        "points": [
+            {
+                "id": HOSTILE,
+                "label": "</script><script>window.pwned=4</script>",
+                "ckpt": "__PLOTLY__.pt",
+                "algo": "__DATA__",
+                HOSTILE: "<!-- \u2028 \u2029 &amp; __TITLE__",
+            }
+        ]
+    }
     title = f"{HOSTILE} vs __DATA__ vs __PLOTLY__ vs __TITLE__"
     write_page(data, tmp_path / "p.html", title)
     page = (tmp_path / "p.html").read_text()
@@ -332,4 +387,6 @@ def test_hostile_data_stays_inert_text_in_the_page(tmp_path):
     assert json.loads(blob) == data  # the data survives exactly, as data
     assert not re.search(r"[<>&\u2028\u2029]", blob)  # and cannot end its <script> or open a comment
     assert page.count(html_.escape(title)) == 2 and HOSTILE not in page  # <title> and <h1>, escaped, filled once
-    assert page.count("__PLOTLY__") == 3 and page.count("__DATA__") == 3  # title x2 + the data: nothing substituted twice
+    assert (
+        page.count("__PLOTLY__") == 3 and page.count("__DATA__") == 3
+    )  # title x2 + the data: nothing substituted twice

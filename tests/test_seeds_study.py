@@ -18,21 +18,36 @@ def study():
 
 
 def _cfg(tmp_path: Path) -> dict:
-    return {"env": "Hopper-v5", "seeds": [0, 1, 2], "steps": 4096, "runs_dir": str(tmp_path / "runs"),
-            "out_dir": str(tmp_path / "study"), "train_flags": [], "algos": {"spo": [], "arpo": []},
-            "evaluation": {"episodes": 10, "seed": 0, "attacks": "mad,optimal", "adversary_steps": 1000}}
+    return {
+        "env": "Hopper-v5",
+        "seeds": [0, 1, 2],
+        "steps": 4096,
+        "runs_dir": str(tmp_path / "runs"),
+        "out_dir": str(tmp_path / "study"),
+        "train_flags": [],
+        "algos": {"spo": [], "arpo": []},
+        "evaluation": {"episodes": 10, "seed": 0, "attacks": "mad,optimal", "adversary_steps": 1000},
+    }
 
 
 def _result(natural: float, mad: float, optimal: float) -> dict:
     cell = lambda m: {"mean": m, "se": 1.0, "n": 10}  # noqa: E731
-    return {"natural": cell(natural), "attacks": {"mad": cell(mad), "optimal": cell(optimal)},
-            "worst": cell(min(mad, optimal))}
+    return {
+        "natural": cell(natural),
+        "attacks": {"mad": cell(mad), "optimal": cell(optimal)},
+        "worst": cell(min(mad, optimal)),
+    }
 
 
 def test_table_takes_medians_over_the_seeds_present(study, tmp_path):
     cfg = _cfg(tmp_path)
-    results = {("spo", 0): (3000, 1500, 600), ("spo", 1): (3300, 1800, 400), ("spo", 2): (2000, 1900, 900),
-               ("arpo", 0): (1400, 1300, 1250), ("arpo", 2): (1000, 900, 1100)}  # arpo seed 1 unfinished
+    results = {
+        ("spo", 0): (3000, 1500, 600),
+        ("spo", 1): (3300, 1800, 400),
+        ("spo", 2): (2000, 1900, 900),
+        ("arpo", 0): (1400, 1300, 1250),
+        ("arpo", 2): (1000, 900, 1100),
+    }  # arpo seed 1 unfinished
     for (algo, seed), values in results.items():
         path = study.result_path(cfg, algo, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +97,10 @@ def test_configs_under_analyses_hold_no_absolute_paths():
         return [x] if isinstance(x, str) else []
 
     root = SCRIPT.parents[1]
-    found = {str(p.relative_to(root)): s for p in root.rglob("*.toml")
-             for s in strings(tomllib.loads(p.read_text())) if s.startswith(("/", "~"))}
+    found = {
+        str(p.relative_to(root)): s
+        for p in root.rglob("*.toml")
+        for s in strings(tomllib.loads(p.read_text()))
+        if s.startswith(("/", "~"))
+    }
     assert not found

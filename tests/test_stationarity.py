@@ -56,8 +56,7 @@ def _repeat(mod, th, mask, tau, repeats, budget, seed):
         g, gs = per_episode_gradients(space, thetas[idx], tr, n, gamma=1.0, lam=1.0, scaled=True)
         return {"raw": g[..., mask], "scaled": gs[..., mask]}
 
-    res = sequential_test(sample, len(thetas), tau, start=16, budget=budget, alpha=0.05,
-                          blocks=Blocks.of(space, mask))
+    res = sequential_test(sample, len(thetas), tau, start=16, budget=budget, alpha=0.05, blocks=Blocks.of(space, mask))
     return res, np.array([r["verdict"] for r in res]).reshape(repeats, -1)
 
 
@@ -120,8 +119,16 @@ def test_one_rule_for_every_grid_screen():
     surf = {"done": np.ones((5, 5), bool), "coords_0": x, "coords_1": x}
     for m in ("natural", "adversarial", "grad_natural", "grad_adversarial", "gap"):
         surf[m], surf[f"{m}_se"] = g, se
-    meta = {"attack": {"name": "mad", "eps": 0.1}, "directions": [{"label": "a"}, {"label": "b"}], "env_id": "x",
-            "ckpts": [], "episodes": 1, "grad_episodes": 3, "seed": 0, "version": "0"}
+    meta = {
+        "attack": {"name": "mad", "eps": 0.1},
+        "directions": [{"label": "a"}, {"label": "b"}],
+        "env_id": "x",
+        "ckpts": [],
+        "episodes": 1,
+        "grad_episodes": 3,
+        "seed": 0,
+        "version": "0",
+    }
     page = page_data({"meta": meta, "surface": surf, "store": "s"}, [])
     mask = grid_verdicts(g, se) == STATIONARY
     assert mask.sum() == 1 and mask[2, 2]

@@ -53,8 +53,27 @@ def test_cli_exact(tmp_path):
     ckpt = tmp_path / "toy.pt"
     checkpoint.save(trap.make_agent(trap.TRAP), ckpt)
     out = tmp_path / "sticky.json"
-    sticky_main(["--ckpt", str(ckpt), "--exact", "--objectives", "spo,arpo", "-K", "4", "--radius", "0.1",
-                 "--updates", "400", "--params", "weights", "--attack", "none", "--out", str(out)])
+    sticky_main(
+        [
+            "--ckpt",
+            str(ckpt),
+            "--exact",
+            "--objectives",
+            "spo,arpo",
+            "-K",
+            "4",
+            "--radius",
+            "0.1",
+            "--updates",
+            "400",
+            "--params",
+            "weights",
+            "--attack",
+            "none",
+            "--out",
+            str(out),
+        ]
+    )
     rep = json.loads(out.read_text())
     assert rep["objectives"]["arpo"]["fall_back_share"] == 1.0 and rep["objectives"]["spo"]["fall_back_share"] == 0.0
     from PIL import Image

@@ -7,8 +7,12 @@ from landscape.sim.toys import trap
 
 
 def _maximize(f, start):
-    r = minimize(lambda w: -float(f(torch.tensor(w))), np.array(start, float), method="Nelder-Mead",
-                 options=dict(xatol=1e-10, fatol=1e-14, maxiter=5000))
+    r = minimize(
+        lambda w: -float(f(torch.tensor(w))),
+        np.array(start, float),
+        method="Nelder-Mead",
+        options=dict(xatol=1e-10, fatol=1e-14, maxiter=5000),
+    )
     return r.x
 
 
@@ -28,7 +32,7 @@ def test_env_returns_match_closed_form():
 def test_worst_case_is_exact_against_dense_search():
     """min over the 16 vertex choices == min over a dense grid of mean shifts in [-c, c]^2."""
     gen = torch.Generator().manual_seed(0)
-    Ws = (torch.rand(20, 2, generator=gen, dtype=torch.float64) * 4 - 2)
+    Ws = torch.rand(20, 2, generator=gen, dtype=torch.float64) * 4 - 2
     d = torch.linspace(-1, 1, 201, dtype=torch.float64)
     for W in Ws:
         c = trap.EPS * W.abs().sum() / trap.NORM
@@ -88,8 +92,9 @@ def test_kl_inner_objective_and_its_gradient():
             return float(sum(trap.shifted_return(w, u0 * s, u1 * s) for u0 in (-1, 1) for u1 in (-1, 1)) / 4)
 
         h = 1e-6
-        fd = torch.tensor([(f(W + h * e) - f(W - h * e)) / (2 * h) for e in torch.eye(2, dtype=torch.float64)],
-                          dtype=torch.float64)
+        fd = torch.tensor(
+            [(f(W + h * e) - f(W - h * e)) / (2 * h) for e in torch.eye(2, dtype=torch.float64)], dtype=torch.float64
+        )
         assert torch.allclose(trap.kl_gradient(W)[0], fd, atol=1e-6)
 
 

@@ -35,8 +35,20 @@ def _rows(path):
 
 def test_train_checkpoints_and_resumes(tmp_path):
     out = tmp_path / "run.pt"
-    common = ["--env", "Hopper-v5", "--steps-per-iter", "256", "--eval-every", "2", "--eval-episodes", "2",
-              "--checkpoint-every", "1", "--out", str(out)]
+    common = [
+        "--env",
+        "Hopper-v5",
+        "--steps-per-iter",
+        "256",
+        "--eval-every",
+        "2",
+        "--eval-episodes",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        str(out),
+    ]
     train_main(["--steps", "512", *common])
     rows = _rows(out.with_suffix(".csv"))
     assert [int(r["iteration"]) for r in rows] == [1, 2]
@@ -61,8 +73,12 @@ def test_evaluate_json(tmp_path):
     agent = Agent.new("Hopper-v5", 11, 3)
     path = tmp_path / "a.pt"
     checkpoint.save(agent, path)
-    proc = subprocess.run([sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path), "--episodes", "3",
-                           "--json"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(path), "--episodes", "3", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out = json.loads(proc.stdout)
     assert out["natural"]["n"] == 3 and out["deterministic"] is True
     assert np.isfinite(out["natural"]["mean"]) and out["natural"]["se"] >= 0

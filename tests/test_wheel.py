@@ -15,8 +15,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("setuptools") is None,
-                                reason="building the wheel without network needs setuptools installed here")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("setuptools") is None,
+    reason="building the wheel without network needs setuptools installed here",
+)
 
 
 def test_wheel_runs_the_users_command_outside_the_clone(tmp_path):
@@ -26,8 +28,22 @@ def test_wheel_runs_the_users_command_outside_the_clone(tmp_path):
     for f in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / f, src)
     shutil.copytree(ROOT / "landscape", src / "landscape", ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp_path), str(src)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
     wheel = next(tmp_path.glob("landscape-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for stem in ("hopper_spo", "hopper_arpo", "hopper_barpo"):
@@ -38,25 +54,62 @@ def test_wheel_runs_the_users_command_outside_the_clone(tmp_path):
     py, cli = venv / "bin" / "python", venv / "bin" / "landscape"
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    where = subprocess.run([str(py), "-c", "import landscape; print(landscape.__file__)"], cwd=work, env=env,
-                           check=True, capture_output=True, text=True).stdout.strip()
+    where = subprocess.run(
+        [str(py), "-c", "import landscape; print(landscape.__file__)"],
+        cwd=work,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert where.startswith(str(venv)), f"the venv imports landscape from {where}, not from the wheel"
     installed = Path(where).parent / "checkpoints"
 
     small = ["--resolution", "5", "--episodes", "1", "--no-render"]
-    a = subprocess.run([str(py), "-m", "landscape.scan", "--ckpt", "hopper_arpo.pt", *small, "--metrics", "natural",
-                        "--out", str(tmp_path / "arpo")], cwd=work, env=env, capture_output=True, text=True)
+    a = subprocess.run(
+        [
+            str(py),
+            "-m",
+            "landscape.scan",
+            "--ckpt",
+            "hopper_arpo.pt",
+            *small,
+            "--metrics",
+            "natural",
+            "--out",
+            str(tmp_path / "arpo"),
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert a.returncode == 0, a.stderr
     assert f"using the bundled checkpoint {installed / 'hopper_arpo.pt'}" in a.stderr
     # the learned optimal adversary comes from the cache beside the bundled file (a scan never trains one)
-    b = subprocess.run([str(cli), "scan", "--ckpt", "hopper_spo", *small, "--metrics", "natural,adversarial",
-                        "--attack", "optimal", "--out", str(tmp_path / "spo")], cwd=work, env=env,
-                       capture_output=True, text=True)
+    b = subprocess.run(
+        [
+            str(cli),
+            "scan",
+            "--ckpt",
+            "hopper_spo",
+            *small,
+            "--metrics",
+            "natural,adversarial",
+            "--attack",
+            "optimal",
+            "--out",
+            str(tmp_path / "spo"),
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert b.returncode == 0, b.stderr
     meta = json.loads((tmp_path / "spo" / "scan.json").read_text())
     assert meta["ckpt"] == str(installed / "hopper_spo.pt") and meta["attack"]["name"] == "optimal"
     assert (tmp_path / "arpo" / "surface.npz").is_file() and (tmp_path / "spo" / "surface.npz").is_file()
     assert not any(work.iterdir()), "the scans wrote into the working directory"
-    bad = subprocess.run([str(cli), "scan", "--ckpt", "hopper_nope"], cwd=work, env=env, capture_output=True,
-                         text=True)
+    bad = subprocess.run([str(cli), "scan", "--ckpt", "hopper_nope"], cwd=work, env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "bundled: hopper_arpo, hopper_barpo, hopper_spo" in bad.stderr

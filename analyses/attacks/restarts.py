@@ -45,14 +45,33 @@ def main() -> None:
             per[r] = ret
             m, se = mean_se(ret)
             d, dse = mean_se(ret - per[restarts[0]])
-            rows.setdefault(name, {})[str(r)] = {"mean": float(m), "se": float(se), "diff_vs_first": float(d),
-                                                 "diff_se": float(dse), "wall_s": time.perf_counter() - wall,
-                                                 "cpu_s": time.process_time() - cpu}
-            print(f"{name:<10} restarts {r}: {m:8.1f} +- {se:5.1f}   vs {restarts[0]}: {d:+8.1f} +- {dse:5.1f}"
-                  f"   ({time.perf_counter() - wall:.0f} s)", flush=True)
+            rows.setdefault(name, {})[str(r)] = {
+                "mean": float(m),
+                "se": float(se),
+                "diff_vs_first": float(d),
+                "diff_se": float(dse),
+                "wall_s": time.perf_counter() - wall,
+                "cpu_s": time.process_time() - cpu,
+            }
+            print(
+                f"{name:<10} restarts {r}: {m:8.1f} +- {se:5.1f}   vs {restarts[0]}: {d:+8.1f} +- {dse:5.1f}"
+                f"   ({time.perf_counter() - wall:.0f} s)",
+                flush=True,
+            )
     ev.close()
-    OUT.write_text(json.dumps({"ckpt": args.ckpt, "episodes": args.episodes, "seed": 0, "eps": attack.eps,
-                               "restarts": restarts, "attacks": rows}, indent=1))
+    OUT.write_text(
+        json.dumps(
+            {
+                "ckpt": args.ckpt,
+                "episodes": args.episodes,
+                "seed": 0,
+                "eps": attack.eps,
+                "restarts": restarts,
+                "attacks": rows,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

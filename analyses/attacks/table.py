@@ -48,8 +48,10 @@ def main(paths: list[str]) -> None:
         row += [cell(r["attacks"][a]) if a in r.get("attacks", {}) else "" for a in attacks]
         if "worst" in r:
             w = r["worst"]
-            row.append(f"**{w['mean']:.0f} +- {w['se']:.0f}** ({w['attack']}, "
-                       f"{100 * w['mean'] / r['natural']['mean']:.0f}% of natural)")
+            row.append(
+                f"**{w['mean']:.0f} +- {w['se']:.0f}** ({w['attack']}, "
+                f"{100 * w['mean'] / r['natural']['mean']:.0f}% of natural)"
+            )
         else:
             row.append("")
         print("| " + " | ".join(row) + " |")

@@ -12,9 +12,11 @@ ALGOS = ("spo", "arpo", "barpo")
 
 
 def fosp_rows(d: Path) -> list[str]:
-    rows = ["| checkpoint | objective | episodes | verdict | norm +- se | test bounds (lower, upper; z = 2.45) | threshold "
-            "(0.5 x reference; episodes per reference point) | min. detectable | std-scaled norm | largest block |",
-            "|---|---|---:|---|---:|---|---:|---:|---:|---|"]
+    rows = [
+        "| checkpoint | objective | episodes | verdict | norm +- se | test bounds (lower, upper; z = 2.45) | threshold "
+        "(0.5 x reference; episodes per reference point) | min. detectable | std-scaled norm | largest block |",
+        "|---|---|---:|---|---:|---|---:|---:|---:|---|",
+    ]
     for algo in ALGOS:
         path = d / f"fosp_hopper_{algo}.json"
         if not path.exists():
@@ -25,18 +27,25 @@ def fosp_rows(d: Path) -> list[str]:
             block = max(raw["blocks"].items(), key=lambda kv: kv[1]["norm"])
             ref = t.get("reference", {})
             # a reference whose U is within 2 SE of 0 gives threshold ~0: the test then cannot certify anything
-            threshold = (f"{raw['threshold']:.0f}" if ref.get("resolved_raw", True) else "undefined (reference unresolved)")
+            threshold = (
+                f"{raw['threshold']:.0f}" if ref.get("resolved_raw", True) else "undefined (reference unresolved)"
+            )
             threshold += f"; {ref['episodes']}" if "episodes" in ref else ""
-            rows.append(f"| {algo} | {obj} | {t['episodes']} | {t['verdict']} | {raw['norm']:.0f} +- {raw['norm_se']:.0f}"
-                        f" | {raw['lower']:.0f}, {raw['upper']:.0f} | {threshold} | "
-                        f"{raw['min_detectable_norm']:.0f} | {sc['norm']:.0f} ({sc['verdict']}) | "
-                        f"{block[0]} {block[1]['norm']:.0f} |")
+            rows.append(
+                f"| {algo} | {obj} | {t['episodes']} | {t['verdict']} | {raw['norm']:.0f} +- {raw['norm_se']:.0f}"
+                f" | {raw['lower']:.0f}, {raw['upper']:.0f} | {threshold} | "
+                f"{raw['min_detectable_norm']:.0f} | {sc['norm']:.0f} ({sc['verdict']}) | "
+                f"{block[0]} {block[1]['norm']:.0f} |"
+            )
     return rows
 
 
 def sticky_rows(d: Path) -> list[str]:
-    rows = ["| checkpoint | objective | restarts | fell back | escaped (2 radii) | final distance (radii) | "
-            "null's | Mann-Whitney p | differs from null |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    rows = [
+        "| checkpoint | objective | restarts | fell back | escaped (2 radii) | final distance (radii) | "
+        "null's | Mann-Whitney p | differs from null |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for algo in ALGOS:
         path = d / f"sticky_hopper_{algo}.json"
         if not path.exists():
@@ -46,9 +55,11 @@ def sticky_rows(d: Path) -> list[str]:
             if obj == "null":
                 continue
             v = o["vs_null"]
-            rows.append(f"| {algo} | {obj} | {len(o['fell_back'])} | {sum(o['fell_back'])} | "
-                        f"{o['escaped_share']:.0%} | {v['final_distance_radii']:.2f} | {v['null_final_distance_radii']:.2f}"
-                        f" | {v['mann_whitney_p']:.2g} | {'yes' if v['differs_from_null'] else 'no'} |")
+            rows.append(
+                f"| {algo} | {obj} | {len(o['fell_back'])} | {sum(o['fell_back'])} | "
+                f"{o['escaped_share']:.0%} | {v['final_distance_radii']:.2f} | {v['null_final_distance_radii']:.2f}"
+                f" | {v['mann_whitney_p']:.2g} | {'yes' if v['differs_from_null'] else 'no'} |"
+            )
     return rows
 
 

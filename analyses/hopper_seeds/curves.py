@@ -26,9 +26,11 @@ def read_log(path: Path) -> dict[str, np.ndarray]:
     with open(path) as f:
         rows = list(csv.DictReader(f))
     evals = [r for r in rows if r["eval_return"] != "nan" and int(r["iteration"]) % 10 == 0]
-    return {"step": np.array([int(r["step"]) for r in evals]),
-            "eval": np.array([float(r["eval_return"]) for r in evals]),
-            "std": np.array([float(r.get("action_std") or "nan") for r in evals])}
+    return {
+        "step": np.array([int(r["step"]) for r in evals]),
+        "eval": np.array([float(r["eval_return"]) for r in evals]),
+        "std": np.array([float(r.get("action_std") or "nan") for r in evals]),
+    }
 
 
 def group_logs(folders: list[Path]) -> dict[tuple[str, str], list[dict]]:

@@ -68,16 +68,44 @@ def train_command(cfg: dict, algo: str, seed: int) -> list[str] | None:
     out = run_path(cfg, algo, seed)
     if finished_training(cfg, out):
         return None
-    cmd = [sys.executable, "-m", "landscape.train", "--algo", trainer(algo), "--env", cfg["env"], "--steps",
-           str(cfg["steps"]), "--seed", str(seed), "--out", str(out), *cfg["train_flags"], *cfg["algos"][algo]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "landscape.train",
+        "--algo",
+        trainer(algo),
+        "--env",
+        cfg["env"],
+        "--steps",
+        str(cfg["steps"]),
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        *cfg["train_flags"],
+        *cfg["algos"][algo],
+    ]
     return cmd + ["--resume"] if out.exists() else cmd
 
 
 def eval_command(cfg: dict, algo: str, seed: int) -> list[str]:
     ev = cfg["evaluation"]
-    return [sys.executable, "-m", "landscape.evaluate", "--ckpt", str(run_path(cfg, algo, seed)), "--json",
-            "--episodes", str(ev["episodes"]), "--seed", str(ev["seed"]), "--attack", ev["attacks"],
-            "--adversary-steps", str(ev["adversary_steps"])]
+    return [
+        sys.executable,
+        "-m",
+        "landscape.evaluate",
+        "--ckpt",
+        str(run_path(cfg, algo, seed)),
+        "--json",
+        "--episodes",
+        str(ev["episodes"]),
+        "--seed",
+        str(ev["seed"]),
+        "--attack",
+        ev["attacks"],
+        "--adversary-steps",
+        str(ev["adversary_steps"]),
+    ]
 
 
 def out_dir(cfg: dict) -> Path:
@@ -132,6 +160,7 @@ def evaluate(cfg: dict, algo: str, seed: int, dry: bool) -> None:
 
 def run_stage(cfg: dict, stage: str, dry: bool, workers: int) -> None:
     """Every (algorithm, seed) through the stage's steps, `workers` pipelines at a time."""
+
     def pipeline(job):
         if stage in ("train", "all"):
             finished = train(cfg, *job, dry)
@@ -171,8 +200,9 @@ def stage_table(cfg: dict) -> list[dict]:
         res = {s: json.loads(p.read_text()) for s in cfg["seeds"] if (p := result_path(cfg, algo, s)).exists()}
         if not res:
             continue
-        medians.append({"algo": algo, "n": len(res), **{c: statistics.median(score(r, c) for r in res.values())
-                                                        for c in cols}})
+        medians.append(
+            {"algo": algo, "n": len(res), **{c: statistics.median(score(r, c) for r in res.values()) for c in cols}}
+        )
         per_seed += [{"algo": algo, "seed": s, **{c: score(r, c) for c in cols}} for s, r in res.items()]
     with open(out_dir(cfg) / "table.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["algo", "n", *cols])
@@ -180,9 +210,13 @@ def stage_table(cfg: dict) -> list[dict]:
         w.writerows(medians)
     ev = cfg["evaluation"]
     row = lambda first, r: f"| {first} | " + " | ".join(f"{r[c]:.0f}" for c in cols) + " |"  # noqa: E731
-    lines = [f"Median over seeds ({cfg['env']}, {cfg['steps']:,} training steps, {ev['episodes']} deterministic "
-             f"episodes per checkpoint, eps = the env's standard; n = seeds evaluated)", "",
-             "| algo | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    lines = [
+        f"Median over seeds ({cfg['env']}, {cfg['steps']:,} training steps, {ev['episodes']} deterministic "
+        f"episodes per checkpoint, eps = the env's standard; n = seeds evaluated)",
+        "",
+        "| algo | n | " + " | ".join(cols) + " |",
+        "|---" * (len(cols) + 2) + "|",
+    ]
     lines += [row(f"{r['algo']} | {r['n']}", r) for r in medians]
     lines += ["", "Every seed", "", "| algo | seed | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     lines += [row(f"{r['algo']} | {r['seed']}", r) for r in per_seed]

@@ -87,16 +87,24 @@ def main():
             moves[name].append(one_update(agent, batch, loss, seed=b))
         splits.append(split_gradient(agent, batch, args.eps))
     rows = {k: mean_se(np.array(v)) for k, v in moves.items()}
-    result = {"ckpt": args.ckpt, "eps": args.eps, "batches": args.batches,
-              "start_log_std": float(agent.actor.log_std.detach().mean()),
-              "delta_log_std_per_update": {k: {"mean": m, "se": s} for k, (m, s) in rows.items()},
-              "robust_term_dlogstd_by_advantage_sign": {k: float(np.mean([s[k] for s in splits])) for k in ("A>0", "A<0")},
-              "wall_s": time.time() - t0, "cpu_s": time.process_time() - c0}
+    result = {
+        "ckpt": args.ckpt,
+        "eps": args.eps,
+        "batches": args.batches,
+        "start_log_std": float(agent.actor.log_std.detach().mean()),
+        "delta_log_std_per_update": {k: {"mean": m, "se": s} for k, (m, s) in rows.items()},
+        "robust_term_dlogstd_by_advantage_sign": {k: float(np.mean([s[k] for s in splits])) for k in ("A>0", "A<0")},
+        "wall_s": time.time() - t0,
+        "cpu_s": time.process_time() - c0,
+    }
     (HERE / f"results_{Path(args.ckpt).stem}.json").write_text(json.dumps(result, indent=1))
     print(f"start mean log-std {result['start_log_std']:.3f}; change of mean log-std after one PPO update:")
     for k, (m, s) in rows.items():
         print(f"  {k:40s} {m:+.4f} +- {s:.4f}")
-    print("robust term's d loss / d log-std (negative = pushes the std up):", result["robust_term_dlogstd_by_advantage_sign"])
+    print(
+        "robust term's d loss / d log-std (negative = pushes the std up):",
+        result["robust_term_dlogstd_by_advantage_sign"],
+    )
     print(f"wall {result['wall_s']:.0f} s, cpu {result['cpu_s']:.0f} s")
 
 

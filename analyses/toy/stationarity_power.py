@@ -24,8 +24,9 @@ def target_points(norms):
     w0, b0 = target.optimum()
     gain = 2 * np.linalg.norm([(target.X / target.NORM).sum(0)[0], (target.X / target.NORM).sum(0)[1], target.H])
     th = target.to_theta(np.tile(w0, (len(norms), 1)), b0 + np.asarray(norms) / gain)
-    exact = [float(np.linalg.norm(target.exact_gradient(t[1:3].double().numpy(), float(t[3]), float(t[0]))[1:]))
-             for t in th]
+    exact = [
+        float(np.linalg.norm(target.exact_gradient(t[1:3].double().numpy(), float(t[3]), float(t[0]))[1:])) for t in th
+    ]
     return th, np.array(exact), torch.tensor([False, True, True, True]), target.make_agent().space, target
 
 
@@ -44,8 +45,13 @@ def trap_points(norms):
                 hi = mid
         W.append(opt + lo * (far - opt))
     W = torch.stack(W)
-    return (trap.to_theta(W), trap.gradient(W).norm(dim=1).numpy(), torch.tensor([False, True, True, False]),
-            trap.make_agent().space, trap)
+    return (
+        trap.to_theta(W),
+        trap.gradient(W).norm(dim=1).numpy(),
+        torch.tensor([False, True, True, False]),
+        trap.make_agent().space,
+        trap,
+    )
 
 
 def run(env: str, norms, tau: float, repeats: int, start: int, budget: int, alpha: float, seed: int = 0) -> dict:
@@ -64,10 +70,24 @@ def run(env: str, norms, tau: float, repeats: int, start: int, budget: int, alph
     for j, e in enumerate(exact):
         counts = {k: int((v[:, j] == k).sum()) for k in (STATIONARY, NOT_STATIONARY, UNRESOLVED)}
         wrong = counts[NOT_STATIONARY] if e < tau else counts[STATIONARY] if e > tau else 0
-        rows.append({"exact_norm": float(e), "truth": STATIONARY if e < tau else NOT_STATIONARY, **counts,
-                     "errors": int(wrong), "median_episodes": float(np.median(n[:, j]))})
-    return {"env": env, "tau": tau, "alpha_per_side": alpha, "start": start, "budget": budget, "repeats": repeats,
-            "points": rows}
+        rows.append(
+            {
+                "exact_norm": float(e),
+                "truth": STATIONARY if e < tau else NOT_STATIONARY,
+                **counts,
+                "errors": int(wrong),
+                "median_episodes": float(np.median(n[:, j])),
+            }
+        )
+    return {
+        "env": env,
+        "tau": tau,
+        "alpha_per_side": alpha,
+        "start": start,
+        "budget": budget,
+        "repeats": repeats,
+        "points": rows,
+    }
 
 
 def main(argv=None):
@@ -76,15 +96,21 @@ def main(argv=None):
     p.add_argument("--out", default=str(Path(__file__).with_name("stationarity_power.json")))
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    out = [run("ToyTarget-v0", [0.0, 1.0, 1.6, 2.5, 4.0], 2.0, a.repeats, 16, 2048, 0.05),
-           run("ToyTrap-v0", [0.0, 0.2, 0.35, 0.7, 1.0], 0.5, a.repeats, 16, 4096, 0.05, seed=1)]
+    out = [
+        run("ToyTarget-v0", [0.0, 1.0, 1.6, 2.5, 4.0], 2.0, a.repeats, 16, 2048, 0.05),
+        run("ToyTrap-v0", [0.0, 0.2, 0.35, 0.7, 1.0], 0.5, a.repeats, 16, 4096, 0.05, seed=1),
+    ]
     for r in out:
-        print(f"{r['env']}: tau {r['tau']}, alpha {r['alpha_per_side']} per side, {r['repeats']} repeats, "
-              f"budget {r['budget']} episodes")
+        print(
+            f"{r['env']}: tau {r['tau']}, alpha {r['alpha_per_side']} per side, {r['repeats']} repeats, "
+            f"budget {r['budget']} episodes"
+        )
         for row in r["points"]:
-            print(f"  |grad| {row['exact_norm']:.3f} ({row['truth']}): stationary {row[STATIONARY]}, not "
-                  f"{row[NOT_STATIONARY]}, unresolved {row[UNRESOLVED]}; errors {row['errors']}; median episodes "
-                  f"{row['median_episodes']:.0f}")
+            print(
+                f"  |grad| {row['exact_norm']:.3f} ({row['truth']}): stationary {row[STATIONARY]}, not "
+                f"{row[NOT_STATIONARY]}, unresolved {row[UNRESOLVED]}; errors {row['errors']}; median episodes "
+                f"{row['median_episodes']:.0f}"
+            )
     Path(a.out).write_text(json.dumps(out, indent=1))
 
 

@@ -28,8 +28,10 @@ def main(argv=None) -> None:
     (a0, a1), (b0, b1) = (-2.0, 2.0), (-0.5, 2.5)
     w1, w2 = torch.linspace(a0, a1, 161, dtype=torch.float64), torch.linspace(b0, b1, 121, dtype=torch.float64)
     W = torch.stack(torch.meshgrid(w1, w2, indexing="ij"), -1)
-    surfaces = {"natural return $J(\\theta, \\mathrm{id})$": trap.natural_return(W),
-                f"worst-case return (eps = {trap.EPS})": trap.worst_return(W)}
+    surfaces = {
+        "natural return $J(\\theta, \\mathrm{id})$": trap.natural_return(W),
+        f"worst-case return (eps = {trap.EPS})": trap.worst_return(W),
+    }
     starts = torch.tensor(trap.DOCUMENTED_STARTS, dtype=torch.float64)
     paths = {a: trap.ascend(starts, a, record=True) for a in ("spo", "arpo", "barpo")}
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2), sharey=True, constrained_layout=True)
@@ -44,13 +46,23 @@ def main(argv=None) -> None:
         ax.set(title=title, xlabel="$W_1$ (branch choice at $s_0$)")
     # each label on its own side of its marker: the natural optimum and the ORP sit close together on W2 = 1.5
     outline = [patheffects.withStroke(linewidth=1.5, foreground="black")]
-    for name, pt, mk, offset, ha in (("natural optimum", trap.NATURAL_OPT, "*", (5, 7), "left"),
-                                     ("ORP", trap.ORP, "P", (-6, 7), "right"),
-                                     ("trap", trap.TRAP, "X", (-6, 7), "right")):
+    for name, pt, mk, offset, ha in (
+        ("natural optimum", trap.NATURAL_OPT, "*", (5, 7), "left"),
+        ("ORP", trap.ORP, "P", (-6, 7), "right"),
+        ("trap", trap.TRAP, "X", (-6, 7), "right"),
+    ):
         for ax in axes:
             ax.plot(*pt, mk, color="white", mec="black", ms=9)
-            ax.annotate(name, pt, xytext=offset, textcoords="offset points", fontsize=7, color="white", ha=ha,
-                        path_effects=outline)
+            ax.annotate(
+                name,
+                pt,
+                xytext=offset,
+                textcoords="offset points",
+                fontsize=7,
+                color="white",
+                ha=ha,
+                path_effects=outline,
+            )
     axes[0].set_ylabel("$W_2$ (action at $s_1$)")
     axes[1].legend(fontsize=7, loc="lower right")
     fig.colorbar(cs, ax=axes, shrink=0.8, pad=0.01, label="return", ticks=MaxNLocator(6))

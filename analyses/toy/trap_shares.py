@@ -19,9 +19,13 @@ import torch
 
 from landscape.sim.toys import trap
 
-BOXES = {"default [-2,2]x[-0.5,2]": trap.START_BOX, "[-1,1]x[-0.5,2]": ((-1.0, 1.0), (-0.5, 2.0)),
-         "[-2,2]x[-0.5,0.5]": ((-2.0, 2.0), (-0.5, 0.5)), "[-2,0]x[-0.5,2]": ((-2.0, 0.0), (-0.5, 2.0)),
-         "[-3,3]x[-1,3]": ((-3.0, 3.0), (-1.0, 3.0))}
+BOXES = {
+    "default [-2,2]x[-0.5,2]": trap.START_BOX,
+    "[-1,1]x[-0.5,2]": ((-1.0, 1.0), (-0.5, 2.0)),
+    "[-2,2]x[-0.5,0.5]": ((-2.0, 2.0), (-0.5, 0.5)),
+    "[-2,0]x[-0.5,2]": ((-2.0, 0.0), (-0.5, 2.0)),
+    "[-3,3]x[-1,3]": ((-3.0, 3.0), (-1.0, 3.0)),
+}
 
 
 def summarize(end: torch.Tensor, algo: str, schedule: str) -> dict:
@@ -31,10 +35,18 @@ def summarize(end: torch.Tensor, algo: str, schedule: str) -> dict:
     lo, hi = trap.wilson(k, n)
     with torch.no_grad():
         nat, worst = trap.natural_return(end).mean().item(), trap.worst_return(end).mean().item()
-    return {"algo": algo, "schedule": schedule, "n": n, "trap": k, "trap_share": k / n, "wilson95": [lo, hi],
-            **{c: int((o == c).sum()) for c in ("orp", "natural", "other")},
-            "mean_natural": nat, "mean_worst": worst,
-            "other_points": np.unique(end[o == "other"].numpy().round(2), axis=0).tolist()[:5]}
+    return {
+        "algo": algo,
+        "schedule": schedule,
+        "n": n,
+        "trap": k,
+        "trap_share": k / n,
+        "wilson95": [lo, hi],
+        **{c: int((o == c).sum()) for c in ("orp", "natural", "other")},
+        "mean_natural": nat,
+        "mean_worst": worst,
+        "other_points": np.unique(end[o == "other"].numpy().round(2), axis=0).tolist()[:5],
+    }
 
 
 def run_all(n: int) -> tuple[list, list]:
@@ -48,7 +60,7 @@ def run_all(n: int) -> tuple[list, list]:
                 continue
             end = trap.ascend(allstarts, al, schedule=sc)
             for i, (name, _) in enumerate(sets):
-                r = summarize(end[i * n:(i + 1) * n], al, sc)
+                r = summarize(end[i * n : (i + 1) * n], al, sc)
                 if name == "main":
                     main_rows.append(r)
                 elif al in ("arpo", "barpo"):
@@ -65,17 +77,26 @@ def main(argv=None):
     torch.set_num_threads(1)
     main_rows, sens = run_all(a.n)
     Path(a.out + ".json").write_text(json.dumps({"main": main_rows, "sensitivity": sens}, indent=1))
-    fmt = lambda r: f"{r['trap']}/{r['n']} ({100 * r['trap_share']:.0f}%, {100 * r['wilson95'][0]:.0f}-{100 * r['wilson95'][1]:.0f}%)"  # noqa: E731
-    lines = ["| algorithm | eps schedule | trapped (95% Wilson) | ORP | natural opt. | other | mean J_nat | mean J_worst |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    fmt = lambda r: (  # noqa: E731
+        f"{r['trap']}/{r['n']} ({100 * r['trap_share']:.0f}%, {100 * r['wilson95'][0]:.0f}-{100 * r['wilson95'][1]:.0f}%)"
+    )
+    lines = [
+        "| algorithm | eps schedule | trapped (95% Wilson) | ORP | natural opt. | other | mean J_nat | mean J_worst |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in main_rows:
-        lines.append(f"| {r['algo']} | {r['schedule'] if r['algo'] != 'spo' else '-'} | {fmt(r)} | {r['orp']} | "
-                     f"{r['natural']} | {r['other']} | {r['mean_natural']:.3f} | {r['mean_worst']:.3f} |")
+        lines.append(
+            f"| {r['algo']} | {r['schedule'] if r['algo'] != 'spo' else '-'} | {fmt(r)} | {r['orp']} | "
+            f"{r['natural']} | {r['other']} | {r['mean_natural']:.3f} | {r['mean_worst']:.3f} |"
+        )
     lines += ["", "| start box | ARPO ramp | BARPO ramp | ARPO constant | BARPO constant |", "|---|---|---|---|---|"]
     for name in BOXES:
         row = {(r["algo"], r["schedule"]): r for r in sens if r["box"] == name}
-        lines.append(f"| {name} | " + " | ".join(fmt(row[(al, sc)]) for sc in ("ramp", "constant")
-                                                   for al in ("arpo", "barpo")) + " |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(fmt(row[(al, sc)]) for sc in ("ramp", "constant") for al in ("arpo", "barpo"))
+            + " |"
+        )
     Path(a.out + ".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

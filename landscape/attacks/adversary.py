@@ -40,12 +40,14 @@ class LearnedAttack(Attack):
     algo = "adversary"  # the algo tag of its checkpoints
     learned = True  # what training.learned_kind looks for in the registry
 
-    def __init__(self, agent, eps, adversary=None, ckpt=None, steps: int = DEFAULT_STEPS, seed: int = 0,
-                 progress: bool = True):
+    def __init__(
+        self, agent, eps, adversary=None, ckpt=None, steps: int = DEFAULT_STEPS, seed: int = 0, progress: bool = True
+    ):
         super().__init__(agent, eps, seed)
         if adversary is None and ckpt is None:
-            raise LandscapeError(f"the {self.name} attack needs a trained adversary: pass --adversary PATH "
-                                 "or a checkpoint")
+            raise LandscapeError(
+                f"the {self.name} attack needs a trained adversary: pass --adversary PATH or a checkpoint"
+            )
         where = adversary
         if adversary is None:
             from .learned import ensure_cache
@@ -53,8 +55,7 @@ class LearnedAttack(Attack):
             where = ensure_cache(agent, ckpt, self.name, self.eps, steps=steps, seed=seed, progress=progress)
         if not isinstance(adversary, Agent):
             adversary = checkpoint.load_adversary(where, agent.env_id)  # ours, or an ATLA / PA-AD lineage file
-        check_adversary(adversary, agent, self.eps, where if isinstance(where, (str, Path)) else "adversary",
-                        self.name)
+        check_adversary(adversary, agent, self.eps, where if isinstance(where, (str, Path)) else "adversary", self.name)
         self.adversary, self.path = adversary, (str(where) if isinstance(where, (str, Path)) else None)
         norm = agent.obs_norm
         self._std = torch.as_tensor(np.sqrt(norm.var) + 1e-8, dtype=torch.float64)

@@ -91,8 +91,17 @@ class PGDAttack(Attack):
 
     input_grad = None
 
-    def __init__(self, agent: Agent, eps: float, steps: int = 10, step_size: float | None = None,
-                 restarts: int = 1, random_start: bool = True, seed: int = 0, closed_form: bool = True):
+    def __init__(
+        self,
+        agent: Agent,
+        eps: float,
+        steps: int = 10,
+        step_size: float | None = None,
+        restarts: int = 1,
+        random_start: bool = True,
+        seed: int = 0,
+        closed_form: bool = True,
+    ):
         super().__init__(agent, eps, seed)
         if steps < 0 or restarts < 1:
             raise LandscapeError(f"{self.name}: steps must be >= 0 and restarts >= 1")
@@ -103,8 +112,10 @@ class PGDAttack(Attack):
 
     def _bound(self, z, thetas, ctx):
         """The objective of z' alone, as pgd wants it (with .grad when the closed form is on)."""
+
         def objective(x):
             return self.objective(x, z, thetas, ctx)
+
         if self.closed_form:
             objective.grad = lambda x: self.input_grad(x, z, thetas, ctx)
         return objective
@@ -123,8 +134,9 @@ class PGDAttack(Attack):
         best, best_val = None, None
         for r in range(self.restarts):
             start = None if self.keys is None else self.uniform(z, z.shape[2:], stream=1 + r) * 2 - 1
-            z_adv = pgd(self._bound(z, thetas, ctx), z, self.eps, self.steps, self.step_size,
-                        self.random_start, self.gen, start)
+            z_adv = pgd(
+                self._bound(z, thetas, ctx), z, self.eps, self.steps, self.step_size, self.random_start, self.gen, start
+            )
             if self.restarts == 1:
                 return z_adv
             with torch.no_grad():

@@ -97,9 +97,9 @@ class SurrogateAttack(PGDAttack):
             # standard normal by inverse CDF of uniforms: the draws are then the same whether the
             # samples are batched or taken one environment at a time (torch.randn's are not)
             u = self.uniform(z, (self.samples, mu.shape[-1]))
-            noise = 2 ** 0.5 * torch.erfinv((2 * u - 1).clamp(-1 + 1e-6, 1 - 1e-6))
+            noise = 2**0.5 * torch.erfinv((2 * u - 1).clamp(-1 + 1e-6, 1 - 1e-6))
             net = batched_net(self.space, thetas)
-            return std, mu[:, :, None] + std * noise, -0.5 * (noise ** 2).sum(-1), net
+            return std, mu[:, :, None] + std * noise, -0.5 * (noise**2).sum(-1), net
 
     def _ratio(self, mu_adv, ctx):
         """pi(a|z') / pi(a|z) of the M sampled actions; the normalizing constants cancel (same std)."""
@@ -118,5 +118,5 @@ class SurrogateAttack(PGDAttack):
         ratio = self._ratio(mean[:, :, None], ctx)
         active = ratio <= 1 + self.clip  # the unclipped term is the minimum (advantage +1); flat elsewhere
         # d(-mean_m min(r_m, clip r_m)) / d mu' = -mean_m active_m r_m (a_m - mu') / sigma^2
-        g_mean = -((active * ratio)[..., None] * (actions - mean[:, :, None]) / std ** 2).mean(-2)
+        g_mean = -((active * ratio)[..., None] * (actions - mean[:, :, None]) / std**2).mean(-2)
         return net.input_grad(hidden, g_mean)

@@ -69,8 +69,11 @@ class Setting:
     def of(cls, config: dict) -> "Setting":
         """The setting a trained adversary's config records."""
         ppo = config.get("ppo", {})
-        return cls(float(ppo.get("lr_policy", 1e-3)), float(ppo.get("entropy_coef", 0.0)),
-                   int(config.get("steps", DEFAULT_STEPS)))
+        return cls(
+            float(ppo.get("lr_policy", 1e-3)),
+            float(ppo.get("entropy_coef", 0.0)),
+            int(config.get("steps", DEFAULT_STEPS)),
+        )
 
 
 def runs_dir(ckpt, kind: str, eps: float) -> Path:
@@ -121,9 +124,18 @@ def _import_legacy(victim: Agent, ckpt, kind: str, eps: float, d: Path) -> None:
         _write_manifest(d, manifest)
 
 
-def train_set(victim: Agent, ckpt, kind: str, eps: float, settings: list[Setting], seeds: list[int],
-              holdout_episodes: int = HOLDOUT_EPISODES, progress: bool = True, ppo: dict | None = None,
-              **kind_opts) -> Path:
+def train_set(
+    victim: Agent,
+    ckpt,
+    kind: str,
+    eps: float,
+    settings: list[Setting],
+    seeds: list[int],
+    holdout_episodes: int = HOLDOUT_EPISODES,
+    progress: bool = True,
+    ppo: dict | None = None,
+    **kind_opts,
+) -> Path:
     """Train the missing runs of settings x seeds against the victim saved at `ckpt`, then select; returns the
     cache path. kind_opts: the attack's own settings (PA-AD: actor_steps), the same for every run; ppo:
     other PPO settings than the adversary's defaults (tests: smaller batches)."""
@@ -147,8 +159,18 @@ def train_set(victim: Agent, ckpt, kind: str, eps: float, settings: list[Setting
             if progress:
                 print(f"{kind} run {name}: training {'(resumed)' if path.exists() else ''}", flush=True)
             wall, cpu = time.perf_counter(), time.process_time()
-            train_adversary(victim, path, eps, steps=setting.steps, seed=seed, resume=path.exists(), victim_path=ckpt,
-                            cfg=setting.ppo(**(ppo or {})), kind=kind, **kind_opts)
+            train_adversary(
+                victim,
+                path,
+                eps,
+                steps=setting.steps,
+                seed=seed,
+                resume=path.exists(),
+                victim_path=ckpt,
+                cfg=setting.ppo(**(ppo or {})),
+                kind=kind,
+                **kind_opts,
+            )
             manifest = _manifest(d)
             entry = manifest["runs"].setdefault(name, {})
             entry["wall_s"] = entry.get("wall_s", 0.0) + time.perf_counter() - wall
@@ -165,8 +187,15 @@ def _score(victim: Agent, path: Path, episodes: int) -> dict:
     wall, cpu = time.perf_counter(), time.process_time()
     returns = victim_return(victim, adv, episodes, HOLDOUT_SEED, per_episode=True)
     mean, se = mean_se(returns)
-    return {"mean": float(mean), "se": float(se), "n": int(episodes), "sha256": checkpoint.file_hash(path),
-            "step": int(adv.step), "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+    return {
+        "mean": float(mean),
+        "se": float(se),
+        "n": int(episodes),
+        "sha256": checkpoint.file_hash(path),
+        "step": int(adv.step),
+        "wall_s": time.perf_counter() - wall,
+        "cpu_s": time.process_time() - cpu,
+    }
 
 
 def select(victim: Agent, ckpt, kind: str, eps: float, holdout_episodes: int = HOLDOUT_EPISODES) -> Path:
@@ -183,14 +212,19 @@ def select(victim: Agent, ckpt, kind: str, eps: float, holdout_episodes: int = H
         entry = manifest["runs"].setdefault(name, {})
         adv = checkpoint.load(path)
         check_adversary(adv, victim, eps, path, kind)
-        entry.update({"setting": asdict(Setting.of(adv.config)), "seed": int(adv.config.get("seed", 0)),
-                      "attack_settings": {k: v for k, v in adv.config.items() if k == "actor_steps"}})
+        entry.update(
+            {
+                "setting": asdict(Setting.of(adv.config)),
+                "seed": int(adv.config.get("seed", 0)),
+                "attack_settings": {k: v for k, v in adv.config.items() if k == "actor_steps"},
+            }
+        )
         scores = entry.setdefault("holdout", {})
         for iterate, f in (("final", path), ("best", d / f"{name}.best.pt")):
             if not f.exists():
                 continue
             old = scores.get(iterate)
-            if (old is None or old.get("sha256") != checkpoint.file_hash(f) or old.get("n") != holdout_episodes):
+            if old is None or old.get("sha256") != checkpoint.file_hash(f) or old.get("n") != holdout_episodes:
                 scores[iterate] = _score(victim, f, holdout_episodes)
             table.append((scores[iterate]["mean"], name, iterate, f))
         _write_manifest(d, manifest)
@@ -198,17 +232,24 @@ def select(victim: Agent, ckpt, kind: str, eps: float, holdout_episodes: int = H
         raise LandscapeError(f"{d}: no finished {kind} run to select from; train a set first")
     _, name, iterate, f = min(table)
     chosen = checkpoint.load(f)
-    chosen.config = {**chosen.config, "selection": {
-        "runs_dir": d.name, "selected": {"run": name, "iterate": iterate, "file": f.name},
-        "holdout_seed": HOLDOUT_SEED, "holdout_episodes": holdout_episodes,
-        "runs": {n: manifest["runs"][n] for n in sorted({t[1] for t in table})}}}
+    chosen.config = {
+        **chosen.config,
+        "selection": {
+            "runs_dir": d.name,
+            "selected": {"run": name, "iterate": iterate, "file": f.name},
+            "holdout_seed": HOLDOUT_SEED,
+            "holdout_episodes": holdout_episodes,
+            "runs": {n: manifest["runs"][n] for n in sorted({t[1] for t in table})},
+        },
+    }
     cache = cache_path(ckpt, kind, eps)
     checkpoint.save(chosen, cache)  # no training state: the runs hold it
     return cache
 
 
-def ensure_cache(victim: Agent, ckpt, kind: str, eps: float, steps: int = DEFAULT_STEPS, seed: int = 0,
-                 progress: bool = True) -> Path:
+def ensure_cache(
+    victim: Agent, ckpt, kind: str, eps: float, steps: int = DEFAULT_STEPS, seed: int = 0, progress: bool = True
+) -> Path:
     """The cache an attack loads: as it is when present (a selected set, or a finished pre-set single run;
     an unfinished pre-set run is resumed in place), else the default set (one run) trained now."""
     cache = cache_path(ckpt, kind, eps)
@@ -217,8 +258,17 @@ def ensure_cache(victim: Agent, ckpt, kind: str, eps: float, steps: int = DEFAUL
         if "selection" in raw.get("config", {}) or is_finished(cache, steps):
             return cache
         check_adversary(checkpoint.load(cache), victim, eps, cache, kind)
-        train_adversary(victim, cache, eps, steps=steps, seed=seed, resume=True, victim_path=ckpt, kind=kind,
-                        cfg=Setting.of(raw.get("config", {})).ppo())
+        train_adversary(
+            victim,
+            cache,
+            eps,
+            steps=steps,
+            seed=seed,
+            resume=True,
+            victim_path=ckpt,
+            kind=kind,
+            cfg=Setting.of(raw.get("config", {})).ppo(),
+        )
         return cache
     return train_set(victim, ckpt, kind, eps, [Setting(steps=steps)], [seed], progress=progress)
 
@@ -235,11 +285,18 @@ def selection_runs(adversary: Agent) -> list[dict]:
         if not scores:
             continue
         iterate = min(scores, key=lambda k: scores[k]["mean"])
-        out.append({"run": name, "iterate": iterate,
-                    "file": f"{sel['runs_dir']}/{name}{'.best' if iterate == 'best' else ''}.pt",
-                    "setting": entry.get("setting"), "seed": entry.get("seed"),
-                    "holdout": {k: scores[iterate][k] for k in ("mean", "se", "n")},
-                    "train_wall_s": entry.get("wall_s"), "train_cpu_s": entry.get("cpu_s")})
+        out.append(
+            {
+                "run": name,
+                "iterate": iterate,
+                "file": f"{sel['runs_dir']}/{name}{'.best' if iterate == 'best' else ''}.pt",
+                "setting": entry.get("setting"),
+                "seed": entry.get("seed"),
+                "holdout": {k: scores[iterate][k] for k in ("mean", "se", "n")},
+                "train_wall_s": entry.get("wall_s"),
+                "train_cpu_s": entry.get("cpu_s"),
+            }
+        )
     return out
 
 
@@ -251,8 +308,11 @@ def _floats(s: str, what: str, cast=float) -> list:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m landscape.attacks.learned", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m landscape.attacks.learned",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--ckpt", required=True, help="the victim checkpoint")
     p.add_argument("--attack", default="optimal", help="learned attack: optimal or paad")
     p.add_argument("--eps", type=float, default=None, help="budget (default: the environment's standard)")
@@ -281,26 +341,43 @@ def main(argv=None) -> None:
     if args.holdout_episodes < 1:
         raise LandscapeError("--holdout-episodes must be at least 1")
     if not args.list:
-        settings = [Setting(lr, ent, int(steps)) for lr in _floats(args.lr, "lr") for ent in _floats(args.entropy, "entropy")
-                    for steps in _floats(args.steps, "steps", int)]
+        settings = [
+            Setting(lr, ent, int(steps))
+            for lr in _floats(args.lr, "lr")
+            for ent in _floats(args.entropy, "entropy")
+            for steps in _floats(args.steps, "steps", int)
+        ]
         if any(s.lr <= 0 or s.entropy < 0 or s.steps <= 0 for s in settings):
             raise LandscapeError("--lr and --steps must be positive, --entropy >= 0")
         opts = {} if args.actor_steps is None else {"actor_steps": args.actor_steps}
-        train_set(victim, args.ckpt, args.attack, eps, settings, _floats(args.seeds, "seeds", int),
-                  args.holdout_episodes, **opts)
+        train_set(
+            victim,
+            args.ckpt,
+            args.attack,
+            eps,
+            settings,
+            _floats(args.seeds, "seeds", int),
+            args.holdout_episodes,
+            **opts,
+        )
     cache = cache_path(args.ckpt, args.attack, eps)
     if not cache.exists():
         raise LandscapeError(f"no {args.attack} set for {args.ckpt} at eps {eps:g} yet")
     adv = checkpoint.load(cache)
     runs = selection_runs(adv)
     sel = adv.config.get("selection", {}).get("selected", {})
-    print(f"{args.attack} attackers of {args.ckpt} (eps {eps:g}); held-out victim return over "
-          f"{args.holdout_episodes} episodes, lower is stronger")
+    print(
+        f"{args.attack} attackers of {args.ckpt} (eps {eps:g}); held-out victim return over "
+        f"{args.holdout_episodes} episodes, lower is stronger"
+    )
     for r in sorted(runs, key=lambda r: r["holdout"]["mean"]):
         mark = "  <- selected" if r["run"] == sel.get("run") else ""
         t = r["train_wall_s"]
-        print(f"{r['run']:<28}{r['iterate']:<7}{r['holdout']['mean']:>9.1f} +- {r['holdout']['se']:<7.1f}"
-              + (f"  trained {t / 60:.0f} min wall, {r['train_cpu_s'] / 60:.0f} min CPU" if t else "") + mark)
+        print(
+            f"{r['run']:<28}{r['iterate']:<7}{r['holdout']['mean']:>9.1f} +- {r['holdout']['se']:<7.1f}"
+            + (f"  trained {t / 60:.0f} min wall, {r['train_cpu_s'] / 60:.0f} min CPU" if t else "")
+            + mark
+        )
 
 
 if __name__ == "__main__":

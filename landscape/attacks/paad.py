@@ -53,9 +53,17 @@ def alignment(delta: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     return (delta * direction).sum(-1) / (direction.pow(2).sum(-1).sqrt() + 1e-8)
 
 
-def actor_step(space, thetas: torch.Tensor, z: torch.Tensor, direction: torch.Tensor, eps: float,
-               steps: int = ACTOR_STEPS, step_size: float | None = None, random_start: bool = True,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+def actor_step(
+    space,
+    thetas: torch.Tensor,
+    z: torch.Tensor,
+    direction: torch.Tensor,
+    eps: float,
+    steps: int = ACTOR_STEPS,
+    step_size: float | None = None,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """PA-AD's actor: z [K, E, obs], direction [K, E, act] -> z' in the eps-ball maximizing `alignment`
     of the mean-action change mu_theta(z') - mu_theta(z) of each of the K policies with the direction.
     steps 1 without a step size: FGSM from z (step eps, no random start); else pgd.py's PGD."""
@@ -63,12 +71,26 @@ def actor_step(space, thetas: torch.Tensor, z: torch.Tensor, direction: torch.Te
         mu = batched_mean(space, thetas, z)
     if steps == 1 and step_size is None:  # FGSM: one step of eps from z itself
         step_size, random_start = eps, False
-    return pgd(lambda x: alignment(batched_mean(space, thetas, x) - mu, direction), z, eps, steps, step_size,
-               random_start, generator)
+    return pgd(
+        lambda x: alignment(batched_mean(space, thetas, x) - mu, direction),
+        z,
+        eps,
+        steps,
+        step_size,
+        random_start,
+        generator,
+    )
 
 
-def reference_actor_step(space, thetas: torch.Tensor, z: torch.Tensor, direction: torch.Tensor, eps: float,
-                         start_steps: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
+def reference_actor_step(
+    space,
+    thetas: torch.Tensor,
+    z: torch.Tensor,
+    direction: torch.Tensor,
+    eps: float,
+    start_steps: int = 10,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """The actor of PA-AD's released MuJoCo code (`perturb_obs_fgsm`), for directors trained with it: a
     uniform start within eps / start_steps, one gradient of loss = -(cos(diff, d) + ||diff||) with diff the
     mean-action change there, and z' = z + eps * sign(d loss / d start). Its sign is the code's, not the
@@ -102,8 +124,9 @@ class DirectorEnv(AdversaryEnv):
     def perturb(self, obs: np.ndarray, action: np.ndarray) -> torch.Tensor:
         d = torch.as_tensor(np.clip(action, -1.0, 1.0), dtype=torch.float32)
         z = self.victim.normalize(obs)
-        return actor_step(self.victim.space, self.theta, z[None, None], d[None, None], self.eps, self.actor_steps,
-                          generator=self.gen)[0, 0]
+        return actor_step(
+            self.victim.space, self.theta, z[None, None], d[None, None], self.eps, self.actor_steps, generator=self.gen
+        )[0, 0]
 
 
 @register

@@ -72,8 +72,9 @@ class _Transitions:
 
     def __init__(self, agent: Agent, n_envs: int, seed: int):
         self.agent = agent
-        self.envs = gym.vector.SyncVectorEnv([lambda: make_env(agent.env_id)] * n_envs,
-                                             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        self.envs = gym.vector.SyncVectorEnv(
+            [lambda: make_env(agent.env_id)] * n_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        )
         self.low, self.high = self.envs.single_action_space.low, self.envs.single_action_space.high
         self.obs, _ = self.envs.reset(seed=seed)
         self.gen = torch.Generator().manual_seed(seed)
@@ -115,8 +116,9 @@ def _td_step(q, q_target, opt, agent: Agent, mb: dict, scale: float, cfg: SarsaC
     return float(loss.detach())
 
 
-def train_sarsa(agent: Agent, path: str | Path | None = None, cfg: SarsaConfig | None = None, seed: int = 0,
-                progress: bool = True) -> QNet:
+def train_sarsa(
+    agent: Agent, path: str | Path | None = None, cfg: SarsaConfig | None = None, seed: int = 0, progress: bool = True
+) -> QNet:
     """Learn Q of `agent`'s policy; with `path`, save after every iteration and resume from it."""
     cfg = cfg or SarsaConfig()
     obs_dim, act_dim = agent.actor.obs_dim, agent.actor.act_dim
@@ -134,8 +136,14 @@ def train_sarsa(agent: Agent, path: str | Path | None = None, cfg: SarsaConfig |
         gen.set_state(state["gen"])
         start, data, scale = int(raw["iteration"]), state["data"], float(state["scale"])
     source = _Transitions(agent, cfg.n_envs, seed + 7919 * start)
-    bar = tqdm(total=cfg.iterations, initial=start, unit="iter", desc=f"robust Sarsa {agent.env_id}",
-               dynamic_ncols=True, disable=not progress)
+    bar = tqdm(
+        total=cfg.iterations,
+        initial=start,
+        unit="iter",
+        desc=f"robust Sarsa {agent.env_id}",
+        dynamic_ncols=True,
+        disable=not progress,
+    )
     for it in range(start, cfg.iterations):
         new = source.collect(cfg.steps_per_iter)
         data = new if data is None else {k: torch.cat([data[k], new[k]]) for k in data}
@@ -148,8 +156,9 @@ def train_sarsa(agent: Agent, path: str | Path | None = None, cfg: SarsaConfig |
             loss = _td_step(q, q_target, opt, agent, {k: v[idx] for k, v in data.items()}, scale, cfg, gen)
         done = it + 1 == cfg.iterations
         if path is not None:
-            train_state = None if done else {"opt": opt.state_dict(), "gen": gen.get_state(), "data": data,
-                                             "scale": scale}
+            train_state = (
+                None if done else {"opt": opt.state_dict(), "gen": gen.get_state(), "data": data, "scale": scale}
+            )
             _write(path, agent, q, cfg, it + 1, train_state)
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3g}", samples=n)
@@ -160,9 +169,18 @@ def train_sarsa(agent: Agent, path: str | Path | None = None, cfg: SarsaConfig |
 
 def _write(path, agent: Agent, q: QNet, cfg: SarsaConfig, iteration: int, train_state) -> None:
     path = Path(path)
-    data = {"format": FORMAT, "env_id": agent.env_id, "victim_fingerprint": fingerprint(agent),
-            "config": asdict(cfg), "obs_dim": q.obs_dim, "act_dim": q.act_dim, "hidden": list(q.hidden),
-            "q": q.state_dict(), "iteration": iteration, "train_state": train_state}
+    data = {
+        "format": FORMAT,
+        "env_id": agent.env_id,
+        "victim_fingerprint": fingerprint(agent),
+        "config": asdict(cfg),
+        "obs_dim": q.obs_dim,
+        "act_dim": q.act_dim,
+        "hidden": list(q.hidden),
+        "q": q.state_dict(),
+        "iteration": iteration,
+        "train_state": train_state,
+    }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(data, tmp)
     tmp.replace(path)
@@ -215,8 +233,7 @@ class RSAttack(PGDAttack):
 
     name = "rs"
 
-    def __init__(self, agent, eps, q=None, ckpt=None, sarsa: SarsaConfig | None = None, progress: bool = True,
-                 **opts):
+    def __init__(self, agent, eps, q=None, ckpt=None, sarsa: SarsaConfig | None = None, progress: bool = True, **opts):
         super().__init__(agent, eps, **opts)
         if q is None and ckpt is None:
             raise LandscapeError("the rs attack needs a learned Q: pass --adversary Q_FILE or a checkpoint path")

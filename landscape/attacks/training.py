@@ -75,10 +75,21 @@ def victim_return(victim: Agent, adversary: Agent, episodes: int, seed: int, per
     return returns if per_episode else float(returns.mean())
 
 
-def train_adversary(victim: Agent, out: str | Path, eps: float, steps: int = DEFAULT_STEPS, seed: int = 0,
-                    resume: bool = False, victim_path: str | Path | None = None, cfg: PPOConfig | None = None,
-                    eval_every: int = 10, eval_episodes: int = 5, checkpoint_every: int = 10,
-                    kind: str = "optimal", **kind_opts) -> Agent:
+def train_adversary(
+    victim: Agent,
+    out: str | Path,
+    eps: float,
+    steps: int = DEFAULT_STEPS,
+    seed: int = 0,
+    resume: bool = False,
+    victim_path: str | Path | None = None,
+    cfg: PPOConfig | None = None,
+    eval_every: int = 10,
+    eval_episodes: int = 5,
+    checkpoint_every: int = 10,
+    kind: str = "optimal",
+    **kind_opts,
+) -> Agent:
     """Train (or resume) a learned attacker of `kind` against `victim`, saved to `out` as an ordinary
     checkpoint (its strongest evaluated iterate beside it as `<out stem>.best.pt`).
 
@@ -87,20 +98,40 @@ def train_adversary(victim: Agent, out: str | Path, eps: float, steps: int = DEF
         raise LandscapeError("adversary training steps must be positive")
     cls = learned_kind(kind)
     cfg = cfg or adversary_ppo()
-    config = {"ppo": cfg.to_dict(), "steps": steps, "seed": seed, "victim_env": victim.env_id, "eps": eps,
-              "victim": str(victim_path) if victim_path else None,
-              "victim_sha256": checkpoint.file_hash(victim_path) if victim_path else None,
-              "victim_fingerprint": fingerprint(victim), **cls.settings(**kind_opts)}
+    config = {
+        "ppo": cfg.to_dict(),
+        "steps": steps,
+        "seed": seed,
+        "victim_env": victim.env_id,
+        "eps": eps,
+        "victim": str(victim_path) if victim_path else None,
+        "victim_sha256": checkpoint.file_hash(victim_path) if victim_path else None,
+        "victim_fingerprint": fingerprint(victim),
+        **cls.settings(**kind_opts),
+    }
     torch.manual_seed(seed)  # the initial networks depend on the seed only
-    adversary = Agent.new(victim.env_id, victim.actor.obs_dim, cls.action_dim(victim), hidden=victim.actor.hidden,
-                          algo=cls.algo, eps=eps, config=config)
+    adversary = Agent.new(
+        victim.env_id,
+        victim.actor.obs_dim,
+        cls.action_dim(victim),
+        hidden=victim.actor.hidden,
+        algo=cls.algo,
+        eps=eps,
+        config=config,
+    )
     out = Path(out)
     if resume:
         check_adversary(checkpoint.load(out), victim, eps, out, kind)
     elif not out.exists():
         out.with_suffix(".csv").unlink(missing_ok=True)  # log of an attempt that never reached a checkpoint
-    run = RunConfig(steps=steps, seed=seed, out=str(out), checkpoint_every=checkpoint_every, eval_every=eval_every,
-                    eval_episodes=eval_episodes)
+    run = RunConfig(
+        steps=steps,
+        seed=seed,
+        out=str(out),
+        checkpoint_every=checkpoint_every,
+        eval_every=eval_every,
+        eval_episodes=eval_episodes,
+    )
     return AdversaryTrainer(adversary, victim, cfg, run, resume=resume, kind=kind).train()
 
 

@@ -38,11 +38,11 @@ def uniform(keys: Keys, seed: int, stream: int, shape: tuple[int, ...]) -> torch
     h = _mix(_mix(_mix(seed_ + _GOLD) ^ step_) ^ stream_)  # arrays: uint64 wraps without warnings
     h = _mix(h ^ np.asarray(keys.episodes, dtype=np.int64).astype(np.uint64))  # [E]
     x = _mix(h[:, None] + (np.arange(n, dtype=np.uint64) + np.uint64(1)) * _GOLD)
-    u = (x >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)  # 24 bits: exact in float32
+    u = (x >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-24)  # 24 bits: exact in float32
     return torch.from_numpy(u.reshape(len(h), *shape))
 
 
 def normal(keys: Keys, seed: int, stream: int, shape: tuple[int, ...]) -> torch.Tensor:
     """Standard normal float32 numbers [E, *shape] by the inverse CDF of `uniform` (elementwise, so per column)."""
     u = uniform(keys, seed, stream, shape)
-    return 2 ** 0.5 * torch.erfinv((2 * u - 1).clamp(-1 + 1e-6, 1 - 1e-6))
+    return 2**0.5 * torch.erfinv((2 * u - 1).clamp(-1 + 1e-6, 1 - 1e-6))

@@ -41,12 +41,18 @@ def check_writable(path, what: str = "--out", inputs=(), directory: bool = False
     if any(Path(i).exists() and path.exists() and path.resolve() == Path(i).resolve() for i in inputs):
         raise LandscapeError(f"{what} {path} is one of the inputs; it would be overwritten")
     if path.exists() and path.is_dir() != directory:
-        raise LandscapeError(f"{what} {path} is {'a file' if directory else 'a directory'}; "
-                             f"expected {'a directory' if directory else 'a file'}")
+        raise LandscapeError(
+            f"{what} {path} is {'a file' if directory else 'a directory'}; "
+            f"expected {'a directory' if directory else 'a file'}"
+        )
     parent = path if directory and path.exists() else path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if (
+        not parent.is_dir()
+        or not os.access(parent, os.W_OK | os.X_OK)
+        or (path.exists() and not os.access(path, os.W_OK))
+    ):
         raise LandscapeError(f"{what} {path} cannot be written ({parent} is not a writable directory)")
     return path
 

@@ -45,8 +45,13 @@ class RunningNorm:
         return np.clip(x / (np.sqrt(self.var) + 1e-8), -self.clip, self.clip)
 
     def state_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": float(self.count),
-                "clip": float(self.clip), "center": bool(self.center)}
+        return {
+            "mean": self.mean.tolist(),
+            "var": self.var.tolist(),
+            "count": float(self.count),
+            "clip": float(self.clip),
+            "center": bool(self.center),
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> "RunningNorm":

@@ -25,7 +25,7 @@ def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.
     The arithmetic of torch.distributions.Normal(mean, exp(log_std)).log_prob, without building the object,
     so training reproduces the numbers computed before this module existed bit for bit."""
     std = log_std.exp().expand(mean.shape)
-    return (-((actions - mean) ** 2) / (2 * std ** 2) - std.log() - _LOG_SQRT_2PI).sum(-1)
+    return (-((actions - mean) ** 2) / (2 * std**2) - std.log() - _LOG_SQRT_2PI).sum(-1)
 
 
 def clipped_surrogate(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor, clip: float) -> torch.Tensor:
@@ -53,8 +53,17 @@ def _in_reward_scale(values: np.ndarray, rewards: np.ndarray, live: np.ndarray, 
     return coef[0] * values + coef[1]
 
 
-def advantages(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, gamma: float, lam: float, *,
-               same_scale: bool, last_values=0.0, live: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def advantages(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    dones: np.ndarray,
+    gamma: float,
+    lam: float,
+    *,
+    same_scale: bool,
+    last_values=0.0,
+    live: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """GAE(gamma, lam) over [T, N] arrays: (advantages, value targets), zero where live is 0.
 
     dones[t] marks that the episode ended after step t (no bootstrap across it; truncated episodes are

@@ -24,9 +24,9 @@ import math
 import numpy as np
 import torch
 
-_U64 = 2.0 ** -53
-_U32 = 2.0 ** -24
-_TINY = 2.0 ** -180  # covers float32 underflow in the bound's own matmul; rounds to 0 in float32
+_U64 = 2.0**-53
+_U32 = 2.0**-24
+_TINY = 2.0**-180  # covers float32 underflow in the bound's own matmul; rounds to 0 in float32
 
 
 class Dense:
@@ -100,8 +100,11 @@ class _Linear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             gx = Dense(w.transpose(-1, -2))(g)
         if ctx.needs_input_grad[1]:
-            gw = torch.matmul(g.transpose(-1, -2), x) if w.dim() == 3 else (
-                g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1]))
+            gw = (
+                torch.matmul(g.transpose(-1, -2), x)
+                if w.dim() == 3
+                else (g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1]))
+            )
         if ctx.needs_input_grad[2]:
             gb = g.sum(-2) if w.dim() == 3 else g.reshape(-1, g.shape[-1]).sum(0)
         return gx, gw, gb, None

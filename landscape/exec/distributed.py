@@ -44,8 +44,9 @@ def connect(address: str | None):
         hint = ""
         if "Authentication" in repr(err.__cause__):  # a head started while ~/.ray/auth_token existed
             hint = "; the cluster uses token authentication: set RAY_AUTH_MODE=token (and its token) here too"
-        raise LandscapeError(f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS/local'} "
-                             f"({describe(err)}{hint})")
+        raise LandscapeError(
+            f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS/local'} ({describe(err)}{hint})"
+        )
     return ray, True
 
 

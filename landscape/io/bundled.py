@@ -55,6 +55,7 @@ def resolve(path: str | os.PathLike, quiet: bool = False) -> Path:
                 print(f"using the bundled checkpoint {found}", file=sys.stderr)
             return found
         if bare:
-            raise LandscapeError(f"checkpoint not found: {path} (no such file here; bundled: "
-                                 f"{', '.join(names()) or 'none'})")
+            raise LandscapeError(
+                f"checkpoint not found: {path} (no such file here; bundled: {', '.join(names()) or 'none'})"
+            )
     return p

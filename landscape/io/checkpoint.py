@@ -26,9 +26,16 @@ FORMAT = "landscape-ckpt/1"
 def save(agent: Agent, path: str | os.PathLike, train_state: dict | None = None) -> None:
     """Atomic save: write to a temp file then rename, so an interrupted save never corrupts a checkpoint."""
     data = {
-        "format": FORMAT, "version": __version__, "env_id": agent.env_id, "algo": agent.algo,
-        "eps": float(agent.eps), "step": int(agent.step), "config": dict(agent.config),
-        "hidden": list(agent.actor.hidden), "obs_dim": agent.actor.obs_dim, "act_dim": agent.actor.act_dim,
+        "format": FORMAT,
+        "version": __version__,
+        "env_id": agent.env_id,
+        "algo": agent.algo,
+        "eps": float(agent.eps),
+        "step": int(agent.step),
+        "config": dict(agent.config),
+        "hidden": list(agent.actor.hidden),
+        "obs_dim": agent.actor.obs_dim,
+        "act_dim": agent.actor.act_dim,
         "actor": agent.actor.state_dict(),
         "critic": agent.critic.state_dict() if agent.critic is not None else None,
         "obs_norm": agent.obs_norm.state_dict(),
@@ -55,8 +62,12 @@ def _check_state(path, what: str, sd, shapes: dict) -> None:
 
 def _check_meta(data: dict, path) -> None:
     dims, hidden = (data.get("obs_dim"), data.get("act_dim")), data.get("hidden")
-    if not all(type(d) is int and d > 0 for d in dims) or not isinstance(hidden, (list, tuple)) \
-            or not all(type(h) is int and h > 0 for h in hidden) or not isinstance(data.get("env_id"), str):
+    if (
+        not all(type(d) is int and d > 0 for d in dims)
+        or not isinstance(hidden, (list, tuple))
+        or not all(type(h) is int and h > 0 for h in hidden)
+        or not isinstance(data.get("env_id"), str)
+    ):
         raise LandscapeError(f"{path}: not a valid landscape checkpoint (malformed env_id, obs_dim, act_dim or hidden)")
     attacker = isinstance(data.get("config"), dict) and "victim_fingerprint" in data["config"]
     check_fits(path, data["env_id"], dims[0], None if attacker else dims[1])
@@ -79,8 +90,16 @@ def _from_dict(data: dict, path) -> Agent:
         if data.get("critic") is not None:
             critic = Critic(data["obs_dim"], tuple(data["hidden"]))
             critic.load_state_dict(data["critic"])
-        agent = Agent(actor, critic, RunningNorm.from_state(data["obs_norm"]), data["env_id"],
-                      algo=data["algo"], eps=data["eps"], config=data.get("config", {}), step=data.get("step", 0))
+        agent = Agent(
+            actor,
+            critic,
+            RunningNorm.from_state(data["obs_norm"]),
+            data["env_id"],
+            algo=data["algo"],
+            eps=data["eps"],
+            config=data.get("config", {}),
+            step=data.get("step", 0),
+        )
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
         raise LandscapeError(f"{path}: not a valid landscape checkpoint ({describe(err)})")
     agent.obs_norm.frozen = True

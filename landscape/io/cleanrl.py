@@ -38,12 +38,16 @@ def load_cleanrl(path: str | Path, env_id: str | None = None) -> Agent:
     path = Path(path)
     sd = torchfile.read(path, "CleanRL model")
     if not isinstance(sd, dict) or "actor_mean.0.weight" not in sd or "actor_logstd" not in sd:
-        raise LandscapeError(f"{path}: not a CleanRL PPO agent (no actor_mean / actor_logstd): only "
-                             "ppo_continuous_action.py's MLP Gaussian can be represented")
+        raise LandscapeError(
+            f"{path}: not a CleanRL PPO agent (no actor_mean / actor_logstd): only "
+            "ppo_continuous_action.py's MLP Gaussian can be represented"
+        )
     other = sorted(k for k in sd if not KEYS.fullmatch(k))
     if other:
-        raise LandscapeError(f"{path}: parameters {', '.join(other[:3])} cannot be represented (an MLP Gaussian "
-                             "with a state-independent std only)")
+        raise LandscapeError(
+            f"{path}: parameters {', '.join(other[:3])} cannot be represented (an MLP Gaussian "
+            "with a state-independent std only)"
+        )
     value = _layers(sd, "critic", path) if "critic.0.weight" in sd else None
     agent = mlp_agent(path, env_id, _layers(sd, "actor_mean", path), sd["actor_logstd"], value, "cleanrl")
     return set_stats(agent, stats_beside(path, [f"{path.stem}.obs_rms.pkl"]), path)

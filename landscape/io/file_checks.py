@@ -28,8 +28,10 @@ def check_fits(path, env_id, obs_dim: int, act_dim: int | None) -> None:
     want = _env_dims(env_spec(env_id).env_id)
     if (obs_dim, want[1] if act_dim is None else act_dim) != want:
         gives = "" if act_dim is None else f" and gives {act_dim} actions"
-        raise LandscapeError(f"{path}: the policy takes {obs_dim} observations{gives}, "
-                             f"but {env_id} has {want[0]} observations and {want[1]} actions")
+        raise LandscapeError(
+            f"{path}: the policy takes {obs_dim} observations{gives}, "
+            f"but {env_id} has {want[0]} observations and {want[1]} actions"
+        )
 
 
 def check_finite(path, named: dict) -> None:

@@ -54,10 +54,19 @@ def read_stats(path) -> RunningNorm | None:
         eps, clip = float(_get(obj, "epsilon", 1e-8)), float(_get(obj, "clip_obs", 10.0))
     except (TypeError, ValueError):
         raise LandscapeError(f"{path}: not observation statistics (no numeric mean / var)")
-    if mean.ndim != 1 or mean.shape != var.shape or not np.all(np.isfinite(var)) or np.any(var < 0) \
-            or not np.all(np.isfinite(mean)) or not eps > 0 or not clip > 0:
-        raise LandscapeError(f"{path}: observation statistics are malformed (shapes {mean.shape} / {var.shape}, "
-                             "or negative, NaN or Inf entries)")
+    if (
+        mean.ndim != 1
+        or mean.shape != var.shape
+        or not np.all(np.isfinite(var))
+        or np.any(var < 0)
+        or not np.all(np.isfinite(mean))
+        or not eps > 0
+        or not clip > 0
+    ):
+        raise LandscapeError(
+            f"{path}: observation statistics are malformed (shapes {mean.shape} / {var.shape}, "
+            "or negative, NaN or Inf entries)"
+        )
     norm = RunningNorm(len(mean), clip=clip)
     norm.mean, norm.var = mean, (np.sqrt(var + eps) - 1e-8) ** 2  # sqrt(var') + 1e-8 == sqrt(var + eps)
     norm.count = float(_get(rms, "count", 0.0) or 0.0)
@@ -73,8 +82,10 @@ def stats_beside(ckpt: Path, names: list[str]) -> RunningNorm | None:
             norm = read_stats(f)
             print(f"using the observation statistics {f}", file=sys.stderr)
             return norm
-    print(f"no observation statistics beside {ckpt} ({', '.join(names)}): observations are not normalized",
-          file=sys.stderr)
+    print(
+        f"no observation statistics beside {ckpt} ({', '.join(names)}): observations are not normalized",
+        file=sys.stderr,
+    )
     return None
 
 
@@ -88,16 +99,19 @@ def mlp_agent(path, env_id: str | None, policy: list, log_std, value: list | Non
     norm = RunningNorm(actor.obs_dim, clip=np.inf)
     norm.var = np.full(actor.obs_dim, (1 - 1e-8) ** 2)  # identity: sqrt(var) + 1e-8 == 1
     norm.frozen = True
-    return Agent(actor, critic, norm, env_id, algo=algo, eps=ENV_SPECS[env_id].eps, config={"source": str(path)},
-                 step=0)
+    return Agent(
+        actor, critic, norm, env_id, algo=algo, eps=ENV_SPECS[env_id].eps, config={"source": str(path)}, step=0
+    )
 
 
 def set_stats(agent: Agent, norm: RunningNorm | None, path) -> Agent:
     """Give the agent its observation statistics (None: keep raw observations), checked against its input."""
     if norm is not None:
         if norm.mean.shape != (agent.actor.obs_dim,):
-            raise LandscapeError(f"{path}: the observation statistics have {norm.mean.shape[0]} entries, the "
-                                 f"policy takes {agent.actor.obs_dim}")
+            raise LandscapeError(
+                f"{path}: the observation statistics have {norm.mean.shape[0]} entries, the "
+                f"policy takes {agent.actor.obs_dim}"
+            )
         norm.frozen = True
         agent.obs_norm = norm
     return agent

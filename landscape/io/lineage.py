@@ -27,6 +27,7 @@ from .file_checks import check_finite, check_fits
 # Namespaces whose classes we replace by stand-ins: the lineage's code, old gym, and numpy RNG state.
 STUB_PREFIXES = ("policy_gradients", "robust_ppo", "cox", "custom_env", "gym", "numpy.random", "__main__")
 
+
 class StandIn:
     """An inert replacement for a class the file names but we do not have: it only keeps its state."""
 
@@ -94,11 +95,18 @@ def check_chain(layers: list, path, what: str) -> list:
     """(weight, bias) pairs must be tensors that chain into one MLP and hold finite numbers (one line if not)."""
     width = None
     for i, (w, b) in enumerate(layers):
-        if not isinstance(w, torch.Tensor) or not isinstance(b, torch.Tensor) or w.dim() != 2 \
-                or width not in (None, w.shape[1]) or tuple(b.shape) != (w.shape[0],) or min(w.shape) == 0:
+        if (
+            not isinstance(w, torch.Tensor)
+            or not isinstance(b, torch.Tensor)
+            or w.dim() != 2
+            or width not in (None, w.shape[1])
+            or tuple(b.shape) != (w.shape[0],)
+            or min(w.shape) == 0
+        ):
             shapes = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in (w, b)]
-            raise LandscapeError(f"{path}: {what} layer {i} has weight {shapes[0]} and bias {shapes[1]}, "
-                                 "which do not chain into an MLP")
+            raise LandscapeError(
+                f"{path}: {what} layer {i} has weight {shapes[0]} and bias {shapes[1]}, which do not chain into an MLP"
+            )
         width = w.shape[0]
     check_finite(path, {f"{what} layer {i}": torch.cat([w.reshape(-1), b]) for i, (w, b) in enumerate(layers)})
     return layers
@@ -165,8 +173,10 @@ def normalizer(data: dict, obs_dim: int, path) -> RunningNorm:
     except (TypeError, ValueError):
         raise LandscapeError(f"{path}: lineage observation filter holds non-numeric statistics")
     if M.shape != (obs_dim,) or S.shape != (obs_dim,) or n.shape != ():
-        raise LandscapeError(f"{path}: lineage observation filter has shapes {M.shape}/{S.shape}, "
-                             f"the policy takes {obs_dim} observations")
+        raise LandscapeError(
+            f"{path}: lineage observation filter has shapes {M.shape}/{S.shape}, "
+            f"the policy takes {obs_dim} observations"
+        )
     check_finite(path, {"observation filter": np.concatenate([M, S, n[None]])})
     n = float(n)
     norm.mean = M
@@ -231,5 +241,6 @@ def agent_from_data(data: dict, path, env_id: str | None = None) -> Agent:
     critic = value_net(data.get("val_model"), obs_dim, path)
     norm = normalizer(data, obs_dim, path)
     norm.frozen = True
-    return Agent(actor, critic, norm, env_id, algo="imported", eps=ENV_SPECS[env_id].eps,
-                 config={"source": str(path)}, step=0)
+    return Agent(
+        actor, critic, norm, env_id, algo="imported", eps=ENV_SPECS[env_id].eps, config={"source": str(path)}, step=0
+    )

@@ -42,8 +42,10 @@ def _kind(n_out: int, victim: Agent, path) -> str:
         return "optimal"
     if n_out == victim.actor.act_dim:
         return "paad"
-    raise LandscapeError(f"{path}: the adversary gives {n_out} outputs, neither the victim's {victim.actor.obs_dim} "
-                         f"observations (ATLA) nor its {victim.actor.act_dim} actions (PA-AD)")
+    raise LandscapeError(
+        f"{path}: the adversary gives {n_out} outputs, neither the victim's {victim.actor.obs_dim} "
+        f"observations (ATLA) nor its {victim.actor.act_dim} actions (PA-AD)"
+    )
 
 
 def served(path: str | Path) -> str:
@@ -64,15 +66,28 @@ def load_adversary(path: str | Path, env_id: str | None = None) -> Agent:
     victim = agent_from_data(data, path, env_hint(data) or env_id)
     actor = policy_net(state, path, "adversary")
     if actor.obs_dim != victim.actor.obs_dim:
-        raise LandscapeError(f"{path}: the adversary takes {actor.obs_dim} observations, its victim "
-                             f"{victim.actor.obs_dim}")
+        raise LandscapeError(
+            f"{path}: the adversary takes {actor.obs_dim} observations, its victim {victim.actor.obs_dim}"
+        )
     kind = _kind(actor.act_dim, victim, path)
     critic = value_net(data.get("adversary_val_model"), actor.obs_dim, path)
     norm = RunningNorm.from_state(victim.obs_norm.state_dict())  # the adversary sees the victim's z
     norm.frozen = True
-    config = {"source": str(path), "victim_env": victim.env_id, "victim_fingerprint": fingerprint(victim),
-              "eps_assumed": "the environment's standard (lineage files do not record eps)"}
+    config = {
+        "source": str(path),
+        "victim_env": victim.env_id,
+        "victim_fingerprint": fingerprint(victim),
+        "eps_assumed": "the environment's standard (lineage files do not record eps)",
+    }
     if kind == "paad":
         config.update(actor="paad-reference", start_steps=PAAD_START_STEPS)
-    return Agent(actor, critic, norm, victim.env_id, algo="adversary" if kind == "optimal" else "paad",
-                 eps=ENV_SPECS[victim.env_id].eps, config=config, step=0)
+    return Agent(
+        actor,
+        critic,
+        norm,
+        victim.env_id,
+        algo="adversary" if kind == "optimal" else "paad",
+        eps=ENV_SPECS[victim.env_id].eps,
+        config=config,
+        step=0,
+    )

@@ -59,8 +59,10 @@ def _check_settings(data: dict, path) -> None:
         name = re.sub(r"^<class '(?:[\w.]+\.)?(\w+)'>$", r"\1", str(act))
         raise LandscapeError(f"{path}: activation {name} cannot be represented (landscape policies are tanh MLPs)")
     if data.get("use_sde") or (isinstance(kwargs, dict) and kwargs.get("squash_output")):
-        raise LandscapeError(f"{path}: gSDE / squashed-output policies cannot be represented (only a Gaussian with "
-                             "a state-independent std)")
+        raise LandscapeError(
+            f"{path}: gSDE / squashed-output policies cannot be represented (only a Gaussian with "
+            "a state-independent std)"
+        )
     space = data.get("action_space")
     if not isinstance(space, dict) or "Box" not in str(space.get(":type:")):
         raise LandscapeError(f"{path}: only continuous (Box) action spaces can be represented")
@@ -71,19 +73,24 @@ def _layers(sd: dict, prefix: str, head: str, path) -> list:
     if idx != list(range(0, 2 * len(idx), 2)):  # Linear at even indices, the activation between
         raise LandscapeError(f"{path}: {prefix} is not an MLP of Linear layers and activations")
     try:
-        return [(sd[f"{prefix}.{i}.weight"], sd[f"{prefix}.{i}.bias"]) for i in idx] + \
-            [(sd[f"{head}.weight"], sd[f"{head}.bias"])]
+        return [(sd[f"{prefix}.{i}.weight"], sd[f"{prefix}.{i}.bias"]) for i in idx] + [
+            (sd[f"{head}.weight"], sd[f"{head}.bias"])
+        ]
     except KeyError as err:
         raise LandscapeError(f"{path}: Stable-Baselines3 policy lacks parameter {err}")
 
 
 def _check_keys(sd: dict, path) -> None:
-    known = re.compile(r"(mlp_extractor\.(policy|value)_net\.\d+\.(weight|bias)|(action|value)_net\.(weight|bias)|log_std)")
+    known = re.compile(
+        r"(mlp_extractor\.(policy|value)_net\.\d+\.(weight|bias)|(action|value)_net\.(weight|bias)|log_std)"
+    )
     other = sorted(k for k in sd if not known.fullmatch(k))
     if other:
         what = "shared layers" if any("shared" in k for k in other) else "parameters"
-        raise LandscapeError(f"{path}: not an MLP Gaussian policy that fits ({what} {', '.join(other[:3])}"
-                             f"{', ...' if len(other) > 3 else ''} cannot be represented)")
+        raise LandscapeError(
+            f"{path}: not an MLP Gaussian policy that fits ({what} {', '.join(other[:3])}"
+            f"{', ...' if len(other) > 3 else ''} cannot be represented)"
+        )
     if "log_std" not in sd:
         raise LandscapeError(f"{path}: no log_std: not a Gaussian policy with a state-independent std")
 

@@ -46,10 +46,21 @@ class _NdarrayTag:
     """What `numpy.ndarray` unpickles to: only `_reconstruct` accepts it, calling it builds nothing."""
 
 
-_STORAGE_TYPES = {("torch", f"{n}Storage"): _StorageType(getattr(torch, d)) for n, d in (
-    ("Float", "float32"), ("Double", "float64"), ("Half", "float16"), ("BFloat16", "bfloat16"),
-    ("Long", "int64"), ("Int", "int32"), ("Short", "int16"), ("Char", "int8"), ("Byte", "uint8"),
-    ("Bool", "bool"))}
+_STORAGE_TYPES = {
+    ("torch", f"{n}Storage"): _StorageType(getattr(torch, d))
+    for n, d in (
+        ("Float", "float32"),
+        ("Double", "float64"),
+        ("Half", "float16"),
+        ("BFloat16", "bfloat16"),
+        ("Long", "int64"),
+        ("Int", "int32"),
+        ("Short", "int16"),
+        ("Char", "int8"),
+        ("Byte", "uint8"),
+        ("Bool", "bool"),
+    )
+}
 _STORAGE_TYPES[("torch.storage", "UntypedStorage")] = _StorageType(torch.uint8)
 _STORAGE_TYPES[("torch", "UntypedStorage")] = _STORAGE_TYPES[("torch.storage", "UntypedStorage")]
 

@@ -55,19 +55,19 @@ class ParamSpace:
             raise ValueError(f"expected a vector of {self.size} parameters, got shape {tuple(theta.shape)}")
         with torch.no_grad():
             for b, p in zip(self.blocks, actor.parameters()):
-                p.copy_(theta[b.offset:b.offset + b.size].view(b.shape))
+                p.copy_(theta[b.offset : b.offset + b.size].view(b.shape))
 
     def views(self, thetas: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-block views [K, *shape] of a batch of flat vectors [K, P] (no copy)."""
         k = thetas.shape[0]
-        return {b.name: thetas[:, b.offset:b.offset + b.size].view(k, *b.shape) for b in self.blocks}
+        return {b.name: thetas[:, b.offset : b.offset + b.size].view(k, *b.shape) for b in self.blocks}
 
     def mask(self, kinds: set[str]) -> torch.Tensor:
         """Boolean mask [P] selecting the blocks of the given kinds."""
         m = torch.zeros(self.size, dtype=torch.bool)
         for b in self.blocks:
             if b.kind in kinds:
-                m[b.offset:b.offset + b.size] = True
+                m[b.offset : b.offset + b.size] = True
         return m
 
 

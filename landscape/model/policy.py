@@ -35,8 +35,9 @@ class Actor(nn.Module):
 
     def dist(self, z: torch.Tensor) -> torch.distributions.Normal:
         # no argument validation: it costs more than these tiny networks, and our inputs are checked upstream
-        return torch.distributions.Normal(self.net(z), self.log_std.exp().expand(z.shape[:-1] + (self.act_dim,)),
-                                          validate_args=False)
+        return torch.distributions.Normal(
+            self.net(z), self.log_std.exp().expand(z.shape[:-1] + (self.act_dim,)), validate_args=False
+        )
 
     def log_prob(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return gaussian_log_prob(self.net(z), self.log_std, actions)

@@ -21,8 +21,9 @@ def param_kinds(name: str) -> set[str]:
     return PARAM_SETS[name]
 
 
-def random_direction(space: ParamSpace, theta: torch.Tensor, generator: torch.Generator,
-                     norm: str = "filter", params: str = "weights") -> torch.Tensor:
+def random_direction(
+    space: ParamSpace, theta: torch.Tensor, generator: torch.Generator, norm: str = "filter", params: str = "weights"
+) -> torch.Tensor:
     """A Gaussian direction, normalized to the scale of theta (Li et al. 2018).
 
     filter: each row (output unit) of each weight matrix is scaled to the norm of the same row of theta;
@@ -80,7 +81,7 @@ def pca_directions(trajectory: torch.Tensor, center: torch.Tensor, n: int = 2) -
     axes = vh[:n]
     proj = x @ axes.T
     dirs = axes * proj.abs().max(0).values[:, None]
-    ratio = (s[:n] ** 2 / (s ** 2).sum()).numpy()
+    ratio = (s[:n] ** 2 / (s**2).sum()).numpy()
     return dirs.to(torch.float32), ratio
 
 
@@ -112,5 +113,5 @@ def rebase(theta: torch.Tensor, agent, centre) -> torch.Tensor:
     out = theta.to(torch.float64).clone()
     for blk, val in (("net.0.weight", new_w), ("net.0.bias", new_b)):
         bl = next(x for x in space.blocks if x.name == blk)
-        out[bl.offset:bl.offset + bl.size] = val.reshape(-1)
+        out[bl.offset : bl.offset + bl.size] = val.reshape(-1)
     return out.to(torch.float32)

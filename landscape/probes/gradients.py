@@ -68,8 +68,17 @@ def advantages(traj: dict, K: int, E: int, gamma: float = 0.99, lam: float = 0.9
     return adv, live, z_t
 
 
-def per_episode_gradients(space: ParamSpace, thetas: torch.Tensor, traj: dict, episodes: int, gamma: float,
-                          lam: float = 0.95, critic=None, rows_per_pass: int | None = None, scaled: bool = False):
+def per_episode_gradients(
+    space: ParamSpace,
+    thetas: torch.Tensor,
+    traj: dict,
+    episodes: int,
+    gamma: float,
+    lam: float = 0.95,
+    critic=None,
+    rows_per_pass: int | None = None,
+    scaled: bool = False,
+):
     """Per-episode policy gradients [K, E, P] from a recorded Rollouts.trajectories; with scaled=True the pair
     (raw, Fisher-scaled) (module docstring)."""
     K, E = thetas.shape[0], episodes
@@ -79,7 +88,7 @@ def per_episode_gradients(space: ParamSpace, thetas: torch.Tensor, traj: dict, e
     z = z_t.transpose(0, 1)
     acts = torch.as_tensor(traj["actions"], dtype=torch.float32).reshape(T, K * E, -1).transpose(0, 1)
     reps = thetas.to(torch.float32).repeat_interleave(E, dim=0)
-    rows_per_pass = rows_per_pass or max(64, 2 ** 22 // max(T * space.size, 1))  # bounded autograd memory
+    rows_per_pass = rows_per_pass or max(64, 2**22 // max(T * space.size, 1))  # bounded autograd memory
     out = torch.empty(K * E, space.size)
     out_s = torch.empty(K * E, space.size) if scaled else None
     for lo in range(0, K * E, rows_per_pass):
@@ -92,7 +101,7 @@ def per_episode_gradients(space: ParamSpace, thetas: torch.Tensor, traj: dict, e
             (grad,) = torch.autograd.grad((logp * w[sl]).sum(), th, retain_graph=scaled)
             if scaled:
                 x = ((acts[sl] - mean) / log_std.exp()).detach()  # standardized action noise xi
-                f = ((x * mean + (x ** 2 - 1) / math.sqrt(2) * log_std).sum(-1) * w[sl]).sum()
+                f = ((x * mean + (x**2 - 1) / math.sqrt(2) * log_std).sum(-1) * w[sl]).sum()
                 (grad_s,) = torch.autograd.grad(f, th)
                 out_s[sl] = grad_s
         out[sl] = grad
@@ -108,8 +117,8 @@ def squared_norm(g: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     if E < 3:
         raise ValueError("gradient-norm estimates need at least 3 episodes per point")
     S = g.sum(1)  # [K, P]
-    sq = (g ** 2).sum(-1)  # [K, E]
-    SS, Q = (S ** 2).sum(-1), sq.sum(1)  # [K]
+    sq = (g**2).sum(-1)  # [K, E]
+    SS, Q = (S**2).sum(-1), sq.sum(1)  # [K]
     U = (SS - Q) / (E * (E - 1))
     gS = (g * S[:, None, :]).sum(-1)  # [K, E]
     # leave-one-out: ||S - g_e||^2 - (Q - ||g_e||^2) = SS - Q - 2 g_e.S + 2 ||g_e||^2
@@ -131,8 +140,15 @@ def gradient_norm(g: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return norm_se(*squared_norm(g))
 
 
-def estimate(space: ParamSpace, thetas: torch.Tensor, traj: dict, episodes: int, gamma: float = 0.99,
-             lam: float = 0.95, critic=None) -> GradientEstimate:
+def estimate(
+    space: ParamSpace,
+    thetas: torch.Tensor,
+    traj: dict,
+    episodes: int,
+    gamma: float = 0.99,
+    lam: float = 0.95,
+    critic=None,
+) -> GradientEstimate:
     g = per_episode_gradients(space, thetas, traj, episodes, gamma, lam, critic)
     U, U_se = squared_norm(g)
     norm, se = norm_se(U, U_se)

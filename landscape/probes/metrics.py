@@ -32,8 +32,16 @@ class SurrogateBatch:
     Advantages come from the one advantage path (gradients.advantages: the critic's values rescaled to raw
     rewards by the least-squares fit, then GAE on raw rewards), normalized as PPO does."""
 
-    def __init__(self, agent: Agent, evaluator: BatchedEvaluator, episodes: int, seed: int, clip: float = 0.2,
-                 gamma: float = 0.99, lam: float = 0.95):
+    def __init__(
+        self,
+        agent: Agent,
+        evaluator: BatchedEvaluator,
+        episodes: int,
+        seed: int,
+        clip: float = 0.2,
+        gamma: float = 0.99,
+        lam: float = 0.95,
+    ):
         theta0 = agent.space.flatten(agent.actor)[None]
         roll = evaluator.run(theta0, episodes, seed=seed, deterministic=False, record=True)
         tr = roll.trajectories
@@ -42,7 +50,8 @@ class SurrogateBatch:
         a = adv[keep]
         self.z = z[torch.as_tensor(keep)]
         self.actions = torch.as_tensor(tr["actions"], dtype=torch.float32).reshape(live.shape[0], episodes, -1)[
-            torch.as_tensor(keep)]
+            torch.as_tensor(keep)
+        ]
         self.adv = torch.as_tensor((a - a.mean()) / (a.std() + 1e-8), dtype=torch.float32)
         self.space, self.clip = agent.space, clip
         with torch.no_grad():
@@ -62,8 +71,16 @@ class SurrogateBatch:
 
 
 class PointProbe:
-    def __init__(self, agent: Agent, metrics: list[str], attack=None, episodes: int = 5, grad_episodes: int = 8,
-                 seed: int = 0, backend: str = "auto"):
+    def __init__(
+        self,
+        agent: Agent,
+        metrics: list[str],
+        attack=None,
+        episodes: int = 5,
+        grad_episodes: int = 8,
+        seed: int = 0,
+        backend: str = "auto",
+    ):
         if NEEDS_ATTACK & set(metrics) and attack is None:
             raise LandscapeError("adversarial metrics need an attack (--attack)")
         if {"grad_natural", "grad_adversarial"} & set(metrics) and grad_episodes < 3:
@@ -71,7 +88,9 @@ class PointProbe:
         self.agent, self.metrics, self.attack = agent, metrics, attack
         self.episodes, self.grad_episodes, self.seed = episodes, grad_episodes, seed
         self.evaluator = BatchedEvaluator(agent.env_id, agent.space, agent.obs_norm, backend)
-        self.surrogate = SurrogateBatch(agent, self.evaluator, grad_episodes, seed + 1) if "surrogate" in metrics else None
+        self.surrogate = (
+            SurrogateBatch(agent, self.evaluator, grad_episodes, seed + 1) if "surrogate" in metrics else None
+        )
         self.env_steps = 0
 
     def _returns(self, thetas, attack) -> np.ndarray:
@@ -80,8 +99,9 @@ class PointProbe:
         return roll.returns
 
     def _grad(self, thetas, attack):
-        roll = self.evaluator.run(thetas, self.grad_episodes, seed=self.seed + 1, deterministic=False,
-                                  attack=attack, record=True)
+        roll = self.evaluator.run(
+            thetas, self.grad_episodes, seed=self.seed + 1, deterministic=False, attack=attack, record=True
+        )
         self.env_steps += roll.steps
         g = estimate(self.agent.space, thetas, roll.trajectories, self.grad_episodes, critic=self.agent.critic)
         return g.norm, g.se

@@ -92,8 +92,11 @@ class ScanSpec:
             raise SpecError("directions", f"needs {n_axes} entries for a {n_axes}D scan")
         for kind in kinds:
             if kind not in DIRECTION_KINDS:
-                raise SpecError("directions", f"has unknown {kind!r}; choose from {', '.join(DIRECTION_KINDS)}",
-                                cli=f"unknown direction {kind!r}; choose from {', '.join(DIRECTION_KINDS)}")
+                raise SpecError(
+                    "directions",
+                    f"has unknown {kind!r}; choose from {', '.join(DIRECTION_KINDS)}",
+                    cli=f"unknown direction {kind!r}; choose from {', '.join(DIRECTION_KINDS)}",
+                )
         if "line" in kinds and not self.to:
             raise SpecError("to", "is needed by a 'line' direction", cli="a 'line' direction needs --to CKPT")
         one_of(self, "norm", ("filter", "layer"))
@@ -101,9 +104,12 @@ class ScanSpec:
         one_of(self, "backend", BACKENDS)
         at_least(self, 1, "episodes", "chunk")
         at_least(self, 1, "resolution")
-        if self.resolution ** n_axes > MAX_POINTS:
-            raise SpecError("resolution", f"gives {self.resolution ** n_axes} grid points, more than {MAX_POINTS}",
-                            cli=f"{self.resolution ** n_axes} grid points is more than {MAX_POINTS}; lower --resolution")
+        if self.resolution**n_axes > MAX_POINTS:
+            raise SpecError(
+                "resolution",
+                f"gives {self.resolution**n_axes} grid points, more than {MAX_POINTS}",
+                cli=f"{self.resolution**n_axes} grid points is more than {MAX_POINTS}; lower --resolution",
+            )
         if isinstance(self.range, str):
             try:
                 set_(self, "range", tuple(float(v) for v in self.range.split(",")))
@@ -113,7 +119,9 @@ class ScanSpec:
                 raise SpecError("range", f"must be LO,HI, got {self.range!r}")
         lo, hi = self.range if self.range is not None else (-self.span, self.span)
         if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo or (hi == lo and self.resolution > 1):
-            raise SpecError("range", f"[{lo}, {hi}] is empty or invalid", cli=f"empty or invalid coordinate range [{lo}, {hi}]")
+            raise SpecError(
+                "range", f"[{lo}, {hi}] is empty or invalid", cli=f"empty or invalid coordinate range [{lo}, {hi}]"
+            )
         if self.eps is not None:
             set_(self, "eps", check_eps(self.eps))  # checked even when no metric uses it
 
@@ -163,8 +171,10 @@ def make_attack_for(agent, name: str, eps: float, adversary: str | None, ckpt: s
         torchfile.check(adversary)  # before attacks/ hands it to torch.load: no TorchScript gets that far
     if name in ("rs", "optimal"):
         if not learned_file(name, eps, adversary, ckpt):
-            raise LandscapeError(f"the {name} attack needs its learned adversary: pass --adversary FILE, or train and "
-                                 f"cache one with `python -m landscape.evaluate --ckpt {ckpt} --attack {name}`")
+            raise LandscapeError(
+                f"the {name} attack needs its learned adversary: pass --adversary FILE, or train and "
+                f"cache one with `python -m landscape.evaluate --ckpt {ckpt} --attack {name}`"
+            )
         opts["ckpt"] = ckpt
         if adversary:
             opts["q" if name == "rs" else "adversary"] = adversary
@@ -193,8 +203,9 @@ def build_directions(spec: ScanSpec, agent, attack) -> torch.Tensor:
             ev = BatchedEvaluator(agent.env_id, space, agent.obs_norm)
             roll = ev.run(theta0[None], 32, seed=spec.seed + 2, deterministic=False, attack=atk, record=True)
             ev.close()
-            d = scaled_direction(estimate(space, theta0[None], roll.trajectories, 32, critic=agent.critic).mean[0],
-                                 theta0, mask)
+            d = scaled_direction(
+                estimate(space, theta0[None], roll.trajectories, 32, critic=agent.critic).mean[0], theta0, mask
+            )
         elif kind == "line":
             other = checkpoint.load(spec.to)
             if other.actor.hidden != agent.actor.hidden or other.env_id != agent.env_id:
@@ -217,8 +228,10 @@ def direction_meta(spec: ScanSpec, kind: str) -> dict:
     if kind == "line" and spec.to:
         d["to_sha256"] = checkpoint.file_hash(spec.to)
     if kind == "pca":
-        d["trajectory"] = {"glob": spec.trajectory,
-                           "sha256": [checkpoint.file_hash(f) for f in sorted(glob.glob(spec.trajectory or ""))]}
+        d["trajectory"] = {
+            "glob": spec.trajectory,
+            "sha256": [checkpoint.file_hash(f) for f in sorted(glob.glob(spec.trajectory or ""))],
+        }
     return d
 
 
@@ -241,8 +254,20 @@ def grid_thetas(theta0: torch.Tensor, dirs: torch.Tensor, coords: list[np.ndarra
 
 def scan_key(meta: dict) -> str:
     """Identity of the computation: same key = same numbers, so resuming is safe."""
-    fields = {k: meta[k] for k in ("ckpt_sha256", "grid", "directions", "metrics", "attack", "episodes",
-                                   "grad_episodes", "seed", "chunk")}
+    fields = {
+        k: meta[k]
+        for k in (
+            "ckpt_sha256",
+            "grid",
+            "directions",
+            "metrics",
+            "attack",
+            "episodes",
+            "grad_episodes",
+            "seed",
+            "chunk",
+        )
+    }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -269,9 +294,15 @@ def chunk_job(meta: dict, agent, adversary: str | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="landscape-") as tmp:
         checkpoint.save(agent, Path(tmp) / "ckpt.pt")
         ckpt = ship(Path(tmp) / "ckpt.pt")
-    return {"key": meta["key"], "metrics": meta["metrics"], "attack": meta["attack"], "episodes": meta["episodes"],
-            "grad_episodes": meta["grad_episodes"], "seed": meta["seed"],
-            "files": {"ckpt": ckpt, "adversary": ship(adversary)}}
+    return {
+        "key": meta["key"],
+        "metrics": meta["metrics"],
+        "attack": meta["attack"],
+        "episodes": meta["episodes"],
+        "grad_episodes": meta["grad_episodes"],
+        "seed": meta["seed"],
+        "files": {"ckpt": ckpt, "adversary": ship(adversary)},
+    }
 
 
 def _probe(job: dict) -> PointProbe:
@@ -291,8 +322,12 @@ def _probe(job: dict) -> PointProbe:
         attack = None
         if job["attack"] is not None:
             a = job["attack"]
-            attack = make_attack_for(agent, a["name"], a["eps"], str(paths["adversary"]) if "adversary" in paths else None)
-        _PROBES[job["key"]] = PointProbe(agent, job["metrics"], attack, job["episodes"], job["grad_episodes"], job["seed"])
+            attack = make_attack_for(
+                agent, a["name"], a["eps"], str(paths["adversary"]) if "adversary" in paths else None
+            )
+        _PROBES[job["key"]] = PointProbe(
+            agent, job["metrics"], attack, job["episodes"], job["grad_episodes"], job["seed"]
+        )
     return _PROBES[job["key"]]
 
 
@@ -305,14 +340,21 @@ def scan_chunk(job: dict, theta0, dirs, coords, chunk: tuple[int, np.ndarray]):
     return index, values, probe.env_steps - steps
 
 
-def run_chunks(store: ScanStore, job: dict, theta0, dirs, coords, chunks: list[np.ndarray], executor,
-               progress: bool = True) -> None:
+def run_chunks(
+    store: ScanStore, job: dict, theta0, dirs, coords, chunks: list[np.ndarray], executor, progress: bool = True
+) -> None:
     """Compute the store's missing chunks on `executor` (executor.py), writing each as it finishes."""
     done = store.done_chunks()
     todo = [(i, chunks[i]) for i in range(len(chunks)) if i not in done]
     total = sum(len(c) for c in chunks)
-    bar = tqdm(total=total, initial=total - sum(len(c) for _, c in todo), unit="pt",
-               desc="scan" if executor.local else "scan (ray)", dynamic_ncols=True, disable=not progress)
+    bar = tqdm(
+        total=total,
+        initial=total - sum(len(c) for _, c in todo),
+        unit="pt",
+        desc="scan" if executor.local else "scan (ray)",
+        dynamic_ncols=True,
+        disable=not progress,
+    )
     t0, steps = time.perf_counter(), 0
 
     def write(_, result):
@@ -327,8 +369,9 @@ def run_chunks(store: ScanStore, job: dict, theta0, dirs, coords, chunks: list[n
     bar.close()
 
 
-def run_local(store: ScanStore, probe: PointProbe, key: str, theta0, dirs, coords, chunks: list[np.ndarray],
-              progress: bool = True) -> None:
+def run_local(
+    store: ScanStore, probe: PointProbe, key: str, theta0, dirs, coords, chunks: list[np.ndarray], progress: bool = True
+) -> None:
     """Compute the store's missing chunks in this process with a probe already built (key: its scan's)."""
     from ..exec.executor import LocalExecutor
 
@@ -354,13 +397,19 @@ def run(spec: ScanSpec, progress: bool = True, executor=None) -> Surface:
     n_points = int(np.prod([len(c) for c in coords]))
     chunk = spec.chunk_size()
     meta = {
-        "version": __version__, "ckpt": ckpt, "ckpt_sha256": checkpoint.file_hash(ckpt),
-        "env_id": agent.env_id, "algo": agent.algo,
+        "version": __version__,
+        "ckpt": ckpt,
+        "ckpt_sha256": checkpoint.file_hash(ckpt),
+        "env_id": agent.env_id,
+        "algo": agent.algo,
         "grid": {"shape": [len(c) for c in coords], "lo": float(coords[0][0]), "hi": float(coords[0][-1])},
         "directions": [direction_meta(spec, k) for k in spec.directions],
         "metrics": list(spec.metrics),
         "attack": {"name": spec.attack, "eps": eps, "adversary": spec.adversary} if spec.uses_attack else None,
-        "episodes": spec.episodes, "grad_episodes": spec.grad_episodes, "seed": spec.seed, "chunk": chunk,
+        "episodes": spec.episodes,
+        "grad_episodes": spec.grad_episodes,
+        "seed": spec.seed,
+        "chunk": chunk,
     }
     meta["key"] = scan_key(meta)
     # everything that can refuse the request runs before the store exists (no orphan store blocks a rerun)
@@ -372,8 +421,10 @@ def run(spec: ScanSpec, progress: bool = True, executor=None) -> Surface:
     resumed = store.create_or_resume(meta, theta0.numpy(), dirs.numpy(), coords)
     chunks = np.array_split(np.arange(n_points), math.ceil(n_points / chunk))
     if progress:
-        print(f"{'resuming' if resumed else 'scanning'} {n_points} points "
-              f"({' x '.join(map(str, meta['grid']['shape']))}) around {ckpt} -> {out}")
+        print(
+            f"{'resuming' if resumed else 'scanning'} {n_points} points "
+            f"({' x '.join(map(str, meta['grid']['shape']))}) around {ckpt} -> {out}"
+        )
     executor = executor or make_executor(spec.backend, spec.address)
     if executor.local:  # this process's probe serves every chunk
         run_local(store, probe, meta["key"], theta0, dirs, coords, chunks, progress)

@@ -47,7 +47,9 @@ class ScanStore:
         self.chunk_dir = self.root / "chunks"
 
     # -- creation / opening -------------------------------------------------------------------
-    def create_or_resume(self, meta: dict, theta0: np.ndarray, directions: np.ndarray, coords: list[np.ndarray]) -> bool:
+    def create_or_resume(
+        self, meta: dict, theta0: np.ndarray, directions: np.ndarray, coords: list[np.ndarray]
+    ) -> bool:
         """Write a new store, or check that an existing one holds the same computation. True if resuming.
 
         A new store is built in a temporary directory and renamed into place, so it appears whole or not at
@@ -55,8 +57,9 @@ class ScanStore:
         if not (self.root / "scan.json").exists():
             if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
                 if not (self.root / "scan.json").exists():  # (not just created whole by another process)
-                    raise LandscapeError(f"{self.root} exists but is not a scan store (no scan.json); "
-                                         "remove it or choose another --out")
+                    raise LandscapeError(
+                        f"{self.root} exists but is not a scan store (no scan.json); remove it or choose another --out"
+                    )
             elif self._create(meta, theta0, directions, coords):
                 return False
         old = self.meta
@@ -70,8 +73,12 @@ class ScanStore:
         tmp = Path(tempfile.mkdtemp(dir=self.root.parent, prefix=f".{self.root.name}.creating."))
         try:
             (tmp / "chunks").mkdir()
-            np.savez(tmp / "directions.npz", theta0=theta0, directions=directions,
-                     **{f"coords_{i}": c for i, c in enumerate(coords)})
+            np.savez(
+                tmp / "directions.npz",
+                theta0=theta0,
+                directions=directions,
+                **{f"coords_{i}": c for i, c in enumerate(coords)},
+            )
             (tmp / "scan.json").write_text(json.dumps(meta, indent=2))
             if self.root.is_dir():
                 self.root.rmdir()  # empty (checked above); fails if another process just filled it
@@ -93,8 +100,11 @@ class ScanStore:
             raise LandscapeError(f"{where} is incomplete")
         if d["theta0"].shape != theta0.shape or not np.array_equal(d["theta0"], theta0):
             raise LandscapeError(f"{where} was made around other parameters than this checkpoint's")
-        if d["directions"].shape != directions.shape or not np.isfinite(d["directions"]).all() \
-                or not (np.abs(d["directions"]).sum(1) > 0).all():
+        if (
+            d["directions"].shape != directions.shape
+            or not np.isfinite(d["directions"]).all()
+            or not (np.abs(d["directions"]).sum(1) > 0).all()
+        ):
             raise LandscapeError(f"{where}: directions of the wrong shape, zero, or not finite")
         if not all(np.array_equal(d[f"coords_{i}"], c) for i, c in enumerate(coords)):
             raise LandscapeError(f"{where}: grid coordinates differ from this scan's")
@@ -143,8 +153,12 @@ class ScanStore:
             f = _read_npz(self._chunk_path(index))
             pts = f.get("points")
             arrays = [f.get(m) for m in meta["metrics"]] + [f.get(f"{m}_se") for m in meta["metrics"]]
-            if pts is None or pts.dtype.kind not in "iu" or (len(pts) and not 0 <= pts.min() <= pts.max() < n) \
-                    or any(a is None or a.shape != pts.shape for a in arrays):
+            if (
+                pts is None
+                or pts.dtype.kind not in "iu"
+                or (len(pts) and not 0 <= pts.min() <= pts.max() < n)
+                or any(a is None or a.shape != pts.shape for a in arrays)
+            ):
                 raise LandscapeError(f"{self._chunk_path(index)} is corrupt; delete it to recompute that chunk")
             out["done"][pts] = True
             for m in meta["metrics"]:
@@ -168,9 +182,9 @@ def load_surface(root: str | os.PathLike) -> tuple[dict, dict]:
 class Surface:
     """A scan's result: its store's meta (scan.json), the assembled grids (surface.npz) and marked points.
 
-        surface.values("natural")      # the grid, NaN where not computed (the done mask)
-        surface.se("natural")          # its standard errors
-        surface.coords                 # coordinates per axis; surface.meta["directions"] says what the axes are
+    surface.values("natural")      # the grid, NaN where not computed (the done mask)
+    surface.se("natural")          # its standard errors
+    surface.coords                 # coordinates per axis; surface.meta["directions"] says what the axes are
     """
 
     root: Path

@@ -115,8 +115,9 @@ class Collector:
         logp, v = agent.actor.log_prob(z, actions), agent.critic(z)
         values = v.numpy().astype(np.float64).reshape(T, n)
         # rewards were scaled by the scaler the critic learns from: one scale
-        adv, ret = advantages(rewards, values, dones, cfg.gamma, cfg.lam, same_scale=True,
-                              last_values=self._value(self.obs))
+        adv, ret = advantages(
+            rewards, values, dones, cfg.gamma, cfg.lam, same_scale=True, last_values=self._value(self.obs)
+        )
         f32 = lambda x: torch.as_tensor(x.reshape(-1), dtype=torch.float32)  # noqa: E731
         return Batch(z, actions, logp, v, f32(adv), f32(ret))
 

@@ -46,8 +46,16 @@ class BatchedEvaluator:
         return self._vec
 
     @torch.no_grad()
-    def run(self, thetas: torch.Tensor, episodes: int, seed: int = 0, deterministic: bool = True,
-            attack=None, record: bool = False, max_steps: int | None = None) -> Rollouts:
+    def run(
+        self,
+        thetas: torch.Tensor,
+        episodes: int,
+        seed: int = 0,
+        deterministic: bool = True,
+        attack=None,
+        record: bool = False,
+        max_steps: int | None = None,
+    ) -> Rollouts:
         """Roll out K = thetas.shape[0] policies for `episodes` episodes each.
 
         attack, if given, maps (z [K, E, obs], thetas) -> z' inside the eps-ball before the policy sees it.

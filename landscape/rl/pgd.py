@@ -8,9 +8,16 @@ def project(z_adv: torch.Tensor, z: torch.Tensor, eps: float | torch.Tensor) -> 
     return torch.max(torch.min(z_adv, z + eps), z - eps)
 
 
-def pgd(objective, z: torch.Tensor, eps: float | torch.Tensor, steps: int = 10, step_size: float | None = None,
-        random_start: bool = True, generator: torch.Generator | None = None,
-        start: torch.Tensor | None = None) -> torch.Tensor:
+def pgd(
+    objective,
+    z: torch.Tensor,
+    eps: float | torch.Tensor,
+    steps: int = 10,
+    step_size: float | None = None,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+    start: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Maximize objective(z') per sample over ||z' - z||_inf <= eps with sign-gradient steps.
 
     objective maps z' [..., obs] to per-sample values [...]; samples are independent, so the gradient
@@ -38,5 +45,5 @@ def autograd(objective, z_adv: torch.Tensor) -> torch.Tensor:
     """d sum(objective(z')) / d z' by autograd."""
     z_adv = z_adv.detach().requires_grad_(True)
     with torch.enable_grad():
-        grad, = torch.autograd.grad(objective(z_adv).sum(), z_adv)
+        (grad,) = torch.autograd.grad(objective(z_adv).sum(), z_adv)
     return grad

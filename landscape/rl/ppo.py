@@ -142,7 +142,7 @@ class PPO:
         for _ in range(cfg.epochs):
             perm = torch.randperm(len(batch), generator=self.gen)
             for start in range(0, len(batch) - mb_size + 1, mb_size):
-                mb = batch.select(perm[start:start + mb_size])
+                mb = batch.select(perm[start : start + mb_size])
                 if cfg.norm_adv == "minibatch":
                     mb.advantages = normalized(mb.advantages)
                 loss, info = self.policy_loss(actor, mb)

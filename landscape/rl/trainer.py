@@ -63,12 +63,21 @@ def check_resumable(data: dict, agent: Agent, out: Path) -> None:
     """Resuming continues the same run: another algorithm, environment or network would relabel it."""
     for key, want in (("algo", agent.algo), ("env_id", agent.env_id), ("hidden", list(agent.actor.hidden))):
         if data.get(key) != want:
-            raise LandscapeError(f"cannot resume: {out} is a {key} {data.get(key)!r} run, this command asks for {want!r}")
+            raise LandscapeError(
+                f"cannot resume: {out} is a {key} {data.get(key)!r} run, this command asks for {want!r}"
+            )
 
 
 class Trainer:
-    def __init__(self, agent: Agent, ppo_cfg: PPOConfig, run: RunConfig, policy_loss: PolicyLoss | None = None,
-                 resume: bool = False, env_fn=None):
+    def __init__(
+        self,
+        agent: Agent,
+        ppo_cfg: PPOConfig,
+        run: RunConfig,
+        policy_loss: PolicyLoss | None = None,
+        resume: bool = False,
+        env_fn=None,
+    ):
         self.agent, self.cfg, self.run = agent, ppo_cfg, run
         self.out = Path(run.out)
         self.iteration, self.best = 0, -np.inf
@@ -112,9 +121,13 @@ class Trainer:
 
     def _train_state(self) -> dict:
         scaler = self.collector.scaler
-        return {"ppo": self.ppo.state_dict(), "iteration": self.iteration, "best": float(self.best),
-                "torch_rng": torch.get_rng_state(),
-                "reward_scaler": scaler.stats.state_dict() if scaler is not None else None}
+        return {
+            "ppo": self.ppo.state_dict(),
+            "iteration": self.iteration,
+            "best": float(self.best),
+            "torch_rng": torch.get_rng_state(),
+            "reward_scaler": scaler.stats.state_dict() if scaler is not None else None,
+        }
 
     def evaluate(self) -> float:
         ev = BatchedEvaluator(self.agent.env_id, self.agent.space, self.agent.obs_norm)
@@ -137,8 +150,13 @@ class Trainer:
             w.writerow(row)
 
     def train(self) -> Agent:
-        bar = tqdm(total=self.n_iters * self.cfg.steps_per_iter, initial=self.iteration * self.cfg.steps_per_iter,
-                   unit="step", desc=f"{self.agent.algo} {self.agent.env_id}", dynamic_ncols=True)
+        bar = tqdm(
+            total=self.n_iters * self.cfg.steps_per_iter,
+            initial=self.iteration * self.cfg.steps_per_iter,
+            unit="step",
+            desc=f"{self.agent.algo} {self.agent.env_id}",
+            dynamic_ncols=True,
+        )
         eval_ret = float("nan")
         while self.iteration < self.n_iters:
             self.ppo.set_progress(self.iteration / self.n_iters)
@@ -157,10 +175,21 @@ class Trainer:
                 if eval_ret > self.best:
                     self.best = eval_ret
                     checkpoint.save(self.agent, _best_path(self.out))
-            self._log({"iteration": self.iteration, "step": self.agent.step, "train_return": train_ret,
-                       "eval_return": eval_ret, "collect_sps": len(batch) / (t1 - t0),
-                       "update_sps": len(batch) / (t2 - t1), "action_std": self.action_std(), **self.extra_log(),
-                       **stats, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0})
+            self._log(
+                {
+                    "iteration": self.iteration,
+                    "step": self.agent.step,
+                    "train_return": train_ret,
+                    "eval_return": eval_ret,
+                    "collect_sps": len(batch) / (t1 - t0),
+                    "update_sps": len(batch) / (t2 - t1),
+                    "action_std": self.action_std(),
+                    **self.extra_log(),
+                    **stats,
+                    "wall_s": time.perf_counter() - t0,
+                    "cpu_s": time.process_time() - c0,
+                }
+            )
             if self.iteration % self.run.checkpoint_every == 0 or self.iteration == self.n_iters:
                 checkpoint.save(self.agent, self.out, self._train_state())
             bar.update(len(batch))

@@ -46,8 +46,9 @@ class _WithNoise:
         return self.objective(z_adv) + (self.noise * z_adv).sum(-1)
 
 
-def sgld(objective, z: torch.Tensor, eps: float, steps: int = 10, step_size: float | None = None,
-         noise: float = 1.0) -> torch.Tensor:
+def sgld(
+    objective, z: torch.Tensor, eps: float, steps: int = 10, step_size: float | None = None, noise: float = 1.0
+) -> torch.Tensor:
     """PGD with Langevin noise: before each sign step add Gaussian noise of std noise * step_size,
     decaying linearly to zero over the steps, and project back to the eps-ball.
 
@@ -173,8 +174,9 @@ class Penalized(Relaxation):
 RELAXATIONS = {cls.name: cls for cls in (Objective, Budget, DeltaOptimal, Penalized)}
 
 
-def make_relaxation(name: str, steps: int = 10, sgld_noise: float = 1.0, penalty: float = 1.0,
-                    solver: str = "pgd") -> Relaxation:
+def make_relaxation(
+    name: str, steps: int = 10, sgld_noise: float = 1.0, penalty: float = 1.0, solver: str = "pgd"
+) -> Relaxation:
     if name == "objective":
         return Objective(steps, sgld_noise, solver)
     if name == "penalty":

@@ -68,9 +68,18 @@ STD_FROM = ("joint", "clean")
 class RobustPolicyLoss(PolicyLoss):
     handles_entropy = True  # the entropy bonus sits inside the robust per-sample loss, as in CAR-PPO
 
-    def __init__(self, clip: float, eps: float, relaxation: Relaxation | None = None, strength: float = 1.0,
-                 temperature: float = 1000.0, guidance: float = 1.0, reg: float = 0.3, std_from: str = "joint",
-                 entropy_coef: float = 0.0):
+    def __init__(
+        self,
+        clip: float,
+        eps: float,
+        relaxation: Relaxation | None = None,
+        strength: float = 1.0,
+        temperature: float = 1000.0,
+        guidance: float = 1.0,
+        reg: float = 0.3,
+        std_from: str = "joint",
+        entropy_coef: float = 0.0,
+    ):
         super().__init__(clip)
         if std_from not in STD_FROM:
             raise ValueError(f"std_from must be one of {STD_FROM}, not {std_from!r}")
@@ -109,9 +118,26 @@ def _entropy(log_std: torch.Tensor) -> torch.Tensor:
     return (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum()
 
 
-def arpo_loss(clip: float, eps: float, steps: int = 10, temperature: float = 1000.0, guidance: float = 1.0,
-              reg: float = 0.3, std_from: str = "joint", entropy_coef: float = 0.0,
-              solver: str = "pgd") -> RobustPolicyLoss:
+def arpo_loss(
+    clip: float,
+    eps: float,
+    steps: int = 10,
+    temperature: float = 1000.0,
+    guidance: float = 1.0,
+    reg: float = 0.3,
+    std_from: str = "joint",
+    entropy_coef: float = 0.0,
+    solver: str = "pgd",
+) -> RobustPolicyLoss:
     """ARPO (CAR-PPO): the strongest first-order adversary, always. Defaults: CAR-PPO's Hopper PGD run."""
-    return RobustPolicyLoss(clip, eps, Budget(steps, solver), strength=1.0, temperature=temperature, guidance=guidance,
-                            reg=reg, std_from=std_from, entropy_coef=entropy_coef)
+    return RobustPolicyLoss(
+        clip,
+        eps,
+        Budget(steps, solver),
+        strength=1.0,
+        temperature=temperature,
+        guidance=guidance,
+        reg=reg,
+        std_from=std_from,
+        entropy_coef=entropy_coef,
+    )

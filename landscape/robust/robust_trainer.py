@@ -33,8 +33,17 @@ from .schedules import Constant, eps_warmup
 
 
 class RobustTrainer(Trainer):
-    def __init__(self, agent, ppo_cfg, run, loss: RobustPolicyLoss, warmup: float = 0.75, schedule=None,
-                 resume: bool = False, env_fn=None):
+    def __init__(
+        self,
+        agent,
+        ppo_cfg,
+        run,
+        loss: RobustPolicyLoss,
+        warmup: float = 0.75,
+        schedule=None,
+        resume: bool = False,
+        env_fn=None,
+    ):
         self.loss, self.eps_max, self.warmup = loss, loss.eps, warmup
         self.schedule = schedule or Constant(loss.strength)
         super().__init__(agent, ppo_cfg, run, policy_loss=loss, resume=resume, env_fn=env_fn)
@@ -58,17 +67,32 @@ class RobustTrainer(Trainer):
 # ---- the robust options (a nested spec of train.TrainSpec; flags of `python -m landscape.train`) ----
 
 ROBUST_DEFAULTS = {  # None: set by RobustSpec.resolve (the env's eps, the preset's weights, BARPO-only flags)
-    "preset": "car", "eps": None, "eps_warmup": 0.75, "pgd_steps": 10, "temperature": None, "guidance": None,
-    "reg": None, "relaxation": None, "strength": None, "schedule": None, "ramp_start": 0.0, "ramp_frac": 0.75,
-    "adapt_step": 0.1, "adapt_window": 20, "sgld_noise": 1.0, "penalty": 1.0, "std_from": "joint",
+    "preset": "car",
+    "eps": None,
+    "eps_warmup": 0.75,
+    "pgd_steps": 10,
+    "temperature": None,
+    "guidance": None,
+    "reg": None,
+    "relaxation": None,
+    "strength": None,
+    "schedule": None,
+    "ramp_start": 0.0,
+    "ramp_frac": 0.75,
+    "adapt_step": 0.1,
+    "adapt_window": 20,
+    "sgld_noise": 1.0,
+    "penalty": 1.0,
+    "std_from": "joint",
     "inner": "pgd",
 }
 BARPO_DEFAULTS = {"relaxation": "objective", "strength": 0.5, "schedule": "constant"}
 BARPO_ONLY = ("relaxation", "strength", "schedule")
 # CAR-PPO's released runs (config_<env>_car_ppo_<inner>.json): robust_ppo_reg and robust_soft_lambda
-CAR_WEIGHTS = {"pgd": {"Hopper": (0.3, 1000.0), "Walker2d": (0.1, 100.0), "HalfCheetah": (1.0, 1000.0),
-                       "Ant": (0.3, 10000.0)},
-               "sgld": {"Hopper": (1.0, 100.0)}}  # the others: their pgd weights (not read from the reference)
+CAR_WEIGHTS = {
+    "pgd": {"Hopper": (0.3, 1000.0), "Walker2d": (0.1, 100.0), "HalfCheetah": (1.0, 1000.0), "Ant": (0.3, 10000.0)},
+    "sgld": {"Hopper": (1.0, 100.0)},
+}  # the others: their pgd weights (not read from the reference)
 PRESETS = ("car", "vanilla")
 
 
@@ -112,8 +136,13 @@ class RobustSpec:
         from .schedules import SCHEDULES
 
         check_finite(self)
-        for name, choices in (("preset", PRESETS), ("relaxation", sorted(RELAXATIONS)), ("schedule", SCHEDULES),
-                              ("std_from", STD_FROM), ("inner", SOLVERS)):
+        for name, choices in (
+            ("preset", PRESETS),
+            ("relaxation", sorted(RELAXATIONS)),
+            ("schedule", SCHEDULES),
+            ("std_from", STD_FROM),
+            ("inner", SOLVERS),
+        ):
             if getattr(self, name) is not None:
                 one_of(self, name, choices)
 
@@ -131,8 +160,11 @@ class RobustSpec:
         """Every setting of an arpo / barpo run on env_id, defaults filled in and checked."""
         given = {k: getattr(self, k) for k in ROBUST_DEFAULTS}
         if algo == "arpo" and any(given[k] is not None for k in BARPO_ONLY):
-            raise SpecError("relaxation", "applies to --algo barpo only",
-                            cli="--relaxation, --strength and --schedule apply to --algo barpo only")
+            raise SpecError(
+                "relaxation",
+                "applies to --algo barpo only",
+                cli="--relaxation, --strength and --schedule apply to --algo barpo only",
+            )
         o = {k: v if v is not None else ROBUST_DEFAULTS[k] for k, v in given.items()}
         if algo == "barpo":
             o.update({k: BARPO_DEFAULTS[k] for k in BARPO_DEFAULTS if given[k] is None})
@@ -151,12 +183,22 @@ def add_arguments(p) -> None:
     g.add_argument("--eps", type=float, help="l_inf budget in normalized observations (default: the env's standard)")
     g.add_argument("--eps-warmup", type=float, help="fraction of training over which eps grows from 0 (0.75)")
     g.add_argument("--pgd-steps", type=int, help="inner attack steps of eps/steps (10)")
-    g.add_argument("--inner", choices=SOLVERS, help="solver of ARPO's inner attack: pgd (random start, default) "
-                   "or sgld (CAR-PPO's car_sgld)")
-    g.add_argument("--preset", choices=PRESETS, help="robust loss weights: car (CAR-PPO as released, default) "
-                   "or vanilla (the robust term alone)")
-    g.add_argument("--temperature", type=float, help="soft-maximum temperature over the minibatch (CAR-PPO's "
-                   "lambda); inf = mean (preset: the env's, Hopper 1000)")
+    g.add_argument(
+        "--inner",
+        choices=SOLVERS,
+        help="solver of ARPO's inner attack: pgd (random start, default) or sgld (CAR-PPO's car_sgld)",
+    )
+    g.add_argument(
+        "--preset",
+        choices=PRESETS,
+        help="robust loss weights: car (CAR-PPO as released, default) or vanilla (the robust term alone)",
+    )
+    g.add_argument(
+        "--temperature",
+        type=float,
+        help="soft-maximum temperature over the minibatch (CAR-PPO's "
+        "lambda); inf = mean (preset: the env's, Hopper 1000)",
+    )
     g.add_argument("--guidance", type=float, help="weight of the clean surrogate term (car 1, vanilla 0)")
     g.add_argument("--reg", type=float, help="weight of the robust term (car: the env's, Hopper 0.3; vanilla 1)")
     g.add_argument("--relaxation", choices=sorted(RELAXATIONS), help="BARPO: how strength acts (objective)")
@@ -168,8 +210,12 @@ def add_arguments(p) -> None:
     g.add_argument("--adapt-window", type=int, help="adaptive: iterations per decision (20)")
     g.add_argument("--sgld-noise", type=float, help="objective relaxation: SGLD noise in step sizes (1.0)")
     g.add_argument("--penalty", type=float, help="penalty relaxation: lambda at strength 0.5 (1.0)")
-    g.add_argument("--std-from", choices=STD_FROM, help="what trains the log-std: the literal loss (joint, "
-                   "default, as CAR-PPO) or the clean surrogate alone (clean: an ablation)")
+    g.add_argument(
+        "--std-from",
+        choices=STD_FROM,
+        help="what trains the log-std: the literal loss (joint, "
+        "default, as CAR-PPO) or the clean surrogate alone (clean: an ablation)",
+    )
 
 
 def spec_of(args) -> RobustSpec:
@@ -177,8 +223,7 @@ def spec_of(args) -> RobustSpec:
     return RobustSpec(**{k: getattr(args, k) for k in ROBUST_DEFAULTS})
 
 
-def build(robust: RobustSpec, algo: str, agent, ppo_cfg, run, spec, resume: bool = False,
-          env_fn=None) -> RobustTrainer:
+def build(robust: RobustSpec, algo: str, agent, ppo_cfg, run, spec, resume: bool = False, env_fn=None) -> RobustTrainer:
     """The ARPO / BARPO trainer; records the settings in the agent's config."""
     from .relaxations import make_relaxation
     from .robust_loss import arpo_loss
@@ -187,16 +232,20 @@ def build(robust: RobustSpec, algo: str, agent, ppo_cfg, run, spec, resume: bool
     o = robust.resolve(algo, spec.env_id, spec.eps)
     weights = {k: o[k] for k in ("temperature", "guidance", "reg", "std_from")}
     if algo == "arpo":
-        loss = arpo_loss(ppo_cfg.clip, o["eps"], o["pgd_steps"], entropy_coef=ppo_cfg.entropy_coef,
-                         solver=o["inner"], **weights)
+        loss = arpo_loss(
+            ppo_cfg.clip, o["eps"], o["pgd_steps"], entropy_coef=ppo_cfg.entropy_coef, solver=o["inner"], **weights
+        )
         schedule = None
     else:
         relax = make_relaxation(o["relaxation"], o["pgd_steps"], o["sgld_noise"], o["penalty"], o["inner"])
-        loss = RobustPolicyLoss(ppo_cfg.clip, o["eps"], relax, o["strength"], entropy_coef=ppo_cfg.entropy_coef,
-                                **weights)
-        schedule = {"constant": lambda: Constant(o["strength"]),
-                    "ramp": lambda: Ramp(o["ramp_start"], o["strength"], o["ramp_frac"]),
-                    "adaptive": lambda: Adaptive(o["strength"], o["adapt_step"], o["adapt_window"])}[o["schedule"]]()
+        loss = RobustPolicyLoss(
+            ppo_cfg.clip, o["eps"], relax, o["strength"], entropy_coef=ppo_cfg.entropy_coef, **weights
+        )
+        schedule = {
+            "constant": lambda: Constant(o["strength"]),
+            "ramp": lambda: Ramp(o["ramp_start"], o["strength"], o["ramp_frac"]),
+            "adaptive": lambda: Adaptive(o["strength"], o["adapt_step"], o["adapt_window"]),
+        }[o["schedule"]]()
     agent.eps = o["eps"]
     agent.config["robust"] = {k: v for k, v in o.items() if v is not None}
     return RobustTrainer(agent, ppo_cfg, run, loss, o["eps_warmup"], schedule, resume=resume, env_fn=env_fn)
@@ -208,8 +257,11 @@ def check_robust(o: dict, algo: str) -> None:
         if not o[k] >= 0:  # also catches NaN
             raise SpecError(k, f"must be non-negative, not {o[k]}")
     if o["guidance"] == 0 and o["reg"] == 0:
-        raise SpecError("guidance", "and reg are both 0: the policy loss would be empty",
-                        cli="--guidance and --reg are both 0: the policy loss would be empty")
+        raise SpecError(
+            "guidance",
+            "and reg are both 0: the policy loss would be empty",
+            cli="--guidance and --reg are both 0: the policy loss would be empty",
+        )
     for k in ("eps_warmup", "ramp_start", "ramp_frac") + (("strength",) if algo == "barpo" else ()):
         if not 0 <= o[k] <= 1:
             raise SpecError(k, f"must lie in [0, 1], not {o[k]}")

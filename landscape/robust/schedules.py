@@ -64,7 +64,7 @@ class Adaptive:
             return s
         ret = np.array([float(r["train_return"]) for r in history])
         gn = np.array([float(r["grad_norm"]) for r in history])
-        recent, before = np.nanmean(ret[-w:]), np.nanmean(ret[-2 * w:-w])
+        recent, before = np.nanmean(ret[-w:]), np.nanmean(ret[-2 * w : -w])
         if math.isnan(recent) or math.isnan(before):
             return s
         stalled = recent <= before + self.stall_tol * abs(before)

@@ -44,8 +44,13 @@ ENV_SPECS = {
     "ToyTrap-v0": EnvSpec("ToyTrap-v0", 0.3, 2048 * 10),  # toys/trap.py: the sticky-FOSP mechanism
     # Ant layouts of released checkpoints (module doc)
     "Ant-v5-obs111": EnvSpec("Ant-v5-obs111", 0.15, 2048 * 4882, "Ant-v5", zeros_at=27),
-    "Ant-v5-obs27": EnvSpec("Ant-v5-obs27", 0.15, 2048 * 4882, "Ant-v5",
-                            (("include_cfrc_ext_in_observation", False), ("contact_cost_weight", 0.0))),
+    "Ant-v5-obs27": EnvSpec(
+        "Ant-v5-obs27",
+        0.15,
+        2048 * 4882,
+        "Ant-v5",
+        (("include_cfrc_ext_in_observation", False), ("contact_cost_weight", 0.0)),
+    ),
 }
 
 
@@ -68,8 +73,9 @@ def layout(env_id: str, obs_dim: int, path="checkpoint") -> str:
         return env_id
     if obs_dim not in sizes:
         known = ", ".join(f"{n} ({e})" for n, e in sizes.items())
-        raise LandscapeError(f"{path}: the policy takes {obs_dim} observations, which fit no {family} layout "
-                             f"(known: {known})")
+        raise LandscapeError(
+            f"{path}: the policy takes {obs_dim} observations, which fit no {family} layout (known: {known})"
+        )
     return sizes[obs_dim]
 
 

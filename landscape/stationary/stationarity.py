@@ -75,11 +75,11 @@ def boundary_se(g: torch.Tensor, tau) -> np.ndarray:
     out = np.empty(K)
     for k in range(K):
         c = g[k] - g[k].mean(0)
-        sq = (c ** 2).sum(1)  # [E] diagonal of the Gram matrix
+        sq = (c**2).sum(1)  # [E] diagonal of the Gram matrix
         if min(E, P) <= 1024:
             small = c.T @ c if P <= E else c @ c.T  # same non-zero spectrum and Frobenius norm as the Gram
             lam = float(torch.linalg.eigvalsh(small)[-1]) / (E - 1)
-            tr2 = float((small ** 2).sum() - (sq ** 2).sum()) / (E * (E - 1))
+            tr2 = float((small**2).sum() - (sq**2).sum()) / (E * (E - 1))
         else:  # large: top eigenvalue by power iteration, tr(Sigma^2) <= lambda_max tr(Sigma) (conservative)
             v = torch.randn(P, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
             for _ in range(50):
@@ -103,7 +103,7 @@ def verdict(U, se_lo, se_hi, tau, z: float, exact: bool = False) -> np.ndarray:
     exact=True: U is the exact squared norm, compared with tau^2 directly."""
     U, se_lo, se_hi, tau = np.broadcast_arrays(*(np.asarray(x, float) for x in (U, se_lo, se_hi, tau)))
     if exact:
-        return np.where(U < tau ** 2, STATIONARY, NOT_STATIONARY)
+        return np.where(U < tau**2, STATIONARY, NOT_STATIONARY)
     lo, hi = bounds(U, se_lo, se_hi, z)
     ok = np.isfinite(U) & np.isfinite(se_lo) & np.isfinite(se_hi) & (se_lo > 0) & (se_hi > 0) & np.isfinite(tau)
     return np.where(ok & (hi < tau), STATIONARY, np.where(ok & (lo > tau), NOT_STATIONARY, UNRESOLVED))
@@ -115,7 +115,7 @@ def from_norm(norm, se) -> tuple[np.ndarray, np.ndarray]:
     U (norm 0) comes back as 0, which gives the same bounds."""
     n2, d = np.asarray(norm, float) ** 2, np.asarray(se, float)
     with np.errstate(invalid="ignore"):
-        s = np.where(d ** 2 > n2 / 2, 4 * d ** 2 - n2, 2 * d * np.sqrt(np.maximum(n2 - d ** 2, 0.0)))
+        s = np.where(d**2 > n2 / 2, 4 * d**2 - n2, 2 * d * np.sqrt(np.maximum(n2 - d**2, 0.0)))
     return n2, s
 
 
@@ -161,9 +161,17 @@ def summary(g: torch.Tensor, tau, z: float, power: float = POWER) -> list[dict]:
     for k in range(K):
         d = {"norm": float(norm[k]), "norm_se": float(norm_se[k]), "U": float(U[k]), "U_se": float(U_se[k])}
         if np.isfinite(tau[k]):
-            d.update({"verdict": str(v[k]), "threshold": float(tau[k]), "test_se": float(se_t[k]),
-                      "lower": float(lo[k]), "upper": float(hi[k]), "min_detectable_norm": float(mdn[k]),
-                      "max_certifiable_norm": float(cert[k])})
+            d.update(
+                {
+                    "verdict": str(v[k]),
+                    "threshold": float(tau[k]),
+                    "test_se": float(se_t[k]),
+                    "lower": float(lo[k]),
+                    "upper": float(hi[k]),
+                    "min_detectable_norm": float(mdn[k]),
+                    "max_certifiable_norm": float(cert[k]),
+                }
+            )
         out.append(d)
     return out
 
@@ -194,8 +202,17 @@ class Blocks:
         return cls(names, index)
 
 
-def sequential_test(sample, K: int, tau, start: int = 16, budget: int = 1024, alpha: float = 0.05,
-                    blocks: Blocks | None = None, power: float = POWER, progress=None) -> list[dict]:
+def sequential_test(
+    sample,
+    K: int,
+    tau,
+    start: int = 16,
+    budget: int = 1024,
+    alpha: float = 0.05,
+    blocks: Blocks | None = None,
+    power: float = POWER,
+    progress=None,
+) -> list[dict]:
     """Sequential stationarity test of K points.
 
     sample(idx, n, look) -> per-episode gradients for the points idx (np.ndarray of indices into 0..K-1), n
@@ -224,12 +241,14 @@ def sequential_test(sample, K: int, tau, start: int = 16, budget: int = 1024, al
         for k in idx:
             res = {"episodes": int(have[k]), "looks": j + 1, "z": z, "alpha": alpha, "power": power}
             for kind in kinds:
-                t = (taus[kind] if taus else tau)
+                t = taus[kind] if taus else tau
                 t = np.broadcast_to(np.asarray(t, float), (K,))[k]
                 res[kind] = summary(store[k][kind][None], t, z, power)[0]
                 if blocks is not None:
-                    res[kind]["blocks"] = {name: summary(store[k][kind][None][..., ix], np.inf, z)[0]
-                                           for name, ix in zip(blocks.names, blocks.index)}
+                    res[kind]["blocks"] = {
+                        name: summary(store[k][kind][None][..., ix], np.inf, z)[0]
+                        for name, ix in zip(blocks.names, blocks.index)
+                    }
             res["verdict"] = res[kinds[0]]["verdict"]
             result[k] = res
             if res["verdict"] != UNRESOLVED:

@@ -31,22 +31,52 @@ import numpy as np
 from ..probes.store import Surface, open_surface
 from ..stationary import stationarity as st
 
-LABELS = {"natural": "natural return", "adversarial": "adversarial return", "gap": "natural - adversarial",
-          "grad_natural": r"$\|\nabla J\|$ natural", "grad_adversarial": r"$\|\nabla J\|$ adversarial",
-          "surrogate": "PPO surrogate"}
+LABELS = {
+    "natural": "natural return",
+    "adversarial": "adversarial return",
+    "gap": "natural - adversarial",
+    "grad_natural": r"$\|\nabla J\|$ natural",
+    "grad_adversarial": r"$\|\nabla J\|$ adversarial",
+    "surrogate": "PPO surrogate",
+}
 # what a colour bar or a z axis of each metric measures (metrics of one group share it)
-QUANTITY = {"natural": "return", "adversarial": "return", "gap": "return gap", "surrogate": "PPO surrogate",
-            "grad_natural": r"policy-gradient norm $\|\nabla J\|$", "grad_adversarial": r"policy-gradient norm $\|\nabla J\|$"}
-ZLABEL = {**QUANTITY, "grad_natural": r"$\|\nabla J\|$", "grad_adversarial": r"$\|\nabla J\|$"}  # short: 3D cells are small
+QUANTITY = {
+    "natural": "return",
+    "adversarial": "return",
+    "gap": "return gap",
+    "surrogate": "PPO surrogate",
+    "grad_natural": r"policy-gradient norm $\|\nabla J\|$",
+    "grad_adversarial": r"policy-gradient norm $\|\nabla J\|$",
+}
+ZLABEL = {
+    **QUANTITY,
+    "grad_natural": r"$\|\nabla J\|$",
+    "grad_adversarial": r"$\|\nabla J\|$",
+}  # short: 3D cells are small
 # metrics drawn together on one colour scale
 GROUPS = [("natural", "adversarial"), ("grad_natural", "grad_adversarial"), ("gap",), ("surrogate",)]
 CAP = {"grad_natural": 95, "grad_adversarial": 95}  # colour scales of gradient norms end at the 95th percentile
-CMAPS = {"natural": "viridis", "adversarial": "viridis", "surrogate": "viridis",
-         "grad_natural": "cividis", "grad_adversarial": "cividis", "gap": "cividis"}
+CMAPS = {
+    "natural": "viridis",
+    "adversarial": "viridis",
+    "surrogate": "viridis",
+    "grad_natural": "cividis",
+    "grad_adversarial": "cividis",
+    "gap": "cividis",
+}
 OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 SINGLE_COL, DOUBLE_COL = 3.4, 7.0
-STYLE = {"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labelsize": 6, "ytick.labelsize": 6,
-         "legend.fontsize": 6, "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": 300}
+STYLE = {
+    "font.size": 7,
+    "axes.titlesize": 7.5,
+    "axes.labelsize": 7,
+    "xtick.labelsize": 6,
+    "ytick.labelsize": 6,
+    "legend.fontsize": 6,
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+    "savefig.dpi": 300,
+}
 DPI = 300  # every PNG, whatever the caller's rcParams
 
 
@@ -123,16 +153,25 @@ def save(fig, stem: str | Path, formats=("pdf", "png")) -> list[Path]:
     paths = []
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
-        fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.02,
-                    metadata={"CreationDate": None} if fmt == "pdf" else {})
+        fig.savefig(
+            path, dpi=DPI, bbox_inches="tight", pad_inches=0.02, metadata={"CreationDate": None} if fmt == "pdf" else {}
+        )
         paths.append(path)
     plt.close(fig)
     return paths
 
 
 # ----------------------------------------------------------------------------------- panels
-def draw_contour(ax, scan: Scan, metric: str, vmin: float, vmax: float, cmap: str | None = None,
-                 n_levels: int = 14, stationary: str | None = None):
+def draw_contour(
+    ax,
+    scan: Scan,
+    metric: str,
+    vmin: float,
+    vmax: float,
+    cmap: str | None = None,
+    n_levels: int = 14,
+    stationary: str | None = None,
+):
     """Filled contours of a 2D scan on a fixed colour scale; returns the mappable for a colour bar."""
     x, y = scan.coords
     X, Y = np.meshgrid(x, y, indexing="ij")
@@ -156,8 +195,16 @@ def draw_contour(ax, scan: Scan, metric: str, vmin: float, vmax: float, cmap: st
 def draw_surface(ax, scan: Scan, metric: str, vmin: float, vmax: float, cmap: str | None = None) -> None:
     x, y = scan.coords
     X, Y = np.meshgrid(x, y, indexing="ij")
-    ax.plot_surface(X, Y, scan.values(metric), cmap=cmap or CMAPS.get(metric, "viridis"), vmin=vmin, vmax=vmax,
-                    linewidth=0, antialiased=True)
+    ax.plot_surface(
+        X,
+        Y,
+        scan.values(metric),
+        cmap=cmap or CMAPS.get(metric, "viridis"),
+        vmin=vmin,
+        vmax=vmax,
+        linewidth=0,
+        antialiased=True,
+    )
     ax.set_zlim(vmin, vmax)
     ax.set_title(LABELS.get(metric, metric))
     ax.set_xlabel(scan.axis_names[0], labelpad=-8)
@@ -190,16 +237,36 @@ def mark_points(ax, scan: Scan) -> None:
         c = p.get("coords")
         if c is None or len(c) != scan.ndim:
             continue
-        style = dict(marker="D" if p.get("kind") == "checkpoint" else "X", color="#E69F00", mec="k", mew=0.5,
-                     ms=5, zorder=6, ls="none")
+        style = dict(
+            marker="D" if p.get("kind") == "checkpoint" else "X",
+            color="#E69F00",
+            mec="k",
+            mew=0.5,
+            ms=5,
+            zorder=6,
+            ls="none",
+        )
         if scan.ndim == 2:
             ax.plot(c[0], c[1], **style)
-            ax.annotate(p.get("id", ""), (c[0], c[1]), textcoords="offset points", xytext=(3, 3), fontsize=6,
-                        color="white", path_effects=_outline())
+            ax.annotate(
+                p.get("id", ""),
+                (c[0], c[1]),
+                textcoords="offset points",
+                xytext=(3, 3),
+                fontsize=6,
+                color="white",
+                path_effects=_outline(),
+            )
         else:
             ax.axvline(c[0], color="#E69F00", lw=0.8, ls="--")
-            ax.annotate(p.get("id", ""), (c[0], 1.0), xycoords=("data", "axes fraction"), xytext=(2, -8),
-                        textcoords="offset points", fontsize=6)
+            ax.annotate(
+                p.get("id", ""),
+                (c[0], 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -8),
+                textcoords="offset points",
+                fontsize=6,
+            )
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 6) -> np.ndarray:
@@ -217,8 +284,14 @@ def _outline():
 # ----------------------------------------------------------------------------------- figures
 def figure_1d(scans: list[Scan], metrics: list[str], titles: list[str] | None = None):
     """One panel per scan, curves of `metrics` with se bands, shared y axis."""
-    fig, axes = plt.subplots(1, len(scans), figsize=(min(DOUBLE_COL, SINGLE_COL * len(scans) * 0.75 + 0.8), 2.3),
-                             sharey=True, squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        1,
+        len(scans),
+        figsize=(min(DOUBLE_COL, SINGLE_COL * len(scans) * 0.75 + 0.8), 2.3),
+        sharey=True,
+        squeeze=False,
+        constrained_layout=True,
+    )
     for ax, s, t in zip(axes[0], scans, titles or [s.title for s in scans]):
         draw_curves(ax, s, [m for m in metrics if s.has(m)])
         ax.set_title(t)
@@ -226,14 +299,22 @@ def figure_1d(scans: list[Scan], metrics: list[str], titles: list[str] | None = 
     return fig
 
 
-def figure_panels(scans: list[Scan], metrics: list[str], titles: list[str] | None = None,
-                  stationary: dict | None = None):
+def figure_panels(
+    scans: list[Scan], metrics: list[str], titles: list[str] | None = None, stationary: dict | None = None
+):
     """Rows = scans (e.g. SPO / ARPO / BARPO), columns = metrics; metrics of one group share a colour scale
     across all rows and columns, with one colour bar per group. `stationary` maps a return metric to the
     gradient metric whose near-zero cells are circled."""
     metrics = [m for m in metrics if any(s.has(m) for s in scans)]
-    fig, axes = plt.subplots(len(scans), len(metrics), figsize=(DOUBLE_COL, 1.75 * len(scans) + 0.7),
-                             squeeze=False, sharex="row", sharey="row", layout="constrained")
+    fig, axes = plt.subplots(
+        len(scans),
+        len(metrics),
+        figsize=(DOUBLE_COL, 1.75 * len(scans) + 0.7),
+        squeeze=False,
+        sharex="row",
+        sharey="row",
+        layout="constrained",
+    )
     fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.02, hspace=0.02)
     for group in groups(metrics):
         lo, hi = shared_limits(scans, list(group), CAP.get(group[0]))
@@ -242,11 +323,17 @@ def figure_panels(scans: list[Scan], metrics: list[str], titles: list[str] | Non
         for r, s in enumerate(scans):
             for c in cols:
                 if s.has(metrics[c]):
-                    cs = draw_contour(axes[r][c], s, metrics[c], lo, hi,
-                                      stationary=(stationary or {}).get(metrics[c]))
+                    cs = draw_contour(axes[r][c], s, metrics[c], lo, hi, stationary=(stationary or {}).get(metrics[c]))
         if cs is not None:  # under its own columns: no colour bar (and its tick labels) between panels
-            bar = fig.colorbar(cs, ax=axes[:, cols].ravel().tolist(), location="bottom", shrink=0.9, aspect=35,
-                               pad=0.01, label=QUANTITY.get(group[0], group[0]))
+            bar = fig.colorbar(
+                cs,
+                ax=axes[:, cols].ravel().tolist(),
+                location="bottom",
+                shrink=0.9,
+                aspect=35,
+                pad=0.01,
+                label=QUANTITY.get(group[0], group[0]),
+            )
             bar.set_ticks(_nice_ticks(lo, hi))
     for r, (s, t) in enumerate(zip(scans, titles or [s.title for s in scans])):
         axes[r][0].set_ylabel(f"{t}\n{s.axis_names[1]}")
@@ -301,12 +388,19 @@ def _render_scan(root: str | Path) -> list[Path]:
             continue
         stationary = {"natural": "grad_natural", "adversarial": "grad_adversarial"}
         lo, hi = shared_limits([scan], list(group), CAP.get(group[0]))
-        fig, axes = plt.subplots(1, len(group), figsize=(SINGLE_COL * len(group) * 0.9 + 0.5, 2.8),
-                                 constrained_layout=True, squeeze=False)
+        fig, axes = plt.subplots(
+            1, len(group), figsize=(SINGLE_COL * len(group) * 0.9 + 0.5, 2.8), constrained_layout=True, squeeze=False
+        )
         for ax, m in zip(axes[0], group):
             cs = draw_contour(ax, scan, m, lo, hi, stationary=stationary.get(m))
-        fig.colorbar(cs, ax=axes[0].tolist(), shrink=0.9, pad=0.02, label=QUANTITY.get(group[0], group[0]),
-                     ticks=_nice_ticks(lo, hi))
+        fig.colorbar(
+            cs,
+            ax=axes[0].tolist(),
+            shrink=0.9,
+            pad=0.02,
+            label=QUANTITY.get(group[0], group[0]),
+            ticks=_nice_ticks(lo, hi),
+        )
         paths += save(fig, out / f"{name}_contour")
         fig = figure_surfaces([scan], list(group), titles=[""])
         paths += save(fig, out / f"{name}_surface")

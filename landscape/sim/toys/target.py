@@ -38,7 +38,7 @@ class TargetEnv(gym.Env):
 def exact_return(w: np.ndarray, b: np.ndarray, sigma: float = 0.0) -> np.ndarray:
     """J for linear policies; w [..., 2], b [...]; sigma > 0 gives the stochastic policy's expectation."""
     mu = np.einsum("...i,ti->...t", w, X / NORM) + np.asarray(b)[..., None]
-    return -((mu - Y) ** 2).sum(-1) - H * sigma ** 2
+    return -((mu - Y) ** 2).sum(-1) - H * sigma**2
 
 
 def exact_gradient(w: np.ndarray, b: float, log_std: float) -> np.ndarray:
@@ -89,6 +89,10 @@ def sample_trajectories(thetas, episodes: int, rng: np.random.Generator) -> dict
     z = np.broadcast_to((X / NORM)[:, None, None, :], (H, K, E, 2)).copy()
     mu = np.einsum("tkei,ki->tke", z, th[:, 1:3]) + th[None, :, None, 3]
     a = mu + np.exp(th[None, :, None, 0]) * rng.standard_normal((H, K, E))
-    r = -(a - Y[:, None, None]) ** 2
-    return {"z": z.astype(np.float32), "actions": a.reshape(H, K * E, 1), "rewards": r.reshape(H, K * E),
-            "live": np.ones((H, K * E), bool)}
+    r = -((a - Y[:, None, None]) ** 2)
+    return {
+        "z": z.astype(np.float32),
+        "actions": a.reshape(H, K * E, 1),
+        "rewards": r.reshape(H, K * E),
+        "live": np.ones((H, K * E), bool),
+    }

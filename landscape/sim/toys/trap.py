@@ -86,7 +86,7 @@ class TrapEnv(gym.Env):
                 return np.zeros(2), -K * a * a + R_SAFE, True, False, {"branch": "safe"}
             return X[1].copy(), -K * a * a, False, False, {"branch": "risky"}
         self.t = 2
-        return np.zeros(2), A * math.exp(-(a - M) ** 2 / (2 * WIDTH ** 2)), True, False, {}
+        return np.zeros(2), A * math.exp(-((a - M) ** 2) / (2 * WIDTH**2)), True, False, {}
 
 
 # ----------------------------------------------------------------------------------- closed forms
@@ -98,9 +98,9 @@ def shifted_return(W: torch.Tensor, d0, d1, sigma: float = SIGMA) -> torch.Tenso
     """J(W; d0, d1) for W [..., 2] and mean shifts d0, d1 broadcasting against W[..., 0]."""
     x0, x1 = W[..., 0] / NORM + d0, W[..., 1] / NORM + d1
     p = _phi_cdf(x0 / sigma)
-    s2 = WIDTH ** 2 + sigma ** 2
-    v1 = A * WIDTH / math.sqrt(s2) * torch.exp(-(x1 - M) ** 2 / (2 * s2))
-    return -K * (x0 ** 2 + sigma ** 2) + (1 - p) * R_SAFE + p * v1
+    s2 = WIDTH**2 + sigma**2
+    v1 = A * WIDTH / math.sqrt(s2) * torch.exp(-((x1 - M) ** 2) / (2 * s2))
+    return -K * (x0**2 + sigma**2) + (1 - p) * R_SAFE + p * v1
 
 
 def natural_return(W: torch.Tensor) -> torch.Tensor:
@@ -208,8 +208,17 @@ def step_direction(W: torch.Tensor, algo: str, eps: float, kappa: float = KAPPA,
     raise ValueError(f"unknown algorithm {algo!r}; choose from {', '.join(ALGOS)}")
 
 
-def ascend(starts, algo: str, steps: int = STEPS, lr: float = LR, eps: float = EPS, ramp: float = RAMP,
-           record: bool = False, schedule: str = "ramp", kappa: float = KAPPA):
+def ascend(
+    starts,
+    algo: str,
+    steps: int = STEPS,
+    lr: float = LR,
+    eps: float = EPS,
+    ramp: float = RAMP,
+    record: bool = False,
+    schedule: str = "ramp",
+    kappa: float = KAPPA,
+):
     """Exact gradient ascent from starts [N, 2] along step_direction. The eps schedule is the same for every
     robust algorithm: 'ramp' (linear from 0 over the first `ramp` of the steps, the literature's practice) or
     'constant' (full eps from the first step). Returns the end points [N, 2], or the whole path
@@ -312,11 +321,14 @@ def sample_trajectories(thetas, episodes: int, rng: np.random.Generator) -> dict
     a0 = th[:, None, 1] * x[0, 0] + th[:, None, 3] + sig * rng.standard_normal((n, E))
     a1 = th[:, None, 2] * x[1, 1] + th[:, None, 3] + sig * rng.standard_normal((n, E))
     risky = a0 > 0
-    r0 = -K * a0 ** 2 + np.where(risky, 0.0, R_SAFE)
-    r1 = np.where(risky, A * np.exp(-(a1 - M) ** 2 / (2 * WIDTH ** 2)), 0.0)
+    r0 = -K * a0**2 + np.where(risky, 0.0, R_SAFE)
+    r1 = np.where(risky, A * np.exp(-((a1 - M) ** 2) / (2 * WIDTH**2)), 0.0)
     z = np.zeros((2, n, E, 2), np.float32)
     z[0, ..., 0], z[1, ..., 1] = x[0, 0], x[1, 1]
     live = np.stack([np.ones((n, E), bool), risky]).reshape(2, n * E)
-    return {"z": z, "actions": np.stack([a0, a1]).reshape(2, n * E, 1), "rewards": np.stack([r0, r1]).reshape(2, n * E),
-            "live": live}
-
+    return {
+        "z": z,
+        "actions": np.stack([a0, a1]).reshape(2, n * E, 1),
+        "rewards": np.stack([r0, r1]).reshape(2, n * E),
+        "live": live,
+    }
