@@ -2,12 +2,15 @@
 
     python benchmarks/robust_update.py [--reps 3]
 
-One Hopper batch (2048 steps, a freshly initialized policy) is collected once; then SPO's, ARPO's and BARPO's
+One Hopper batch (2048 steps, a freshly initialized policy) is collected (then --reps more collections are
+timed with the default lockstep collector); SPO's, ARPO's and BARPO's
 PPO updates (10 epochs x 32 minibatches, the defaults: ARPO = PGD on the surrogate, BARPO = SGLD on the KL)
 run on copies of the same agent, each with the inner attack's gradient in closed form (new) and by autograd
 (old, the objective's `grad` hidden), alternating rep by rep so both see the same machine. Times are process
 CPU seconds (steadier than wall time on a shared machine). Reported per env step: collection, each update,
-and whole iterations relative to SPO's. Writes benchmarks/results/robust_update.json.
+and whole iterations relative to SPO's; `*_epoch` is the `--perturb epoch` option (one inner attack per
+epoch on the whole batch instead of one per minibatch; changes the update). Writes
+benchmarks/results/robust_update.json.
 """
 
 import argparse
@@ -41,10 +44,17 @@ class _Autograd:
 
 
 def losses():
+    """name -> (loss, code paths timed): the defaults with closed-form (new) and autograd (old) inner
+    gradients, and the --perturb epoch option (one inner attack per epoch on the whole batch)."""
+    barpo = lambda perturb: RobustPolicyLoss(  # noqa: E731
+        0.2, 0.075, make_relaxation("objective"), strength=0.5, perturb=perturb
+    )
     return {
-        "spo": None,
-        "arpo": arpo_loss(0.2, 0.075),
-        "barpo": RobustPolicyLoss(0.2, 0.075, make_relaxation("objective"), strength=0.5),
+        "spo": (None, ("",)),
+        "arpo": (arpo_loss(0.2, 0.075), ("new", "old")),
+        "barpo": (barpo("minibatch"), ("new", "old")),
+        "arpo_epoch": (arpo_loss(0.2, 0.075, perturb="epoch"), ("new",)),
+        "barpo_epoch": (barpo("epoch"), ("new",)),
     }
 
 
@@ -70,15 +80,19 @@ def main():
     torch.manual_seed(0)
     agent = Agent.new("Hopper-v5", *env_dims("Hopper-v5"))
     collector = Collector(agent, PPOConfig(), seed=0)
-    t = time.process_time()
-    batch = collector.collect()
-    collect_s = time.process_time() - t
-    times = {"spo": [], **{f"{k}_{path}": [] for k in ("arpo", "barpo") for path in ("new", "old")}}
+    batch = collector.collect()  # warm-up; the batch every update uses
+    collect = []
     for _ in range(args.reps):
-        for name, loss in losses().items():
-            for path in ("new", "old") if loss is not None else ("",):  # SPO has no inner attack: one path
+        t = time.process_time()
+        collector.collect()
+        collect.append(time.process_time() - t)
+    collect_s = float(np.median(collect))
+    times = {}
+    for _ in range(args.reps):
+        for name, (loss, paths) in losses().items():
+            for path in paths:
                 key = f"{name}_{path}" if path else name
-                times[key].append(timed_update(agent, batch, loss, autograd=path == "old"))
+                times.setdefault(key, []).append(timed_update(agent, batch, loss, autograd=path == "old"))
     n = len(batch)
     med = {k: float(np.median(v)) for k, v in times.items()}
     per_step = {k: v / n * 1e6 for k, v in med.items()}  # microseconds per env step

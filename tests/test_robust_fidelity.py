@@ -153,3 +153,47 @@ def test_at_eps_zero_the_update_direction_is_spos():
     _hand_per_sample(a2, mb.z, mb, mb.advantages).mean().backward()
     for p1, p2 in zip(a1.parameters(), a2.parameters()):
         assert torch.allclose(p1.grad, 1.3 * p2.grad, atol=1e-6)
+
+
+@pytest.mark.parametrize("perturb,calls,rows", [("minibatch", 8, B // 4), ("epoch", 2, B)])
+def test_perturb_epoch_attacks_the_whole_batch_once_per_epoch_with_the_epoch_start_actor(perturb, calls, rows):
+    """--perturb epoch: one inner attack per epoch on all rows (advantages normalized over the batch), with the
+    actor as it is at the epoch's start; each minibatch then uses its own rows of that z'."""
+    agent, mb = _setup()
+    seen, starts = [], []
+
+    def relax(actor, b, eps, strength, clip):
+        seen.append((len(b), float(b.advantages.mean()), float(b.advantages.std())))
+        starts.append(copy.deepcopy(actor.state_dict()))
+        return b.z + 0.5 * eps
+
+    class Spy(RobustPolicyLoss):
+        def __call__(self, actor, b):
+            if perturb == "epoch":  # the minibatch's own rows of the epoch's z'
+                assert torch.equal(b.z_adv, b.z + 0.5 * self.eps)
+            return super().__call__(actor, b)
+
+    ppo = PPO(agent, PPOConfig(epochs=2, minibatches=4), Spy(CLIP, 0.1, relax, perturb=perturb), seed=0)
+    epoch_start = []
+    real_start = ppo.policy_loss.epoch_start
+
+    def record(actor, batch):
+        epoch_start.append(copy.deepcopy(actor.state_dict()))
+        return real_start(actor, batch)
+
+    ppo.policy_loss.epoch_start = record
+    ppo.update(copy.deepcopy(mb))
+    assert len(seen) == calls and all(n == rows for n, _, _ in seen)
+    assert all(abs(m) < 1e-6 and s == pytest.approx(1.0, abs=1e-5) for _, m, s in seen)
+    if perturb == "epoch":
+        for attacked, start in zip(starts, epoch_start):
+            assert all(torch.equal(attacked[k], start[k]) for k in start)
+        assert not torch.equal(epoch_start[0]["net.0.weight"], epoch_start[1]["net.0.weight"])
+
+
+def test_unknown_perturb_is_one_line_error():
+    from landscape.core.specs import SpecError
+    from landscape.robust.robust_trainer import RobustSpec
+
+    with pytest.raises(SpecError, match="perturb"):
+        RobustSpec(perturb="sometimes")

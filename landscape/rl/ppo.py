@@ -55,12 +55,13 @@ class Batch:
     values: torch.Tensor  # V_old(z) [B]
     advantages: torch.Tensor  # [B]
     returns: torch.Tensor  # [B]
+    z_adv: torch.Tensor | None = None  # perturbed observations computed once per epoch (robust loss, --perturb epoch)
 
     def __len__(self) -> int:
         return self.z.shape[0]
 
     def select(self, idx) -> "Batch":
-        return Batch(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+        return Batch(*(None if (v := getattr(self, f)) is None else v[idx] for f in self.__dataclass_fields__))
 
 
 def normalized(adv: torch.Tensor) -> torch.Tensor:
@@ -95,6 +96,10 @@ class PolicyLoss:
 
     def __call__(self, actor, mb: Batch) -> tuple[torch.Tensor, dict]:
         return clipped_surrogate(actor, mb.z, mb, self.clip).mean(), {}
+
+    def epoch_start(self, actor, batch: Batch) -> Batch:
+        """Work done once per epoch on the whole batch before its minibatches (SPO: none)."""
+        return batch
 
 
 class PPO:
@@ -140,9 +145,10 @@ class PPO:
         mb_size = max(len(batch) // cfg.minibatches, 1)
         stats: dict[str, list] = {"policy_loss": [], "value_loss": [], "approx_kl": [], "grad_norm": []}
         for _ in range(cfg.epochs):
+            epoch_batch = self.policy_loss.epoch_start(actor, batch)
             perm = torch.randperm(len(batch), generator=self.gen)
             for start in range(0, len(batch) - mb_size + 1, mb_size):
-                mb = batch.select(perm[start : start + mb_size])
+                mb = epoch_batch.select(perm[start : start + mb_size])
                 if cfg.norm_adv == "minibatch":
                     mb.advantages = normalized(mb.advantages)
                 loss, info = self.policy_loss(actor, mb)

@@ -27,6 +27,11 @@ the robust term alone at T = 1, which pushed hardest from a wide policy).
 - BARPO = strength s in [0, 1] through a relaxation; s = 1 is ARPO's update with the same guidance exactly,
   s = 0 is SPO's update exactly (no adversary: the loss is the clean surrogate mean, as SPO computes it).
 
+`perturb="epoch"` (a speed option, not the default): z' is computed once per epoch for the whole batch with
+the actor as it is at the epoch's start (advantages normalized over the batch), and every minibatch uses its
+rows; CAR-PPO's own (`"minibatch"`, the default) perturbs each minibatch with the current actor. Fewer, larger
+inner-attack calls, but perturbations up to one epoch stale.
+
 `std_from="clean"` (an ablation, not the default): the robust term sees the std held fixed, and the std follows
 the clean surrogate with the mean held fixed, exactly as SPO trains it.
 
@@ -35,11 +40,12 @@ clean / perturbed observations), adv_gap = loss_adv - loss_nat, and pert = mean 
 """
 
 import math
+from dataclasses import replace
 
 import torch
 
 from ..core.numerics import gaussian_log_prob
-from ..rl.ppo import Batch, PolicyLoss, surrogate_of_logp
+from ..rl.ppo import Batch, PolicyLoss, normalized, surrogate_of_logp
 from .relaxations import Budget, Relaxation
 
 
@@ -63,6 +69,7 @@ def soft_maximum(x: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 STD_FROM = ("joint", "clean")
+PERTURB = ("minibatch", "epoch")
 
 
 class RobustPolicyLoss(PolicyLoss):
@@ -79,16 +86,30 @@ class RobustPolicyLoss(PolicyLoss):
         reg: float = 0.3,
         std_from: str = "joint",
         entropy_coef: float = 0.0,
+        perturb: str = "minibatch",
     ):
         super().__init__(clip)
         if std_from not in STD_FROM:
             raise ValueError(f"std_from must be one of {STD_FROM}, not {std_from!r}")
+        if perturb not in PERTURB:
+            raise ValueError(f"perturb must be one of {PERTURB}, not {perturb!r}")
+        self.perturb = perturb
         self.eps, self.strength, self.temperature, self.guidance = eps, strength, temperature, guidance
         self.reg, self.entropy_coef = reg, entropy_coef
         self.relaxation, self.std_from = relaxation or Budget(), std_from
 
+    def epoch_start(self, actor, batch: Batch) -> Batch:
+        """perturb="epoch": the whole batch's z' at once, with the actor as it is now."""
+        if self.perturb != "epoch":
+            return batch
+        seen = replace(batch, advantages=normalized(batch.advantages))  # as the minibatches see them, on average
+        return replace(batch, z_adv=self.relaxation(actor, seen, self.eps, self.strength, self.clip))
+
     def __call__(self, actor, mb: Batch) -> tuple[torch.Tensor, dict]:
-        z_adv = self.relaxation(actor, mb, self.eps, self.strength, self.clip)
+        if self.perturb == "epoch":
+            z_adv = mb.z_adv
+        else:
+            z_adv = self.relaxation(actor, mb, self.eps, self.strength, self.clip)
 
         def surrogate(mean, log_std):  # per-sample clipped surrogate loss of N(mean, exp(log_std)^2)
             return surrogate_of_logp(gaussian_log_prob(mean, log_std, mb.actions), mb, self.clip)
@@ -128,6 +149,7 @@ def arpo_loss(
     std_from: str = "joint",
     entropy_coef: float = 0.0,
     solver: str = "pgd",
+    perturb: str = "minibatch",
 ) -> RobustPolicyLoss:
     """ARPO (CAR-PPO): the strongest first-order adversary, always. Defaults: CAR-PPO's Hopper PGD run."""
     return RobustPolicyLoss(
@@ -140,4 +162,5 @@ def arpo_loss(
         reg=reg,
         std_from=std_from,
         entropy_coef=entropy_coef,
+        perturb=perturb,
     )

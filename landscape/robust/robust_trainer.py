@@ -85,6 +85,7 @@ ROBUST_DEFAULTS = {  # None: set by RobustSpec.resolve (the env's eps, the prese
     "penalty": 1.0,
     "std_from": "joint",
     "inner": "pgd",
+    "perturb": "minibatch",
 }
 BARPO_DEFAULTS = {"relaxation": "objective", "strength": 0.5, "schedule": "constant"}
 BARPO_ONLY = ("relaxation", "strength", "schedule")
@@ -129,10 +130,11 @@ class RobustSpec:
     penalty: float | None = None
     std_from: str | None = None
     inner: str | None = None
+    perturb: str | None = None
 
     def __post_init__(self):
         from .relaxations import RELAXATIONS, SOLVERS
-        from .robust_loss import STD_FROM
+        from .robust_loss import PERTURB, STD_FROM
         from .schedules import SCHEDULES
 
         check_finite(self)
@@ -142,6 +144,7 @@ class RobustSpec:
             ("schedule", SCHEDULES),
             ("std_from", STD_FROM),
             ("inner", SOLVERS),
+            ("perturb", PERTURB),
         ):
             if getattr(self, name) is not None:
                 one_of(self, name, choices)
@@ -176,7 +179,7 @@ class RobustSpec:
 
 def add_arguments(p) -> None:
     from .relaxations import RELAXATIONS, SOLVERS
-    from .robust_loss import STD_FROM
+    from .robust_loss import PERTURB, STD_FROM
     from .schedules import SCHEDULES
 
     g = p.add_argument_group("arpo / barpo")
@@ -216,6 +219,12 @@ def add_arguments(p) -> None:
         help="what trains the log-std: the literal loss (joint, "
         "default, as CAR-PPO) or the clean surrogate alone (clean: an ablation)",
     )
+    g.add_argument(
+        "--perturb",
+        choices=PERTURB,
+        help="when the inner attack runs: per minibatch with the current policy (minibatch, default, as "
+        "CAR-PPO) or once per epoch for the whole batch (epoch: faster, perturbations up to an epoch stale)",
+    )
 
 
 def spec_of(args) -> RobustSpec:
@@ -230,7 +239,7 @@ def build(robust: RobustSpec, algo: str, agent, ppo_cfg, run, spec, resume: bool
     from .schedules import Adaptive, Ramp
 
     o = robust.resolve(algo, spec.env_id, spec.eps)
-    weights = {k: o[k] for k in ("temperature", "guidance", "reg", "std_from")}
+    weights = {k: o[k] for k in ("temperature", "guidance", "reg", "std_from", "perturb")}
     if algo == "arpo":
         loss = arpo_loss(
             ppo_cfg.clip, o["eps"], o["pgd_steps"], entropy_coef=ppo_cfg.entropy_coef, solver=o["inner"], **weights
