@@ -10,6 +10,22 @@ leave-one-out mean of the reward-to-go over the point's other episodes. Then GAE
 rewards with that baseline (numerics.advantages, which owns the fit). lam=1 gives the unbiased Monte-Carlo
 estimate; lam=0.95 is the gradient PPO follows (less variance, some bias).
 
+**Time-limit baseline (`horizon=H`, variance reduction).** Recorded episodes stop at the time limit H (Hopper:
+1000 steps) without a bootstrap, so the reward-to-go falls to 0 over the last ~1 / (1 - gamma) steps while the
+critic, which sees no clock, still predicts the untruncated value: the last TD error is about -V (-300 raw on
+Hopper) and GAE spreads it over the steps before it. That is an action-independent error of the baseline, no
+bias, but it dominates the variance of every episode that reaches the limit. With `horizon` the baseline is
+    b_t = a V(z_t) + c + (a' V(z_t) + c') rho_t,   rho_t = (1 - gamma^(H-t)) / (1 - gamma^H)  ((H-t)/H at gamma 1)
+(rho_t: the share of the discounted horizon still ahead; the old baseline is a' = c' = 0), fitted by least squares
+to the reward-to-go leaving out the episode it is used in, at every point (points share an episode's start state
+and noise): b_t then does not depend on the episode's own actions, so each g_e keeps the mean of the lam=1
+estimate exactly, and the U-statistic's pairs depend on each other only through four fitted numbers (an
+O(1 / E^2) effect, as with the leave-one-out mean below). The estimand is unchanged: at lam=1 both baselines are
+unbiased for the same gradient; at lam<1 GAE's bias depends on the values, and these are closer to the
+finite-horizon value near the limit. Without a critic the leave-one-out mean of the reward-to-go per step is
+already time-aware and `horizon` changes nothing. Measured on the bundled Hopper checkpoints:
+analyses/census/variance_reduction.py.
+
 For point k and episode e the REINFORCE estimate is
     g_ke = sum_t grad log pi_theta_k(a_t | z_t) * A_t.
 z_t is what the policy saw: under an attack it is the perturbed observation, which gives the adversarial
@@ -50,22 +66,57 @@ class GradientEstimate:
     U_se: np.ndarray | None = None  # [K] its jackknife standard error
 
 
-def advantages(traj: dict, K: int, E: int, gamma: float = 0.99, lam: float = 0.95, critic=None):
+def advantages(
+    traj: dict, K: int, E: int, gamma: float = 0.99, lam: float = 0.95, critic=None, horizon: int | None = None
+):
     """The one advantage path: (advantages [T, K*E], live mask [T, K*E], observations z [T, K*E, obs]) of a
-    recorded Rollouts.trajectories; zero after each episode's end. See the module docstring."""
+    recorded Rollouts.trajectories; zero after each episode's end. horizon: the time limit, for the time-limit
+    baseline (module docstring). See the module docstring."""
     live = traj["live"].astype(np.float64).reshape(traj["live"].shape[0], -1)  # [T, K*E]
     T = live.shape[0]
     z_t = torch.as_tensor(traj["z"], dtype=torch.float32).reshape(T, K * E, -1)
     rewards = np.asarray(traj["rewards"], dtype=np.float64).reshape(T, -1) * live
+    same_scale = critic is None or horizon is not None
     if critic is None:  # leave-one-out mean of the reward-to-go over the point's other episodes (raw scale)
         g = rewards_to_go(rewards, live, gamma).reshape(-1, K, E)
         values = ((g.sum(2, keepdims=True) - g) / max(E - 1, 1)).reshape(T, -1)
     else:
         with torch.no_grad():
             values = critic(z_t).numpy().astype(np.float64)  # [T, K*E], trained on scaled rewards
+        if horizon is not None:
+            values = horizon_baseline(values, rewards, live, gamma, horizon, E)
     ends = live * (1.0 - np.concatenate([live[1:], np.zeros((1, K * E))]))  # episode ended after step t
-    adv, _ = numerics.advantages(rewards, values, ends, gamma, lam, same_scale=critic is None, live=live)
+    adv, _ = numerics.advantages(rewards, values, ends, gamma, lam, same_scale=same_scale, live=live)
     return adv, live, z_t
+
+
+def time_limit(env_id: str) -> int | None:
+    """The environment's time limit in steps (None: episodes end only by termination), for `horizon`."""
+    from ..sim.envs import make_env
+
+    env = make_env(env_id)
+    limit = env.spec.max_episode_steps if env.spec is not None else None
+    env.close()
+    return limit
+
+
+def remaining_horizon(T: int, gamma: float, horizon: int) -> np.ndarray:
+    """rho_t [T]: the share of the discounted horizon still ahead at step t, (1 - gamma^(H-t)) / (1 - gamma^H)."""
+    left = np.maximum(horizon - np.arange(T), 0).astype(np.float64)
+    return left / horizon if gamma == 1 else (1 - gamma**left) / (1 - gamma**horizon)
+
+
+def horizon_baseline(values: np.ndarray, rewards: np.ndarray, live: np.ndarray, gamma: float, horizon: int, E: int):
+    """The time-limit baseline [T, K*E] in the rewards' scale (module docstring): the least squares fit of the
+    reward-to-go on (V, 1, V rho_t, rho_t) over the live steps, for episode e over every episode but e -- of all
+    K points, since the points share episode e's start state and noise (common random numbers)."""
+    rho = remaining_horizon(values.shape[0], gamma, horizon)[:, None]
+    X = np.stack(np.broadcast_arrays(values, 1.0, values * rho, rho), -1) * live[..., None]  # [T, K*E, 4]
+    y = rewards_to_go(rewards, live, gamma)
+    XX = np.einsum("tni,tnj->nij", X, X).reshape(-1, E, 4, 4).sum(0)  # per-episode normal equations [E, 4, 4]
+    Xy = np.einsum("tni,tn->ni", X, y).reshape(-1, E, 4).sum(0)
+    coef = np.linalg.pinv(XX.sum(0) - XX, hermitian=True) @ (Xy.sum(0) - Xy)[..., None]  # [E, 4, 1] leave e out
+    return np.einsum("tkei,ei->tke", X.reshape(X.shape[0], -1, E, 4), coef[..., 0]).reshape(values.shape)
 
 
 def per_episode_gradients(
@@ -78,11 +129,12 @@ def per_episode_gradients(
     critic=None,
     rows_per_pass: int | None = None,
     scaled: bool = False,
+    horizon: int | None = None,
 ):
     """Per-episode policy gradients [K, E, P] from a recorded Rollouts.trajectories; with scaled=True the pair
-    (raw, Fisher-scaled) (module docstring)."""
+    (raw, Fisher-scaled); horizon: the time-limit baseline (module docstring)."""
     K, E = thetas.shape[0], episodes
-    adv, live, z_t = advantages(traj, K, E, gamma, lam, critic)
+    adv, live, z_t = advantages(traj, K, E, gamma, lam, critic, horizon)
     T = live.shape[0]
     w = torch.as_tensor(adv.T, dtype=torch.float32)  # [K*E, T]
     z = z_t.transpose(0, 1)
@@ -148,8 +200,9 @@ def estimate(
     gamma: float = 0.99,
     lam: float = 0.95,
     critic=None,
+    horizon: int | None = None,
 ) -> GradientEstimate:
-    g = per_episode_gradients(space, thetas, traj, episodes, gamma, lam, critic)
+    g = per_episode_gradients(space, thetas, traj, episodes, gamma, lam, critic, horizon=horizon)
     U, U_se = squared_norm(g)
     norm, se = norm_se(U, U_se)
     return GradientEstimate(g.mean(1), norm, se, U, U_se)
