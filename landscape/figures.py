@@ -51,6 +51,7 @@ from .core.errors import LandscapeError, cli_main
 from .io import checkpoint
 from .probes import scanning
 from .probes.scanning import ScanSpec
+from .stationary import stationarity as st
 from .viz import render
 
 CONFIG_DIR = Path("analyses/figures")
@@ -241,33 +242,59 @@ def fig_tradeoff(scans, titles, cfg):
 
 
 def fig_stationary(scans, titles, cfg):
-    """Share of grid points that are first-order stationary (gradient norm < 2 se) under the SPO
-    objective (natural return) and under the ARPO objective (adversarial return), with binomial standard
-    errors, and the natural return at those points: where the adversary creates stationary points."""
+    """Per scan and objective (SPO: natural return, ARPO: adversarial return) the shares of computed grid
+    points that are stationary (solid), unresolved (light) and not stationary (hatched) by the one grid rule
+    (render.grid_verdicts), the stationary share with its binomial standard error; and the natural return at
+    the stationary points: where the adversary creates stationary points."""
     fig, (a1, a2) = render.plt.subplots(1, 2, figsize=(render.DOUBLE_COL * 0.75, 2.4), constrained_layout=True)
     width = 0.38
     for j, (grad, name) in enumerate((("grad_natural", "SPO objective"), ("grad_adversarial", "ARPO objective"))):
-        shares, errs, rets = [], [], []
-        for s in scans:
-            m = render.stationary_mask(s, grad)
-            n = int(np.isfinite(s.values(grad)).sum())
-            p = m.sum() / max(n, 1)
-            shares.append(p)
-            errs.append(np.sqrt(p * (1 - p) / max(n, 1)))
-            rets.append(s.values("natural")[m])
         x = np.arange(len(scans)) + (j - 0.5) * width
         color = render.OKABE_ITO[j]
-        a1.bar(x, shares, width, yerr=errs, color=color, label=name, capsize=2)
-        for xi, r in zip(x, rets):
+        shares = np.array([_verdict_shares(render.grid_verdicts(s, grad)) for s in scans])  # [scans, 3, 2]
+        bottom = np.zeros(len(scans))
+        for i, verdict in enumerate(SHARE_ORDER):
+            share = shares[:, i, 0]
+            a1.bar(x, share, width, bottom=bottom, lw=0.5, **_bar_style(verdict, color))
+            bottom += share
+        a1.errorbar(x, shares[:, 0, 0], yerr=shares[:, 0, 1], fmt="none", ecolor="k", capsize=2, lw=0.6)
+        for xi, s in zip(x, scans):
+            r = s.values("natural")[render.stationary_mask(s, grad)]
             if r.size:
                 a2.scatter(np.full(r.size, xi), r, s=8, color=color, alpha=0.7, linewidths=0)
     for ax in (a1, a2):
         ax.set_xticks(np.arange(len(scans)), titles)
-    a1.set_ylabel("share of stationary grid points")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=render.OKABE_ITO[j], label=n) for j, n in enumerate(("SPO objective", "ARPO objective"))]
+    handles += [Patch(label=v, **_bar_style(v, "0.4")) for v in SHARE_ORDER]
+    a1.set_ylabel("share of grid points")
     a1.set_ylim(0, 1)
-    a1.legend(frameon=False)
+    a1.legend(handles=handles, frameon=False, fontsize=5)
     a2.set_ylabel("natural return at stationary points")
     return fig
+
+
+SHARE_ORDER = (st.STATIONARY, st.UNRESOLVED, st.NOT_STATIONARY)  # bottom to top of a bar
+
+
+def _bar_style(verdict: str, color) -> dict:
+    """Solid = stationary, light = unresolved, hatched = not stationary, on the objective's colour."""
+    if verdict == st.STATIONARY:
+        return dict(facecolor=color, edgecolor=color)
+    if verdict == st.UNRESOLVED:
+        return dict(facecolor=render.matplotlib.colors.to_rgba(color, 0.3), edgecolor=color)
+    return dict(facecolor="none", edgecolor=color, hatch="xxx")
+
+
+def _verdict_shares(v: np.ndarray) -> list[tuple[float, float]]:
+    """(share, binomial SE) per SHARE_ORDER verdict among the computed cells ("" = not computed)."""
+    n = max(int((v != "").sum()), 1)
+    out = []
+    for verdict in SHARE_ORDER:
+        p = float((v == verdict).sum()) / n
+        out.append((p, np.sqrt(p * (1 - p) / n)))
+    return out
 
 
 def target_exact(resolution: int = 101, span: float = 2.5, eps: float = 0.1) -> dict:

@@ -77,8 +77,8 @@ def test_grid_verdicts_three_ways(tmp_path):
     se0 = np.zeros_like(g)  # an SE of 0 never makes a cell stationary
     s0 = render.load_scan(make_store(tmp_path / "s0", {"grad_natural": (g, se0)}, coords))
     assert (render.grid_verdicts(s0, "grad_natural") == "").all()
-    assert render.verdict_marker("unresolved") is None and render.verdict_marker("not stationary")["marker"] == "x"
-    assert render.verdict_marker("stationary")["mfc"] != "none"
+    assert render.verdict_marker("") is None and render.verdict_marker("not stationary")["marker"] == "x"
+    assert render.verdict_marker("stationary")["mfc"] != "none" and render.verdict_marker("unresolved")["mfc"] == "none"
 
 
 def test_render_scan_writes_pdf_and_png_per_group(tmp_path):

@@ -18,8 +18,9 @@ Stationary points. A store may hold `points.json` (written by `landscape.compare
 {"points": [{"id": "A", "label": "...", "coords": [a, b] or [a], "kind": "checkpoint" | "fosp"}, ...]}
 Each is drawn as a labelled marker. Independently of it, each grid cell gets a three-way stationarity
 verdict (`grid_verdicts`, stationarity.py): filled dot = stationary (upper bound of the gradient norm below
-the threshold), x = not stationary (lower bound above it), nothing = unresolved; `verdict_marker` is the one
-marker convention for every figure.
+the threshold), x = not stationary (lower bound above it), hollow circle = unresolved (neither: the sample
+cannot tell), nothing = not computed; `verdict_marker` is the one marker convention for every figure and
+`verdict_handles` its legend (figures with marks carry it).
 """
 
 from pathlib import Path
@@ -129,21 +130,39 @@ def stationary_mask(scan: Scan, grad_metric: str, **kw) -> np.ndarray:
 
 
 def verdict_marker(verdict: str, color: str = "white", size: float = 3.0) -> dict | None:
-    """Marker style of a verdict: filled dot = stationary, x = not stationary, None (draw nothing) = unresolved."""
-    if verdict == "stationary":
+    """Marker style of a verdict: filled dot = stationary, x = not stationary, hollow circle = unresolved;
+    None (draw nothing) for anything else, e.g. "" for a cell not computed."""
+    if verdict == st.STATIONARY:
         return dict(marker="o", mfc=color, mec="k", mew=0.4, ms=size)
-    if verdict == "not stationary":
+    if verdict == st.NOT_STATIONARY:
         return dict(marker="x", color=color, mew=0.6, ms=size)
+    if verdict == st.UNRESOLVED:  # hollow and a little smaller: "no evidence", not a point of its own
+        return dict(marker="o", mfc="none", mec=color, mew=0.5, ms=0.8 * size)
     return None
 
 
-def mark_stationarity(ax, X: np.ndarray, Y: np.ndarray, scan: Scan, grad_metric: str) -> None:
-    """Draw every cell's verdict with verdict_marker (decided cells only)."""
+def verdict_handles(color: str = "k", size: float = 4.0) -> list:
+    """Legend entries of the three verdicts (verdict_marker); color: the marks' colour, dark on a light
+    legend (white marks on a map are drawn dark here so the legend stays readable)."""
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], ls="none", label=v, **verdict_marker(v, color, size)) for v in st.VERDICTS]
+
+
+def mark_stationarity(ax, X: np.ndarray, Y: np.ndarray, scan: Scan, grad_metric: str) -> np.ndarray:
+    """Draw every computed cell's verdict with verdict_marker; returns the verdicts. Each verdict's marks
+    are one artist labelled with the verdict (gid "verdict:<name>")."""
     v = grid_verdicts(scan, grad_metric)
-    for name in ("stationary", "not stationary"):
+    for name in st.VERDICTS:
         m = v == name
         if m.any():
-            ax.plot(X[m], Y[m], ls="none", **verdict_marker(name))
+            ax.plot(X[m], Y[m], ls="none", label=name, gid=f"verdict:{name}", **verdict_marker(name))
+    return v
+
+
+def verdict_legend(fig) -> None:
+    """The verdict legend once per figure, above the panels."""
+    fig.legend(handles=verdict_handles(), loc="outside upper center", ncols=3, frameon=False, title="stationarity")
 
 
 def save(fig, stem: str | Path, formats=("pdf", "png")) -> list[Path]:
@@ -304,7 +323,7 @@ def figure_panels(
 ):
     """Rows = scans (e.g. SPO / ARPO / BARPO), columns = metrics; metrics of one group share a colour scale
     across all rows and columns, with one colour bar per group. `stationary` maps a return metric to the
-    gradient metric whose near-zero cells are circled."""
+    gradient metric whose cells get the three-way verdict marks (mark_stationarity; legend above)."""
     metrics = [m for m in metrics if any(s.has(m) for s in scans)]
     fig, axes = plt.subplots(
         len(scans),
@@ -335,6 +354,8 @@ def figure_panels(
                 label=QUANTITY.get(group[0], group[0]),
             )
             bar.set_ticks(_nice_ticks(lo, hi))
+    if any(s.has(g) for s in scans for m, g in (stationary or {}).items() if m in metrics):
+        verdict_legend(fig)
     for r, (s, t) in enumerate(zip(scans, titles or [s.title for s in scans])):
         axes[r][0].set_ylabel(f"{t}\n{s.axis_names[1]}")
         for c in range(len(metrics)):
@@ -393,6 +414,8 @@ def _render_scan(root: str | Path) -> list[Path]:
         )
         for ax, m in zip(axes[0], group):
             cs = draw_contour(ax, scan, m, lo, hi, stationary=stationary.get(m))
+        if any(m in stationary and scan.has(stationary[m]) for m in group):
+            verdict_legend(fig)
         fig.colorbar(
             cs,
             ax=axes[0].tolist(),
