@@ -96,3 +96,23 @@ def test_fosp_figure_marks_each_objectives_verdict_and_redraws_from_json(tmp_pat
     assert markers[st.NOT_STATIONARY].get_marker() == "x"
     alpha = {v: to_rgba(line.get_markerfacecolor())[3] for v, line in markers.items()}
     assert alpha[st.UNRESOLVED] == 0 and alpha[st.STATIONARY] == 1  # hollow vs filled
+
+
+def test_stationary_share_figure_stacks_the_three_verdicts(tmp_path):
+    """figures.fig_stationary: per objective the bars are the shares of stationary, unresolved and not
+    stationary computed cells (1, 1 and 22 of 24), stacked to 1."""
+    from landscape.figures import fig_stationary
+
+    coords, g = grid2(lambda x, y: np.abs(x) + np.abs(y))
+    se = np.full_like(g, 0.05)
+    se[2, 3] = 0.2
+    done = np.ones((5, 5), bool)
+    done[0, 0] = False
+    values = {m: (g, se) for m in ("natural", "grad_natural", "grad_adversarial")}
+    scan = render.load_scan(make_store(tmp_path / "s", values, coords, done=done))
+    fig = fig_stationary([scan], ["SPO"], {})
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert np.allclose(heights, [1 / 24, 1 / 24, 22 / 24] * 2)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[2:] == [st.STATIONARY, st.UNRESOLVED, st.NOT_STATIONARY]
+    render.plt.close(fig)
