@@ -37,7 +37,7 @@ def eps(p, help: str = EPS_OF_CHECKPOINT):
 def adversary(
     p,
     repeatable: bool = False,
-    help: str = "learned attacker file for --attack rs/optimal (default: the one cached beside --ckpt)",
+    help: str = "learned attacker file for --attack rs/optimal/paad (default: the one cached beside --ckpt)",
 ):
     if repeatable:
         p.add_argument("--adversary", action="append", default=[], help=help)

@@ -50,7 +50,7 @@ def parse_args(argv=None):
     )
     cli_args.attack(g)
     cli_args.eps(g)
-    cli_args.adversary(g, help="learned adversary checkpoint for --attack optimal/rs")
+    cli_args.adversary(g)
     cli_args.episodes(g)
     cli_args.grad_episodes(g)
     cli_args.seed(g)

@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from .. import __version__
-from ..attacks import check_eps
+from ..attacks import ATTACKS, check_eps
 from ..core import specs
 from ..core.errors import LandscapeError, check_writable
 from ..core.specs import SpecError, at_least, check_finite, names, one_of
@@ -49,6 +49,8 @@ DIRECTION_KINDS = ("random", "natural-grad", "adversarial-grad", "line", "pca")
 MAX_POINTS = 20_000
 METRICS = ("natural", "adversarial", "grad_natural", "grad_adversarial")
 BACKENDS = ("local", "ray")
+# attacks that replay a learned file (a robust-Sarsa Q, a learned adversary or PA-AD director): given or cached
+LEARNED = ("rs", *(name for name, cls in ATTACKS.items() if getattr(cls, "learned", False)))
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class ScanSpec:
     metrics: tuple[str, ...] = METRICS  # of probes.METRICS
     attack: str = specs.ATTACK  # attack of the adversarial metrics and adversarial-grad directions
     eps: float | None = None  # attack budget (None: the checkpoint's, else the environment's standard)
-    adversary: str | None = None  # learned attacker file for attack rs / optimal (None: cached beside ckpt)
+    adversary: str | None = None  # learned attacker file for attack rs / optimal / paad (None: cached beside ckpt)
     episodes: int = specs.EPISODES  # deterministic episodes per point for returns
     grad_episodes: int = specs.GRAD_EPISODES  # sampled episodes per point for gradient norms
     seed: int = specs.SEED  # seeds directions and episodes (common to all points)
@@ -149,17 +151,17 @@ def attack_eps(agent, eps: float | None) -> float:
 
 
 def learned_file(name: str, eps: float, adversary: str | None, ckpt: str | None) -> str | None:
-    """The file a learned attack (rs, optimal) reads: the given one, else the one cached beside ckpt."""
+    """The file a learned attack (LEARNED) reads: the given one, else the one cached beside ckpt."""
     from ..attacks import cache_path
 
-    if adversary or name not in ("rs", "optimal") or not ckpt:
+    if adversary or name not in LEARNED or not ckpt:
         return adversary
     cached = cache_path(ckpt, name, None if name == "rs" else eps)
     return str(cached) if cached.exists() else None
 
 
 def make_attack_for(agent, name: str, eps: float, adversary: str | None, ckpt: str | None = None):
-    """The attack `name`; learned ones (rs, optimal) take the given file, else the one cached beside ckpt.
+    """The attack `name`; learned ones (LEARNED) take the given file, else the one cached beside ckpt.
 
     A scan never trains a learned attacker silently: without a file it is a one-line error that says how
     to make one (`landscape.evaluate --attack NAME` trains and caches it).
@@ -169,7 +171,7 @@ def make_attack_for(agent, name: str, eps: float, adversary: str | None, ckpt: s
     opts = {}
     if adversary:
         torchfile.check(adversary)  # before attacks/ hands it to torch.load: no TorchScript gets that far
-    if name in ("rs", "optimal"):
+    if name in LEARNED:
         if not learned_file(name, eps, adversary, ckpt):
             raise LandscapeError(
                 f"the {name} attack needs its learned adversary: pass --adversary FILE, or train and "
@@ -179,7 +181,7 @@ def make_attack_for(agent, name: str, eps: float, adversary: str | None, ckpt: s
         if adversary:
             opts["q" if name == "rs" else "adversary"] = adversary
     elif adversary:
-        raise LandscapeError(f"--adversary serves the rs and optimal attacks, not {name!r}")
+        raise LandscapeError(f"--adversary serves the learned attacks ({', '.join(LEARNED)}), not {name!r}")
     return make_attack(name, agent, eps, **opts)
 
 
