@@ -1,9 +1,11 @@
 """A point's numbers do not depend on what else is in its batch (README: Batch composition).
 
 The same (theta, episode seed) gives bit-identical returns alone, in batches of several sizes and positions,
-beside other thetas and with other numbers of episodes; natural and under the attacks whose networks and
-random numbers the evaluator controls (rowwise.py, crn.py). Walker2d uses a policy whose falls are chaotic
-(benchmarks/batch_invariance.py: the old float32 forward changed its returns by hundreds).
+beside other thetas and with other numbers of episodes; natural and under every attack, the learned ones
+(rs, optimal, paad) included: their networks run the row-wise forward and their random numbers are keyed
+(rowwise.py, crn.py). Walker2d uses a policy whose falls are chaotic (benchmarks/batch_invariance.py: the old
+float32 forward changed its returns by hundreds); its learned attackers are fresh (untrained) ones, Hopper's
+the bundled SPO checkpoint's.
 """
 
 import math
@@ -15,6 +17,7 @@ import pytest
 import torch
 
 from landscape.attacks import make_attack
+from landscape.attacks.sarsa import QNet
 from landscape.core import crn
 from landscape.core.rowwise import MLP, Dense, exact_f32
 from landscape.io import checkpoint
@@ -23,6 +26,10 @@ from landscape.rl.evaluator import BatchedEvaluator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from batch_invariance import walker_agent  # noqa: E402
+from test_attacks import make_adversary  # noqa: E402
+
+BUNDLED = "landscape/checkpoints/hopper_spo"
+LEARNED = ("rs", "optimal", "paad")
 
 
 def agents():
@@ -33,8 +40,25 @@ def others(theta, n, seed=1):
     return theta * (1 + 0.01 * torch.randn(n, theta.shape[1], generator=torch.Generator().manual_seed(seed)))
 
 
+def attack_of(name, agent, eps=None, restarts=1, **config):
+    """A fresh attack `name` (no generator state carried over); a learned one with the bundled SPO Hopper's
+    cached attacker, else an untrained one of the same shapes (config: the director's settings; by default
+    a 3-step PGD actor, whose random start must be keyed)."""
+    if name not in LEARNED:
+        return make_attack(name, agent, eps)
+    eps = 0.075 if eps is None else eps
+    if name == "rs":
+        torch.manual_seed(3)
+        q = f"{BUNDLED}.rs.pt" if agent.env_id == "Hopper-v5" else QNet(agent.actor.obs_dim, agent.actor.act_dim)
+        return make_attack(name, agent, eps, q=q, restarts=restarts)
+    if agent.env_id == "Hopper-v5" and not config:
+        return make_attack(name, agent, eps, adversary=f"{BUNDLED}.{name}-eps{eps:g}.pt")
+    config = config or ({"actor_steps": 3} if name == "paad" else {})
+    return make_attack(name, agent, eps, adversary=make_adversary(agent, eps, kind=name, **config))
+
+
 @pytest.mark.parametrize("env_id", ["Walker2d-v5", "Hopper-v5"])
-@pytest.mark.parametrize("attack", [None, "mad"])
+@pytest.mark.parametrize("attack", [None, "mad", *LEARNED])
 def test_same_returns_alone_in_any_batch(env_id, attack):
     agent = agents()[env_id]
     theta = agent.space.flatten(agent.actor)[None]
@@ -42,7 +66,7 @@ def test_same_returns_alone_in_any_batch(env_id, attack):
     steps = 150 if attack else 300
 
     def run(thetas, episodes, seed):
-        att = make_attack(attack, agent, 0.05) if attack else None  # fresh: no generator state carried over
+        att = attack_of(attack, agent, None if attack in LEARNED else 0.05) if attack else None
         return ev.run(thetas, episodes, seed=seed, attack=att, max_steps=steps).returns
 
     alone = np.array([run(theta, 1, s)[0, 0] for s in range(3)])
@@ -158,3 +182,39 @@ def test_keyed_draws_depend_on_episode_and_step_only():
     assert 0 <= float(u.min()) and float(u.max()) < 1 and abs(float(u.mean()) - 0.5) < 0.01
     n = crn.normal(crn.Keys(np.arange(100), 0), 0, 0, (1000,))
     assert abs(float(n.mean())) < 0.02 and abs(float(n.std()) - 1) < 0.02
+
+
+@pytest.mark.parametrize(
+    "name,config",
+    [
+        ("rs", {"restarts": 2}),
+        ("optimal", {}),
+        ("paad", {"actor_steps": 1}),
+        ("paad", {"actor_steps": 3}),
+        ("paad", {"actor": "paad-reference", "start_steps": 10}),
+    ],
+)
+def test_learned_attack_call_is_rowwise(name, config):
+    """One attack call on K x E rows gives each row what it gives alone (with that row's episode key): the
+    attacker's network outputs (Q, adversary / director action), the perturbation, and so its gradients and
+    random starts (PGD with restarts, PA-AD's PGD actor and its released actor with a uniform start)."""
+    agent = walker_agent()
+    theta = agent.space.flatten(agent.actor)[None]
+    thetas = torch.cat([theta, others(theta, 2)])
+    z = torch.randn(3, 7, 17, generator=torch.Generator().manual_seed(5))
+    episodes = np.arange(10, 17)
+    attack = attack_of(name, agent, **config)
+
+    def call(k, e):
+        attack.keys = crn.Keys(episodes[e], 4)
+        zz, th = z[k, e].clone(), thetas[k].clone()  # fresh tensors: no cache of the full batch's network
+        z_adv = attack(zz, th)
+        net = attack.objective(z_adv, zz, th) if name == "rs" else attack.mean_action(zz)
+        return z_adv, net
+
+    full, net = call(slice(None), slice(None))
+    assert not torch.equal(full, z)
+    for k in range(3):
+        for e in range(7):
+            one, one_net = call(slice(k, k + 1), slice(e, e + 1))
+            assert torch.equal(one[0, 0], full[k, e]) and torch.equal(one_net[0, 0], net[k, e])

@@ -12,7 +12,8 @@ held-out evaluation) in learned.py.
 
 The attack reads the adversary's raw observation back from z (s = z * std + mean with the victim's
 statistics), exact except for components clipped at +-10 std. It acts with the adversary's mean
-action clipped to [-1, 1] (as the MDP clips it).
+action clipped to [-1, 1] (as the MDP clips it), computed by the batch-invariant forward (rowwise.py): a
+point's attacked return does not depend on what else is in its batch (tests/test_batch_invariance.py).
 """
 
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from ..core.errors import LandscapeError
+from ..core.rowwise import mlp_of
 from ..io import checkpoint
 from ..model.agent import Agent
 from .adversary_env import AdversaryEnv
@@ -57,6 +59,7 @@ class LearnedAttack(Attack):
             adversary = checkpoint.load_adversary(where, agent.env_id)  # ours, or an ATLA / PA-AD lineage file
         check_adversary(adversary, agent, self.eps, where if isinstance(where, (str, Path)) else "adversary", self.name)
         self.adversary, self.path = adversary, (str(where) if isinstance(where, (str, Path)) else None)
+        self.net = mlp_of(adversary.actor.net)
         norm = agent.obs_norm
         self._std = torch.as_tensor(np.sqrt(norm.var) + 1e-8, dtype=torch.float64)
         self._mean = torch.as_tensor(norm.mean if norm.center else np.zeros_like(norm.mean), dtype=torch.float64)
@@ -81,10 +84,15 @@ class LearnedAttack(Attack):
         raise NotImplementedError
 
     @torch.no_grad()
-    def act(self, z: torch.Tensor) -> torch.Tensor:
-        """The adversary's mean action at the victim's normalized observations z, clipped to [-1, 1]."""
+    def mean_action(self, z: torch.Tensor) -> torch.Tensor:
+        """The adversary's mean action at the victim's normalized observations z; each row's own, whatever
+        else is in the batch (its network runs as a rowwise.MLP)."""
         raw = (z.double() * self._std + self._mean).numpy()  # the adversary observes the raw state
-        return self.adversary.actor(self.adversary.normalize(raw)).clamp(-1.0, 1.0)
+        return self.net(self.adversary.normalize(raw))
+
+    def act(self, z: torch.Tensor) -> torch.Tensor:
+        """The adversary's mean action clipped to [-1, 1], as its MDP clips it."""
+        return self.mean_action(z).clamp(-1.0, 1.0)
 
     def __call__(self, z, thetas):
         return self.perturb(z, thetas, self.act(z))

@@ -74,6 +74,11 @@ class Attack:
             return torch.rand(*z.shape[:2], *shape, generator=self.gen, dtype=z.dtype)
         return crn.uniform(self.keys, self.seed, stream, shape).to(z.dtype).expand(*z.shape[:2], *shape)
 
+    def start(self, z: torch.Tensor, stream: int = 1) -> torch.Tensor | None:
+        """A random start's uniform [-1, 1) noise for z, keyed by episode and step; None without keys
+        (pgd then draws it from the generator, as before)."""
+        return None if self.keys is None else self.uniform(z, z.shape[2:], stream) * 2 - 1
+
     def __call__(self, z: torch.Tensor, thetas: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -133,9 +138,15 @@ class PGDAttack(Attack):
         ctx = self.prepare(z, thetas)
         best, best_val = None, None
         for r in range(self.restarts):
-            start = None if self.keys is None else self.uniform(z, z.shape[2:], stream=1 + r) * 2 - 1
             z_adv = pgd(
-                self._bound(z, thetas, ctx), z, self.eps, self.steps, self.step_size, self.random_start, self.gen, start
+                self._bound(z, thetas, ctx),
+                z,
+                self.eps,
+                self.steps,
+                self.step_size,
+                self.random_start,
+                self.gen,
+                self.start(z, 1 + r),
             )
             if self.restarts == 1:
                 return z_adv

@@ -22,7 +22,7 @@ Their networks are rowwise.MLPs and, run by the evaluator, their random numbers 
 import torch
 
 from ..core.errors import LandscapeError
-from ..core.rowwise import MLP
+from ..core.rowwise import mlp_of
 from ..model.flat import batched_log_std, batched_mean, batched_net
 from .base import Attack, PGDAttack, register
 
@@ -69,7 +69,7 @@ class CriticAttack(PGDAttack):
         super().__init__(agent, eps, **opts)
 
     def prepare(self, z, thetas):
-        return MLP([(m.weight, m.bias) for m in self.agent.critic.net if isinstance(m, torch.nn.Linear)])
+        return mlp_of(self.agent.critic.net)
 
     def objective(self, z_adv, z, thetas, ctx=None):
         return -self.agent.critic(z_adv)

@@ -29,8 +29,10 @@ chosen direction, the perturbation that realizes it best -- the optimal attack i
 
 At evaluation the attack is batched like every other: the director's mean action for all K x E
 observations in one call, then one batched PGD over them. For K parameter vectors of a landscape probe
-the director (trained against the checkpoint's policy) picks the direction and the actor attacks each
-parameter vector's own policy.
+(a scan's points) the director (trained against the checkpoint's policy) picks the direction and the
+actor attacks each parameter vector's own policy. Both run the batch-invariant forward (rowwise.py) and
+a random start is keyed by episode and step (crn.py): a point's attacked return does not depend on its
+batch (tests/test_batch_invariance.py).
 """
 
 import gymnasium as gym
@@ -39,7 +41,7 @@ import torch
 
 from ..core.errors import LandscapeError
 from ..model.agent import Agent
-from ..model.flat import batched_mean
+from ..model.flat import batched_mean, batched_net
 from ..rl.pgd import pgd
 from .adversary import LearnedAttack
 from .adversary_env import AdversaryEnv
@@ -63,23 +65,25 @@ def actor_step(
     step_size: float | None = None,
     random_start: bool = True,
     generator: torch.Generator | None = None,
+    start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """PA-AD's actor: z [K, E, obs], direction [K, E, act] -> z' in the eps-ball maximizing `alignment`
     of the mean-action change mu_theta(z') - mu_theta(z) of each of the K policies with the direction.
-    steps 1 without a step size: FGSM from z (step eps, no random start); else pgd.py's PGD."""
+    steps 1 without a step size: FGSM from z (step eps, no random start); else pgd.py's PGD (start: its
+    uniform [-1, 1) noise, else drawn from `generator`)."""
+    net = batched_net(space, thetas)
     with torch.no_grad():
-        mu = batched_mean(space, thetas, z)
+        mu = net(z)
     if steps == 1 and step_size is None:  # FGSM: one step of eps from z itself
         step_size, random_start = eps, False
-    return pgd(
-        lambda x: alignment(batched_mean(space, thetas, x) - mu, direction),
-        z,
-        eps,
-        steps,
-        step_size,
-        random_start,
-        generator,
-    )
+    unit = direction / (direction.pow(2).sum(-1, keepdim=True).sqrt() + 1e-8)
+
+    def objective(x):
+        return alignment(net(x) - mu, direction)
+
+    # its input gradient J^T d / ||d|| in closed form (input_grad.py): no autograd graph per step
+    objective.grad = lambda x: net.input_grad(net.forward(x)[1], unit)
+    return pgd(objective, z, eps, steps, step_size, random_start, generator, start)
 
 
 def reference_actor_step(
@@ -90,15 +94,19 @@ def reference_actor_step(
     eps: float,
     start_steps: int = 10,
     generator: torch.Generator | None = None,
+    start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The actor of PA-AD's released MuJoCo code (`perturb_obs_fgsm`), for directors trained with it: a
-    uniform start within eps / start_steps, one gradient of loss = -(cos(diff, d) + ||diff||) with diff the
-    mean-action change there, and z' = z + eps * sign(d loss / d start). Its sign is the code's, not the
-    paper's: a director learned against this actor is only replayed faithfully by it."""
+    uniform start within eps / start_steps (start: its uniform [-1, 1) noise, else drawn from `generator`),
+    one gradient of loss = -(cos(diff, d) + ||diff||) with diff the mean-action change there, and
+    z' = z + eps * sign(d loss / d start). Its sign is the code's, not the paper's: a director learned
+    against this actor is only replayed faithfully by it."""
     z = z.detach()
     with torch.no_grad():
         mu = batched_mean(space, thetas, z)
-    noise = ((torch.rand(z.shape, generator=generator) * 2 - 1) * (eps / start_steps)).requires_grad_(True)
+    if start is None:
+        start = torch.rand(z.shape, generator=generator) * 2 - 1
+    noise = (start * (eps / start_steps)).requires_grad_(True)
     with torch.enable_grad():  # evaluation runs under no_grad
         diff = batched_mean(space, thetas, z + noise) - mu
         loss = -(torch.nn.functional.cosine_similarity(diff, direction, dim=-1) + diff.norm(dim=-1)).sum()
@@ -141,13 +149,9 @@ class PAADAttack(LearnedAttack):
         self.start_steps = self.adversary.config.get("start_steps")  # set for PA-AD's own directors only
         self.reference = self.adversary.config.get("actor") == "paad-reference"
 
-    @torch.no_grad()
     def act(self, z):
         """PA-AD's own directors give their mean unclipped (clipping would turn the direction)."""
-        if not self.reference:
-            return super().act(z)
-        raw = (z.double() * self._std + self._mean).numpy()
-        return self.adversary.actor(self.adversary.normalize(raw))
+        return self.mean_action(z) if self.reference else super().act(z)
 
     @classmethod
     def action_dim(cls, victim):
@@ -164,6 +168,9 @@ class PAADAttack(LearnedAttack):
         return DirectorEnv(victim, eps, int(config.get("actor_steps", ACTOR_STEPS)))
 
     def perturb(self, z, thetas, action):
+        start = self.start(z)  # keyed by episode and step in the evaluator, else drawn from the generator
         if self.reference:
-            return reference_actor_step(self.space, thetas, z, action, self.eps, int(self.start_steps), self.gen)
-        return actor_step(self.space, thetas, z, action, self.eps, self.actor_steps, generator=self.gen)
+            return reference_actor_step(
+                self.space, thetas, z, action, self.eps, int(self.start_steps), self.gen, start=start
+            )
+        return actor_step(self.space, thetas, z, action, self.eps, self.actor_steps, generator=self.gen, start=start)

@@ -11,7 +11,8 @@ its action-gradient is informative for the attack:
 (the inner max by pgd.py). The attack then minimizes Q(z, mu_theta(z')) over z' in the eps-ball: the
 value of the action the perturbed policy takes, judged at the true state (for the K parameter vectors
 of a landscape probe, the Q learned for the checkpoint judges each one's action). Q does not depend on the
-attack's eps, so one cache `<ckpt stem>.rs.pt` serves every eps.
+attack's eps, so one cache `<ckpt stem>.rs.pt` serves every eps. The attack runs Q and the actor as
+rowwise.MLPs with the closed-form input gradient, so a point's attacked return does not depend on its batch.
 
 Defaults: 30 iterations x 2048 steps (about 61k env steps, SA-PPO's RS budget is of this order),
 200 minibatch updates of 512 per iteration, kappa 0.1, action_eps 0.05 (actions live in [-1, 1]).
@@ -28,9 +29,10 @@ from torch import nn
 from tqdm import tqdm
 
 from ..core.errors import LandscapeError, describe
+from ..core.rowwise import mlp_of
 from ..io import torchfile
 from ..model.agent import Agent
-from ..model.flat import batched_mean
+from ..model.flat import batched_mean, batched_net
 from ..rl.pgd import pgd
 from ..sim.envs import make_env
 from .base import PGDAttack, cache_path, fingerprint, register
@@ -242,6 +244,17 @@ class RSAttack(PGDAttack):
         elif q is None:
             q = train_sarsa(agent, cache_path(ckpt, "rs"), sarsa, progress=progress)
         self.q = q.requires_grad_(False)
+        self.q_net = mlp_of(q.net)  # Q row by row, whatever else is in the batch (rowwise.py)
+
+    def prepare(self, z, thetas):
+        return batched_net(self.space, thetas)
 
     def objective(self, z_adv, z, thetas, ctx=None):
-        return -self.q(z, batched_mean(self.space, thetas, z_adv))
+        return -self.q_net(torch.cat([z, batched_mean(self.space, thetas, z_adv)], -1))[..., 0]
+
+    def input_grad(self, z_adv, z, thetas, net):
+        """-dQ/da at a = mu(z'), through the actor: the chain rule of both tanh MLPs (rowwise.MLP.input_grad)."""
+        mean, hidden = net.forward(z_adv)
+        _, q_hidden = self.q_net.forward(torch.cat([z, mean], -1))
+        g_a = self.q_net.input_grad(q_hidden, torch.full((*z.shape[:-1], 1), -1.0, dtype=z.dtype))[..., z.shape[-1] :]
+        return net.input_grad(hidden, g_a)

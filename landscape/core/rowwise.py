@@ -147,3 +147,12 @@ class MLP:
         for h, back in zip(reversed(hidden), reversed(self._back[:-1])):
             g = back(g * (1 - h * h))
         return g
+
+
+def mlp_of(net: torch.nn.Sequential) -> MLP:
+    """The batch-invariant MLP of a torch Linear-Tanh-...-Linear network (the same weights): what an attack runs
+    in place of a network of its own (a critic, a learned adversary, a Q function), so that its outputs do not
+    depend on the batch either."""
+    if any(not isinstance(m, (torch.nn.Linear, torch.nn.Tanh)) for m in net):
+        raise ValueError(f"not a Linear-Tanh network: {net}")
+    return MLP([(m.weight, m.bias) for m in net if isinstance(m, torch.nn.Linear)])
