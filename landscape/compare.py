@@ -84,7 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--span", type=float, default=0.5, help="coordinate range [-span, span] with one checkpoint")
     cli_args.attack(p, help="attack of the ARPO objective's view (adversarial return)")
     cli_args.eps(p)
-    cli_args.adversary(p, help="learned adversary checkpoint for --attack optimal/rs")
+    cli_args.adversary(p, help="learned adversary checkpoint for --attack rs/optimal/paad")
     cli_args.episodes(p, 3)
     cli_args.grad_episodes(p, 4)
     cli_args.seed(p, help="seeds directions and episodes")
