@@ -132,3 +132,16 @@ def test_scan_paad_missing_or_foreign_director_is_one_line(tmp_path, capsys):
         [*base, "--attack", "mad", "--adversary", str(tmp_path / "director.pt")], capsys
     )
     assert not (tmp_path / "s").exists()  # refused before the store exists
+
+
+def test_a_retrained_cached_director_is_another_scan(tmp_path, capsys):
+    """The store's key holds the learned file's hash: replacing the cached director and rerunning the same
+    command is refused, not resumed with the other director's chunks."""
+    victim, ckpt = toy_ckpt(tmp_path)
+    argv = ["--ckpt", str(ckpt), "--out", str(tmp_path / "scan"), "--no-render"]
+    argv += [f"--{k}={v}" for k, v in SPEC.items()]
+    scan_main(argv)
+    scan_main(argv)  # the same director: resumed (nothing left to do)
+    checkpoint.save(constant_director(victim, -1.0), cache_path(ckpt, "paad", EPS))
+    capsys.readouterr()  # the two runs' progress output
+    assert "holds a different scan" in _err(argv, capsys)

@@ -254,6 +254,15 @@ def grid_thetas(theta0: torch.Tensor, dirs: torch.Tensor, coords: list[np.ndarra
     return (theta0.to(torch.float64)[None] + c @ dirs.to(torch.float64)).to(torch.float32)
 
 
+def attack_meta(name: str, eps: float, adversary: str | None, learned: str | None) -> dict:
+    """The attack as the store records it; a learned attacker by its file's hash too, so a retrained cache is
+    another computation (a resumed scan never mixes two attackers' numbers)."""
+    meta = {"name": name, "eps": eps, "adversary": adversary}
+    if learned:
+        meta["adversary_sha256"] = checkpoint.file_hash(learned)
+    return meta
+
+
 def scan_key(meta: dict) -> str:
     """Identity of the computation: same key = same numbers, so resuming is safe."""
     fields = {
@@ -398,6 +407,7 @@ def run(spec: ScanSpec, progress: bool = True, executor=None) -> Surface:
     theta0 = agent.space.flatten(agent.actor)
     n_points = int(np.prod([len(c) for c in coords]))
     chunk = spec.chunk_size()
+    learned = learned_file(spec.attack, eps, spec.adversary, ckpt) if spec.uses_attack else None
     meta = {
         "version": __version__,
         "ckpt": ckpt,
@@ -407,7 +417,7 @@ def run(spec: ScanSpec, progress: bool = True, executor=None) -> Surface:
         "grid": {"shape": [len(c) for c in coords], "lo": float(coords[0][0]), "hi": float(coords[0][-1])},
         "directions": [direction_meta(spec, k) for k in spec.directions],
         "metrics": list(spec.metrics),
-        "attack": {"name": spec.attack, "eps": eps, "adversary": spec.adversary} if spec.uses_attack else None,
+        "attack": attack_meta(spec.attack, eps, spec.adversary, learned) if spec.uses_attack else None,
         "episodes": spec.episodes,
         "grad_episodes": spec.grad_episodes,
         "seed": spec.seed,
@@ -433,7 +443,6 @@ def run(spec: ScanSpec, progress: bool = True, executor=None) -> Surface:
         probe.close()
     else:  # the workers rebuild it from the job's plain data
         probe.close()
-        adversary = learned_file(spec.attack, eps, spec.adversary, ckpt) if spec.uses_attack else None
-        run_chunks(store, chunk_job(meta, agent, adversary), theta0, dirs, coords, chunks, executor, progress)
+        run_chunks(store, chunk_job(meta, agent, learned), theta0, dirs, coords, chunks, executor, progress)
     store.assemble()
     return open_surface(out)
