@@ -360,10 +360,12 @@ def page_data(plane_info: dict, points: list[dict]) -> dict:
     grids = {m: np.where(done, surf[m], np.nan).T for m in METRICS}  # plotly: z[y][x]
     grids |= {f"{m}_se": np.where(done, surf[f"{m}_se"], np.nan).T for m in METRICS}
     X, Y = np.meshgrid(surf["coords_0"], surf["coords_1"], indexing="ij")
-    stationary = {}
+    verdicts = {}  # per objective, per verdict: the cells (the one rule, stationarity.grid_verdicts)
     for obj, (_, g) in OBJECTIVES.items():
-        m = done & (st.grid_verdicts(np.where(done, surf[g], np.nan), surf[f"{g}_se"]) == st.STATIONARY)
-        stationary[obj] = {"x": X[m].tolist(), "y": Y[m].tolist()}
+        v = st.grid_verdicts(np.where(done, surf[g], np.nan), surf[f"{g}_se"])
+        verdicts[obj] = {
+            name: {"x": X[done & (v == name)].tolist(), "y": Y[done & (v == name)].tolist()} for name in st.VERDICTS
+        }
     atk = meta["attack"]
     return _clean(
         {
@@ -371,7 +373,7 @@ def page_data(plane_info: dict, points: list[dict]) -> dict:
             "y": surf["coords_1"],
             "axes": [d["label"] for d in meta["directions"]],
             "grids": grids,
-            "stationary": stationary,
+            "verdicts": verdicts,
             "points": points,
             "objectives": {
                 "spo": {
@@ -489,22 +491,25 @@ function setCursor(x, y, from) {
 function linkHover(id) { document.getElementById(id).on('plotly_hover', ev => {
   const p = ev.points && ev.points[0]; if (p && p.x !== undefined && p.y !== undefined) setCursor(p.x, p.y, id); }); }
 function drawMap() {
-  const o = obj(), pts = D.points.filter(p => p.coords), st = D.stationary[objective];
+  const o = obj(), pts = D.points.filter(p => p.coords), vd = D.verdicts[objective];
+  const mark = (v, symbol, name) => ({type: 'scatter', mode: 'markers', x: vd[v].x, y: vd[v].y, name: name,
+    hoverinfo: 'skip', showlegend: true, marker: {symbol: symbol, size: 9, color: '#fff', line: {width: 1.5, color: '#fff'}}});
   const traces = [
     {type: 'contour', x: D.x, y: D.y, z: D.grids[o.ret], colorscale: 'Viridis', zmin: zRange()[0], zmax: zRange()[1],
      colorbar: {title: {text: o.ret + ' return'}}, hovertemplate: 'a=%{x:.3f} b=%{y:.3f}<br>%{z:.4g}<extra></extra>', name: 'surface'},
-    {type: 'scatter', mode: 'markers', x: st.x, y: st.y, name: 'stationary cells', hoverinfo: 'skip',
-     marker: {symbol: 'circle-open', size: 9, color: '#fff', line: {width: 1.5}}},
+    mark('stationary', 'circle', 'stationary'),
     {type: 'scatter', mode: 'markers', name: 'cursor', x: cursor ? [D.x[cursor[0]]] : [], y: cursor ? [D.y[cursor[1]]] : [],
      hoverinfo: 'skip', marker: {size: 12, color: 'rgba(0,0,0,0)', line: {color: '#D55E00', width: 2}}},
+    mark('not stationary', 'x-thin-open', 'not stationary'), mark('unresolved', 'circle-open', 'unresolved'),
     {type: 'scatter', mode: 'markers+text', x: pts.map(p => p.coords[0]), y: pts.map(p => p.coords[1]), name: 'points',
      text: pts.map(p => esc(p.id)), textposition: 'top right', textfont: {color: '#fff'}, customdata: pts.map(p => D.points.indexOf(p)),
      hovertemplate: '%{text}: click for details<extra></extra>',
      marker: {size: 14, color: pts.map(p => D.points.indexOf(p) === selected ? '#D55E00' : '#E69F00'),
               symbol: pts.map(p => p.kind === 'checkpoint' ? 'diamond' : 'x'), line: {color: '#000', width: 1}}}];
-  Plotly.react('map', traces, {title: {text: o.name + ' (circles: stationary by the upper bound of the gradient norm)', font: {size: 13}, x: 0.02},
+  traces.forEach(t => { if (t.showlegend === undefined) t.showlegend = false; });
+  Plotly.react('map', traces, {title: {text: o.name + ' (gradient-norm verdict per cell: dot stationary, x not, ring unresolved)', font: {size: 13}, x: 0.02},
     margin: {l: 50, r: 10, t: 40, b: 40}, xaxis: {title: {text: esc(D.axes[0])}}, yaxis: {title: {text: esc(D.axes[1])}},
-    showlegend: false, hovermode: 'closest'}, {responsive: true, displaylogo: false});
+    showlegend: true, legend: {orientation: 'h', y: -0.15}, hovermode: 'closest'}, {responsive: true, displaylogo: false});
 }
 function objCell(p, key) { const v = p[key]; return v && typeof v === 'object' && !Array.isArray(v) ? v[objective] : undefined; }
 const COLS = [

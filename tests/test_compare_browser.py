@@ -105,6 +105,20 @@ def test_page_in_headless_chromium_offline(page, tmp_path):
         assert driver.find_elements(By.CSS_SELECTOR, "#map svg .contourlayer path")
         markers = driver.find_elements(By.CSS_SELECTOR, POINTS)
         assert len(markers) == 4  # A, B, C and the reported FOSP F1
+        # every computed cell drawn with its one verdict (stationary / not / unresolved), in the legend
+        drawn = driver.execute_script(
+            "return Object.fromEntries(document.getElementById('map').data"
+            ".filter(t => t.showlegend).map(t => [t.name, t.x.length]))"
+        )
+        cells = driver.execute_script(
+            "return Object.fromEntries(Object.entries(D.verdicts.spo).map(([k, v]) => [k, v.x.length]))"
+        )
+        done = driver.execute_script("return D.grids.grad_natural.flat().filter(v => v !== null).length")
+        assert (
+            drawn == cells
+            and set(drawn) == {"stationary", "not stationary", "unresolved"}
+            and sum(drawn.values()) == done
+        )
 
         # a click on a stationary point fills the details panel with its numbers
         data = driver.execute_script("return D.points")

@@ -132,4 +132,7 @@ def test_one_rule_for_every_grid_screen():
     page = page_data({"meta": meta, "surface": surf, "store": "s"}, [])
     mask = grid_verdicts(g, se) == STATIONARY
     assert mask.sum() == 1 and mask[2, 2]
-    assert page["stationary"]["spo"] == {"x": [0.0], "y": [0.0]}
+    cells = page["verdicts"]["spo"]
+    assert cells["stationary"] == {"x": [0.0], "y": [0.0]}
+    assert len(cells["unresolved"]["x"]) >= 1 and -1.0 in cells["unresolved"]["x"]  # |g| 2 +- 3 is unresolved
+    assert sum(len(c["x"]) for c in cells.values()) == 25  # every computed cell has exactly one verdict
