@@ -13,15 +13,17 @@ ALGOS = ("spo", "arpo", "barpo")
 
 def fosp_rows(d: Path) -> list[str]:
     rows = [
-        "| checkpoint | objective | episodes | verdict | norm +- se | test bounds (lower, upper; z = 2.45) | threshold "
+        "| checkpoint | baseline | objective | episodes | verdict | norm +- se | test bounds (lower, upper; z = 2.45) | threshold "
         "(0.5 x reference; episodes per reference point) | min. detectable | std-scaled norm | largest block |",
-        "|---|---|---:|---|---:|---|---:|---:|---:|---|",
+        "|---|---|---|---:|---|---:|---|---:|---:|---:|---|",
     ]
     for algo in ALGOS:
         path = d / f"fosp_hopper_{algo}.json"
         if not path.exists():
             continue
-        test = json.loads(path.read_text())["points"][0]["test"]
+        report = json.loads(path.read_text())
+        test = report["points"][0]["test"]
+        baseline = report["settings"].get("baseline", "critic")  # reports before the time-limit baseline: critic
         for obj, t in test.items():
             raw, sc = t["raw"], t["scaled"]
             block = max(raw["blocks"].items(), key=lambda kv: kv[1]["norm"])
@@ -32,7 +34,7 @@ def fosp_rows(d: Path) -> list[str]:
             )
             threshold += f"; {ref['episodes']}" if "episodes" in ref else ""
             rows.append(
-                f"| {algo} | {obj} | {t['episodes']} | {t['verdict']} | {raw['norm']:.0f} +- {raw['norm_se']:.0f}"
+                f"| {algo} | {baseline} | {obj} | {t['episodes']} | {t['verdict']} | {raw['norm']:.0f} +- {raw['norm_se']:.0f}"
                 f" | {raw['lower']:.0f}, {raw['upper']:.0f} | {threshold} | "
                 f"{raw['min_detectable_norm']:.0f} | {sc['norm']:.0f} ({sc['verdict']}) | "
                 f"{block[0]} {block[1]['norm']:.0f} |"
