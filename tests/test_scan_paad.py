@@ -6,9 +6,9 @@ alone; Ray-style workers get the director shipped; a missing or foreign director
 import pickle
 
 import numpy as np
-import pytest
 import torch
 from test_paad import EPS, constant_director, toy_victim
+from test_scan import _err  # scan's one-line-error check
 
 from landscape.attacks import cache_path, make_attack
 from landscape.core.numerics import mean_se
@@ -98,15 +98,6 @@ def test_scan_paad_with_adversary_file_and_shipped_to_workers(tmp_path):
         for other in (given, remote):
             assert np.array_equal(cached.values(m), other.values(m)) and np.array_equal(cached.se(m), other.se(m))
     assert not np.array_equal(cached.values("natural"), cached.values("adversarial"))
-
-
-def _err(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as ex:
-        scan_main(argv)
-    assert ex.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.startswith("error:")
-    return err
 
 
 def test_scan_paad_missing_or_foreign_director_is_one_line(tmp_path, capsys):
