@@ -33,6 +33,7 @@ is then the exact worst case and its Clarke steepest-ascent direction).
 
 import argparse
 import json
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,9 @@ import torch
 from tqdm import tqdm
 
 from . import cli_args
-from .core.errors import LandscapeError, check_numbers, check_writable, cli_main
+from .core.errors import LandscapeError, check_writable, cli_main
 from .core.numerics import mean_se
+from .core.specs import ATTACK, EPISODES, PARAM_CHOICES, SEED, SpecError, at_least, check_finite, one_of
 from .io import bundled, checkpoint
 from .probes.directions import param_kinds
 from .probes.gradients import gradient_norm, per_episode_gradients, time_limit
@@ -248,6 +250,7 @@ def verdicts(
     budget: int = 1024,
     alpha: float = 0.05,
     seed: int = 0,
+    progress: bool = True,
 ) -> list[dict]:
     """Three-way stationarity verdict of every point under `objective` (module docstring, stationarity.py).
     Threshold: `threshold` if > 0, else rel_threshold x the norm at reference points (raw and scaled each)."""
@@ -284,7 +287,13 @@ def verdicts(
     def sample(idx, n, look):
         return oracle.sample(thetas[torch.as_tensor(idx)], objective, n, seed + 10007 * (look + 1))
 
-    bar = tqdm(total=len(st.looks(start, budget)), desc=f"verdict {objective}", dynamic_ncols=True, leave=False)
+    bar = tqdm(
+        total=len(st.looks(start, budget)),
+        desc=f"verdict {objective}",
+        dynamic_ncols=True,
+        leave=False,
+        disable=not progress,
+    )
     res = st.sequential_test(
         sample, K, tau, start, budget, alpha, blocks, progress=lambda j, ns, decided: bar.update(1)
     )
@@ -327,81 +336,112 @@ def dedupe(thetas: torch.Tensor, tol: float) -> list[int]:
     return rep
 
 
-# ----------------------------------------------------------------------------------- command line
-def parse_args(argv=None) -> argparse.Namespace:
-    p = cli_args.parser("python -m landscape.fosp", __doc__)
-    p.add_argument("--ckpt", required=True, help="checkpoint (.pt or lineage .model)")
-    p.add_argument("--from-store", metavar="DIR", help="scan store whose local maxima are candidates")
-    p.add_argument(
-        "--metric", default="natural", help="surface whose local maxima are candidates (natural, adversarial)"
-    )
-    p.add_argument("--top", type=int, default=4, help="candidates taken from the store (highest local maxima)")
-    p.add_argument(
-        "--objective",
-        default="natural",
-        choices=("natural", "adversarial"),
-        help="the return whose gradient ascent refines the candidates",
-    )
-    cli_args.attack(p, help="attack for adversarial returns and gradients ('none': natural only)")
-    cli_args.eps(p)
-    cli_args.adversary(p)
-    cli_args.params(p, "all", help="what moves")
-    p.add_argument("--steps", type=int, default=10, help="refinement steps per candidate")
-    p.add_argument("--step", type=float, default=0.01, help="step length as a fraction of ||theta||")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=0.0,
-        help="absolute threshold on ||grad|| (0: relative, --rel-threshold x the norm at nearby points)",
-    )
-    p.add_argument("--rel-threshold", type=float, default=0.5, help="relative threshold F (see above)")
-    p.add_argument("--ref-points", type=int, default=4, help="random nearby points for the relative threshold")
-    p.add_argument("--ref-radius", type=float, default=0.05, help="their distance as a fraction of ||theta||")
-    p.add_argument("--ref-episodes", type=int, default=64, help="sampled episodes per nearby point")
-    p.add_argument(
-        "--test-objectives",
-        default=None,
-        help="objectives to test each point under (default: natural,adversarial; --attack none: natural)",
-    )
-    p.add_argument("--start-episodes", type=int, default=16, help="episodes per point at the first look")
-    p.add_argument("--budget", type=int, default=1024, help="most episodes per point for the sequential test")
-    p.add_argument("--alpha", type=float, default=0.05, help="error rate per side of the verdict")
-    p.add_argument("--gamma", type=float, default=None, help="discount of the estimated gradient (toys 1, else 0.99)")
-    p.add_argument("--lam", type=float, default=None, help="GAE lambda of the estimated gradient (toys 1, else 0.95)")
-    p.add_argument(
-        "--baseline",
-        default="time-limit",
-        choices=("time-limit", "critic"),
-        help="baseline of the estimated gradient: the critic refitted with the time left (default), or a V + c",
-    )
-    cli_args.grad_episodes(p, 16, help="sampled episodes per gradient estimate")
-    cli_args.episodes(p, help="deterministic episodes for the reported returns")
-    p.add_argument("--dedupe", type=float, default=1e-3, help="merge end points closer than this (x ||theta||)")
-    p.add_argument("--curvature", action="store_true", help="extreme Hessian eigenvalues of the PPO surrogate")
-    p.add_argument("--exact", action="store_true", help="ToyTrap-v0 only: the closed form instead of estimates")
-    cli_args.seed(p, help="seeds the episodes and the reference points")
-    cli_args.out(p, help="report path (default: fosp_<checkpoint>.json)")
-    return p.parse_args(argv)
+# ----------------------------------------------------------------------------------- spec
+OBJECTIVES = ("natural", "adversarial")
+RANGES = "--steps must be >= 0, --top and --episodes >= 1, --step > 0"
 
 
-def _oracle(args, agent, objective: str, attack, mask=None):
-    if args.exact:
+@dataclass(frozen=True)
+class FospSpec:
+    """One FOSP search around a checkpoint: every option of `python -m landscape.fosp`, its defaults (module
+    docstring). Fields in the CLI's order: the report's "settings" are these fields but ckpt and out."""
+
+    ckpt: str  # checkpoint (.pt or lineage .model), or a bundled checkpoint's name
+    from_store: str | None = None  # scan store whose local maxima are candidates
+    metric: str = "natural"  # surface whose local maxima are candidates
+    top: int = 4  # candidates taken from the store (highest local maxima)
+    objective: str = "natural"  # the return whose gradient ascent refines the candidates
+    attack: str = ATTACK  # attack for adversarial returns and gradients ("none": natural only)
+    eps: float | None = None  # None: the checkpoint's, or the environment's standard
+    adversary: str | None = None  # learned attacker file for attack rs/optimal/paad
+    params: str = "all"  # what moves
+    steps: int = 10  # refinement steps per candidate
+    step: float = 0.01  # step length as a fraction of ||theta||
+    threshold: float = 0.0  # absolute threshold on ||grad|| (0: relative)
+    rel_threshold: float = 0.5
+    ref_points: int = 4
+    ref_radius: float = 0.05
+    ref_episodes: int = 64
+    test_objectives: str | None = None  # comma list (None: natural,adversarial; attack "none": natural)
+    start_episodes: int = 16
+    budget: int = 1024
+    alpha: float = 0.05
+    gamma: float | None = None  # None: toys 1, else 0.99
+    lam: float | None = None  # None: toys 1, else 0.95
+    baseline: str = "time-limit"  # or "critic"
+    grad_episodes: int = 16
+    episodes: int = EPISODES
+    dedupe: float = 1e-3  # merge end points closer than this (x ||theta||)
+    curvature: bool = False  # extreme Hessian eigenvalues of the PPO surrogate
+    exact: bool = False  # ToyTrap-v0 only: the closed form instead of estimates
+    seed: int = SEED
+    out: str | None = None  # report path (None: fosp_<checkpoint>.json)
+
+    def __post_init__(self):
+        _as_floats(self)
+        check_finite(self)
+        one_of(self, "params", PARAM_CHOICES)
+        one_of(self, "objective", OBJECTIVES)
+        one_of(self, "baseline", ("time-limit", "critic"))
+        for name, bad in (
+            ("steps", self.steps < 0),
+            ("top", self.top < 1),
+            ("step", self.step <= 0),
+            ("episodes", self.episodes < 1),
+        ):
+            if bad:
+                raise SpecError(name, "is out of range", cli=RANGES)
+        if not self.exact:
+            if self.attack == "none" and self.objective == "adversarial":
+                raise SpecError(
+                    "attack",
+                    "is needed by the adversarial objective",
+                    cli="the adversarial objective needs an attack (--attack)",
+                )
+            at_least(self, 3, "grad_episodes")
+        objectives = self.objectives()
+        if any(o not in OBJECTIVES for o in objectives) or (self.attack == "none" and "adversarial" in objectives):
+            raise SpecError(
+                "test_objectives",
+                "must be natural and/or adversarial (adversarial needs an attack)",
+                cli="--test-objectives: natural and/or adversarial (adversarial needs an attack)",
+            )
+
+    def objectives(self) -> list[str]:
+        """The objectives every refined point is tested under."""
+        default = "natural" if self.attack == "none" else "natural,adversarial"
+        return [o.strip() for o in (self.test_objectives or default).split(",") if o.strip()]
+
+    def settings(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("ckpt", "out")}
+
+
+def _as_floats(spec) -> None:
+    """An int given for a float field is stored as a float (the report's settings read as from the CLI)."""
+    for f in fields(spec):
+        value = getattr(spec, f.name)
+        if "float" in str(f.type) and isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(spec, f.name, float(value))
+
+
+def _oracle(spec: FospSpec, agent, objective: str, attack, mask=None):
+    if spec.exact:
         if agent.env_id != "ToyTrap-v0":
             raise LandscapeError("--exact needs a ToyTrap-v0 checkpoint")
         from .sim.toys.trap import ExactOracle
 
-        return ExactOracle(objective, attack.eps if attack is not None else args.eps or 0.3)
+        return ExactOracle(objective, attack.eps if attack is not None else spec.eps or 0.3)
     return SampledOracle(
         agent,
         objective,
         attack,
-        args.grad_episodes,
-        args.episodes,
-        args.seed,
+        spec.grad_episodes,
+        spec.episodes,
+        spec.seed,
         mask,
-        args.gamma,
-        args.lam,
-        args.baseline == "time-limit",
+        spec.gamma,
+        spec.lam,
+        spec.baseline == "time-limit",
     )
 
 
@@ -476,70 +516,65 @@ def redraw(report_path) -> list[Path]:
     return figure(json.loads(report_path.read_text()), report_path)
 
 
-@cli_main
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    check_numbers(args)
-    args.ckpt = str(bundled.resolve(args.ckpt))  # bundled by name: its cached attackers are beside it
-    torch.set_num_threads(1)
+def run(spec: FospSpec, progress: bool = True) -> dict:
+    """Refine the candidates of `spec` and test them; writes the report (JSON), the refined parameter vectors
+    (.npz) and the figure to spec.out (default fosp_<checkpoint>.json) and returns the report. progress=True
+    prints what the CLI prints (progress bars, one line per point, the paths written)."""
+    ckpt = str(bundled.resolve(spec.ckpt))  # bundled by name: its cached attackers are beside it
+    say = print if progress else (lambda *a, **k: None)
     render.use_agg()
-    if args.steps < 0 or args.top < 1 or args.step <= 0 or args.episodes < 1:
-        raise LandscapeError("--steps must be >= 0, --top and --episodes >= 1, --step > 0")
-    out = check_writable(args.out or f"fosp_{Path(args.ckpt).stem}.json", "--out", inputs=[args.ckpt])
-    agent = checkpoint.load(args.ckpt)
+    out = check_writable(spec.out or f"fosp_{Path(ckpt).stem}.json", "--out", inputs=[ckpt])
+    agent = checkpoint.load(ckpt)
     theta0 = agent.space.flatten(agent.actor)
     attack = (
         None
-        if args.attack == "none"
-        else make_attack_for(agent, args.attack, attack_eps(agent, args.eps), args.adversary, args.ckpt)
+        if spec.attack == "none"
+        else make_attack_for(agent, spec.attack, attack_eps(agent, spec.eps), spec.adversary, ckpt)
     )
     starts, origins = theta0[None], [{"id": "ckpt", "coords": None}]
-    if args.from_store:
-        centre = ScanStore(args.from_store).directions().get("theta0")  # candidates of another checkpoint's
+    if spec.from_store:
+        centre = ScanStore(spec.from_store).directions().get("theta0")  # candidates of another checkpoint's
         if centre is None or centre.shape != tuple(theta0.shape) or not np.array_equal(centre, theta0.numpy()):
-            raise LandscapeError(f"{args.from_store} was scanned around another checkpoint than {args.ckpt}")
-        cand, coords = scan_candidates(args.from_store, args.metric, args.top)
+            raise LandscapeError(f"{spec.from_store} was scanned around another checkpoint than {ckpt}")
+        cand, coords = scan_candidates(spec.from_store, spec.metric, spec.top)
         starts = torch.cat([starts, cand])
         origins += [{"id": f"max{i + 1}", "coords": c} for i, c in enumerate(coords)]
-    mask = agent.space.mask(param_kinds(args.params))
-    oracle = _oracle(args, agent, args.objective, attack, mask)
-    print(f"refining {len(starts)} candidates of {args.ckpt} by {args.objective} gradient ascent")
-    res = refine(oracle, starts, mask, args.steps, args.step, args.threshold, normalized=not args.exact, progress=True)
+    mask = agent.space.mask(param_kinds(spec.params))
+    oracle = _oracle(spec, agent, spec.objective, attack, mask)
+    say(f"refining {len(starts)} candidates of {ckpt} by {spec.objective} gradient ascent")
+    res = refine(
+        oracle, starts, mask, spec.steps, spec.step, spec.threshold, normalized=not spec.exact, progress=progress
+    )
     thetas = res["thetas"]
-    objectives = [
-        o.strip()
-        for o in (args.test_objectives or ("natural" if attack is None else "natural,adversarial")).split(",")
-        if o.strip()
-    ]
-    if any(o not in ("natural", "adversarial") for o in objectives) or (attack is None and "adversarial" in objectives):
-        raise LandscapeError("--test-objectives: natural and/or adversarial (adversarial needs an attack)")
-    oracles = {o: oracle if o == args.objective else _oracle(args, agent, o, attack, mask) for o in objectives}
+    objectives = spec.objectives()
+    oracles = {o: oracle if o == spec.objective else _oracle(spec, agent, o, attack, mask) for o in objectives}
     tested = {}
     for o in objectives:
-        print(f"testing {len(thetas)} points for stationarity under the {o} objective")
+        say(f"testing {len(thetas)} points for stationarity under the {o} objective")
         tested[o] = verdicts(
             oracles[o],
             thetas,
             o,
             mask,
-            args.threshold,
-            args.rel_threshold,
-            args.ref_points,
-            args.ref_radius,
-            args.ref_episodes,
-            args.start_episodes,
-            args.budget,
-            args.alpha,
-            args.seed,
+            spec.threshold,
+            spec.rel_threshold,
+            spec.ref_points,
+            spec.ref_radius,
+            spec.ref_episodes,
+            spec.start_episodes,
+            spec.budget,
+            spec.alpha,
+            spec.seed,
+            progress=progress,
         )
     rets = oracle.returns(thetas)
     ref = float((theta0 * mask).norm())
-    rep = dedupe(thetas, args.dedupe * ref)
+    rep = dedupe(thetas, spec.dedupe * ref)
     points = []
     for i in range(len(thetas)):
-        ret = {k: (v[i], 0.0) if args.exact else mean_se(v[i]) for k, v in rets.items()}
+        ret = {k: (v[i], 0.0) if spec.exact else mean_se(v[i]) for k, v in rets.items()}
         grad = {o: [tested[o][i]["raw"]["norm"], tested[o][i]["raw"].get("norm_se")] for o in objectives}
-        own = tested.get(args.objective, tested[objectives[0]])[i]["verdict"]
+        own = tested.get(spec.objective, tested[objectives[0]])[i]["verdict"]
         p = {
             **origins[i],
             "verdict": {o: tested[o][i]["verdict"] for o in objectives},
@@ -555,32 +590,39 @@ def main(argv=None) -> None:
             "distance_to_ckpt": float((thetas[i] - theta0).norm()),
             "norm_history": res["history"][i],
         }
-        if args.curvature:
-            p["surrogate_hessian"] = _curvature(agent, thetas[i], args.seed)
+        if spec.curvature:
+            p["surrogate_hessian"] = _curvature(agent, thetas[i], spec.seed)
         points.append(p)
     for o in {id(o): o for o in [*oracles.values(), oracle]}.values():
         if hasattr(o, "close"):
             o.close()
     report = {
-        "ckpt": str(args.ckpt),
-        "ckpt_sha256": checkpoint.file_hash(args.ckpt),
+        "ckpt": ckpt,
+        "ckpt_sha256": checkpoint.file_hash(ckpt),
         "env_id": agent.env_id,
         "algo": agent.algo,
         "theta_norm": ref,
-        "settings": {k: v for k, v in vars(args).items() if k not in ("ckpt", "out")},
+        "settings": spec.settings(),
         "points": points,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     np.savez(out.with_suffix(".npz"), thetas=thetas.numpy(), starts=starts.numpy())
     figs = figure(report, out)
-    for p in points:
+    if progress:
+        print_points(report)
+        print(f"report: {out}\nfigures: {', '.join(map(str, figs))}")
+    return report
+
+
+def print_points(report: dict) -> None:
+    """One line per point of a report: its ascent and its verdict under each tested objective."""
+    for p in report["points"]:
         line = [
             f"{p['id']:>6}: {p['steps']} ascent steps, moved {p['distance_to_start']:.3g}, natural return "
             f"{p['natural_return'][0]:.1f}"
         ]
-        for o in objectives:
-            t = p["test"][o]
+        for o, t in p["test"].items():
             r = t["raw"]
             extra = (
                 ""
@@ -592,7 +634,75 @@ def main(argv=None) -> None:
             )
             line.append(f"{o}: {t['verdict']} (|g| {r['norm']:.3g} vs threshold {r['threshold']:.3g}{extra})")
         print("; ".join(line))
-    print(f"report: {out}\nfigures: {', '.join(map(str, figs))}")
+
+
+# ----------------------------------------------------------------------------------- command line
+def parse_args(argv=None) -> argparse.Namespace:
+    p = cli_args.parser("python -m landscape.fosp", __doc__)
+    p.add_argument("--ckpt", required=True, help="checkpoint (.pt or lineage .model)")
+    p.add_argument("--from-store", metavar="DIR", help="scan store whose local maxima are candidates")
+    p.add_argument(
+        "--metric", default="natural", help="surface whose local maxima are candidates (natural, adversarial)"
+    )
+    p.add_argument("--top", type=int, default=4, help="candidates taken from the store (highest local maxima)")
+    p.add_argument(
+        "--objective",
+        default="natural",
+        choices=("natural", "adversarial"),
+        help="the return whose gradient ascent refines the candidates",
+    )
+    cli_args.attack(p, help="attack for adversarial returns and gradients ('none': natural only)")
+    cli_args.eps(p)
+    cli_args.adversary(p)
+    cli_args.params(p, "all", help="what moves")
+    p.add_argument("--steps", type=int, default=10, help="refinement steps per candidate")
+    p.add_argument("--step", type=float, default=0.01, help="step length as a fraction of ||theta||")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.0,
+        help="absolute threshold on ||grad|| (0: relative, --rel-threshold x the norm at nearby points)",
+    )
+    p.add_argument("--rel-threshold", type=float, default=0.5, help="relative threshold F (see above)")
+    p.add_argument("--ref-points", type=int, default=4, help="random nearby points for the relative threshold")
+    p.add_argument("--ref-radius", type=float, default=0.05, help="their distance as a fraction of ||theta||")
+    p.add_argument("--ref-episodes", type=int, default=64, help="sampled episodes per nearby point")
+    p.add_argument(
+        "--test-objectives",
+        default=None,
+        help="objectives to test each point under (default: natural,adversarial; --attack none: natural)",
+    )
+    p.add_argument("--start-episodes", type=int, default=16, help="episodes per point at the first look")
+    p.add_argument("--budget", type=int, default=1024, help="most episodes per point for the sequential test")
+    p.add_argument("--alpha", type=float, default=0.05, help="error rate per side of the verdict")
+    p.add_argument("--gamma", type=float, default=None, help="discount of the estimated gradient (toys 1, else 0.99)")
+    p.add_argument("--lam", type=float, default=None, help="GAE lambda of the estimated gradient (toys 1, else 0.95)")
+    p.add_argument(
+        "--baseline",
+        default="time-limit",
+        choices=("time-limit", "critic"),
+        help="baseline of the estimated gradient: the critic refitted with the time left (default), or a V + c",
+    )
+    cli_args.grad_episodes(p, 16, help="sampled episodes per gradient estimate")
+    cli_args.episodes(p, help="deterministic episodes for the reported returns")
+    p.add_argument("--dedupe", type=float, default=1e-3, help="merge end points closer than this (x ||theta||)")
+    p.add_argument("--curvature", action="store_true", help="extreme Hessian eigenvalues of the PPO surrogate")
+    p.add_argument("--exact", action="store_true", help="ToyTrap-v0 only: the closed form instead of estimates")
+    cli_args.seed(p, help="seeds the episodes and the reference points")
+    cli_args.out(p, help="report path (default: fosp_<checkpoint>.json)")
+    return p.parse_args(argv)
+
+
+def spec_of(args: argparse.Namespace) -> FospSpec:
+    with cli_args.as_flags():
+        return FospSpec(**vars(args))
+
+
+@cli_main
+def main(argv=None) -> None:
+    spec = spec_of(parse_args(argv))
+    torch.set_num_threads(1)
+    run(spec)
 
 
 if __name__ == "__main__":

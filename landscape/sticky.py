@@ -26,6 +26,7 @@ J_worst, and BARPO's bilevel step); there is no sampling noise, so no null is ru
 import argparse
 import copy
 import json
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,8 @@ import torch
 from tqdm import tqdm
 
 from . import cli_args
-from .core.errors import LandscapeError, check_numbers, check_writable, cli_main
+from .core.errors import LandscapeError, check_writable, cli_main
+from .core.specs import ATTACK, PARAM_CHOICES, SEED, SpecError, check_finite, names, one_of
 from .io import bundled, checkpoint
 from .probes.directions import param_kinds
 from .probes.scanning import attack_eps, make_attack_for
@@ -187,6 +189,172 @@ def returns(agent, thetas: torch.Tensor, episodes: int, seed: int, attack=None) 
     return out
 
 
+# ----------------------------------------------------------------------------------- spec
+RANGES = "-K and --updates must be >= 1, --radius > 0, --escape > 1"
+
+
+@dataclass(frozen=True)
+class StickySpec:
+    """One stickiness test of a point: every option of `python -m landscape.sticky`, its defaults (module
+    docstring). Fields in the CLI's order: the report's "settings" are these fields but ckpt and out."""
+
+    ckpt: str  # checkpoint (its critic and normalizer are used), or a bundled checkpoint's name
+    fosp: str | None = None  # a landscape.fosp report; theta* = its point `point`
+    point: str = "ckpt"  # id of the point in the fosp report
+    objectives: str = "spo,arpo"  # comma list (or a sequence) of OBJECTIVES
+    restarts: int = 16  # K: perturbed restarts per objective (and the null)
+    no_null: bool = False  # skip the shuffled-advantage null (not recommended)
+    alpha: float = 0.05  # level of the comparison with the null
+    radius: float = 0.02  # restart radius as a fraction of ||theta*|| (moving part)
+    updates: int = 5  # T: updates of the trainer per restart
+    escape: float = 2.0  # escaped when the distance exceeds this x radius
+    params: str = "all"  # what is perturbed
+    eps: float | None = None  # ARPO/BARPO and attack budget (None: the checkpoint's, or the env's standard)
+    relaxation: str = "objective"  # BARPO relaxation
+    strength: float = 0.5  # BARPO adversary strength
+    steps_per_iter: int = 2048  # PPO steps collected per update
+    attack: str = ATTACK  # attack for the adversarial returns reached ("none" to skip)
+    adversary: str | None = None  # learned attacker file for attack rs/optimal/paad
+    episodes: int = 3  # deterministic episodes for returns
+    exact: bool = False  # ToyTrap-v0: closed-form dynamics (lr 0.05 per update)
+    seed: int = SEED
+    out: str | None = None  # report path (None: sticky_<checkpoint>.json)
+
+    def __post_init__(self):
+        for f in fields(self):  # an int given for a float field reads in the report as from the CLI
+            value = getattr(self, f.name)
+            if "float" in str(f.type) and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+        if not isinstance(self.objectives, str):
+            object.__setattr__(self, "objectives", ",".join(names(self.objectives, "objectives")))
+        check_finite(self)
+        one_of(self, "params", PARAM_CHOICES)
+        objectives = self.objective_names()
+        bad = [o for o in objectives if o not in OBJECTIVES]
+        if bad or not objectives:
+            raise SpecError(
+                "objectives",
+                f"must be among {', '.join(OBJECTIVES)}, got {self.objectives!r}",
+                cli=f"unknown objective {bad[0] if bad else self.objectives!r}; choose from {', '.join(OBJECTIVES)}",
+            )
+        for name, bad in (
+            ("restarts", self.restarts < 1),
+            ("updates", self.updates < 1),
+            ("radius", self.radius <= 0),
+            ("escape", self.escape <= 1),
+        ):
+            if bad:
+                raise SpecError(name, "is out of range", cli=RANGES)
+        if self.exact and "null" in objectives:
+            raise SpecError(
+                "objectives", "has no null with exact", cli="--exact has no null objective (no sampling noise)"
+            )
+
+    def objective_names(self) -> list[str]:
+        """The objectives run, as given (run() adds the null beside them unless no_null or exact)."""
+        return [o.strip() for o in self.objectives.split(",") if o.strip()]
+
+    def settings(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("ckpt", "out")}
+
+
+def _theta_star(spec: StickySpec, agent) -> torch.Tensor:
+    if not spec.fosp:
+        return agent.space.flatten(agent.actor)
+    path = Path(spec.fosp)
+    if not path.is_file():
+        raise LandscapeError(f"fosp report not found: {path}")
+    rep = json.loads(path.read_text())
+    ids = [p["id"] for p in rep["points"]]
+    if spec.point not in ids:
+        raise LandscapeError(f"no point {spec.point!r} in {path} (it has {', '.join(ids)})")
+    with np.load(path.with_suffix(".npz")) as f:
+        theta = torch.as_tensor(f["thetas"][ids.index(spec.point)])
+    if theta.numel() != agent.space.size:
+        raise LandscapeError(f"{path} is a report for a network of another shape")
+    return theta
+
+
+def run(spec: StickySpec, progress: bool = True) -> dict:
+    """Restart around theta* under each objective (and the null); writes the report (JSON) and its figure to
+    spec.out (default sticky_<checkpoint>.json) and returns the report. progress=True prints what the CLI
+    prints (progress bars, one line per objective and per comparison with the null, the paths written)."""
+    ckpt = str(bundled.resolve(spec.ckpt))  # bundled by name: its cached attackers are beside it
+    say = print if progress else (lambda *a, **k: None)
+    render.use_agg()
+    objectives = spec.objective_names()
+    out = check_writable(spec.out or f"sticky_{Path(ckpt).stem}.json", "--out", inputs=[ckpt])
+    agent = checkpoint.load(ckpt)
+    if spec.exact and agent.env_id != "ToyTrap-v0":
+        raise LandscapeError("--exact needs a ToyTrap-v0 checkpoint")
+    eps = attack_eps(agent, spec.eps)
+    theta = _theta_star(spec, agent)
+    mask = agent.space.mask(param_kinds(spec.params))
+    radius = spec.radius * float((theta * mask).norm())
+    starts = restart_points(theta, mask, spec.restarts, radius, spec.seed)
+    attack = None
+    if spec.attack != "none":
+        attack = make_attack_for(agent, spec.attack, eps, spec.adversary, ckpt)
+    report = {
+        "ckpt": ckpt,
+        "env_id": agent.env_id,
+        "algo": agent.algo,
+        "point": spec.point,
+        "radius": radius,
+        "escape": spec.escape,
+        "updates": spec.updates,
+        "settings": spec.settings(),
+        "at_point": returns(agent, theta[None], spec.episodes, spec.seed, attack),
+        "objectives": {},
+    }
+    from .rl.ppo import PPOConfig
+
+    cfg = PPOConfig(steps_per_iter=spec.steps_per_iter, anneal_lr=False)
+    if not spec.exact and not spec.no_null and "null" not in objectives:
+        objectives.append("null")  # the same restarts under the pure-noise objective, in the same run
+    for name in objectives:
+        if spec.exact:
+            paths = toy_paths(starts, name, spec.updates, eps=eps)
+        else:
+            paths, _ = ppo_paths(
+                agent,
+                starts,
+                name,
+                spec.updates,
+                eps,
+                cfg,
+                spec.seed,
+                progress=progress,
+                relaxation=spec.relaxation,
+                strength=spec.strength,
+            )
+        s = summarize(theta, paths, radius, spec.escape)
+        s["returns_reached"] = returns(agent, paths[:, -1], spec.episodes, spec.seed, attack)
+        report["objectives"][name] = s
+        say(
+            f"{name}: fall back {s['fall_back_share']:.0%}, escaped {s['escaped_share']:.0%} "
+            f"(times {s['escape_times']}), natural return reached "
+            f"{np.mean(s['returns_reached']['natural']):.1f} (at the point {report['at_point']['natural'][0]:.1f})"
+        )
+    if "null" in report["objectives"]:
+        null = report["objectives"]["null"]
+        for name, s in report["objectives"].items():
+            if name == "null":
+                continue
+            v = s["vs_null"] = against_null(s, null, radius, spec.alpha)
+            say(
+                f"{name} vs null: median final distance {v['final_distance_radii']:.2f} vs "
+                f"{v['null_final_distance_radii']:.2f} radii, Mann-Whitney p {v['mann_whitney_p']:.3g}, Fisher p "
+                f"{v['fisher_p']:.3g}: {'differs' if v['differs_from_null'] else 'no difference detected'} "
+                f"(K = {spec.restarts})"
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    figs = _figure(report, out)
+    say(f"report: {out}\nfigures: {', '.join(map(str, figs))}")
+    return report
+
+
 # ----------------------------------------------------------------------------------- command line
 def parse_args(argv=None) -> argparse.Namespace:
     p = cli_args.parser("python -m landscape.sticky", __doc__)
@@ -240,108 +408,16 @@ def _figure(report: dict, path: Path) -> list[Path]:
     return render.save(fig, path)  # PDF and 300-dpi PNG
 
 
-def _theta_star(args, agent) -> torch.Tensor:
-    if not args.fosp:
-        return agent.space.flatten(agent.actor)
-    path = Path(args.fosp)
-    if not path.is_file():
-        raise LandscapeError(f"fosp report not found: {path}")
-    rep = json.loads(path.read_text())
-    ids = [p["id"] for p in rep["points"]]
-    if args.point not in ids:
-        raise LandscapeError(f"no point {args.point!r} in {path} (it has {', '.join(ids)})")
-    with np.load(path.with_suffix(".npz")) as f:
-        theta = torch.as_tensor(f["thetas"][ids.index(args.point)])
-    if theta.numel() != agent.space.size:
-        raise LandscapeError(f"{path} is a report for a network of another shape")
-    return theta
+def spec_of(args: argparse.Namespace) -> StickySpec:
+    with cli_args.as_flags():
+        return StickySpec(**vars(args))
 
 
 @cli_main
 def main(argv=None) -> None:
-    args = parse_args(argv)
-    check_numbers(args)
-    args.ckpt = str(bundled.resolve(args.ckpt))  # bundled by name: its cached attackers are beside it
+    spec = spec_of(parse_args(argv))
     torch.set_num_threads(1)
-    render.use_agg()
-    objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
-    bad = [o for o in objectives if o not in OBJECTIVES]
-    if bad or not objectives:
-        raise LandscapeError(
-            f"unknown objective {bad[0] if bad else args.objectives!r}; choose from {', '.join(OBJECTIVES)}"
-        )
-    if args.restarts < 1 or args.updates < 1 or args.radius <= 0 or args.escape <= 1:
-        raise LandscapeError("-K and --updates must be >= 1, --radius > 0, --escape > 1")
-    out = check_writable(args.out or f"sticky_{Path(args.ckpt).stem}.json", "--out", inputs=[args.ckpt])
-    agent = checkpoint.load(args.ckpt)
-    if args.exact and agent.env_id != "ToyTrap-v0":
-        raise LandscapeError("--exact needs a ToyTrap-v0 checkpoint")
-    eps = attack_eps(agent, args.eps)
-    theta = _theta_star(args, agent)
-    mask = agent.space.mask(param_kinds(args.params))
-    radius = args.radius * float((theta * mask).norm())
-    starts = restart_points(theta, mask, args.restarts, radius, args.seed)
-    attack = None
-    if args.attack != "none":
-        attack = make_attack_for(agent, args.attack, eps, args.adversary, args.ckpt)
-    report = {
-        "ckpt": str(args.ckpt),
-        "env_id": agent.env_id,
-        "algo": agent.algo,
-        "point": args.point,
-        "radius": radius,
-        "escape": args.escape,
-        "updates": args.updates,
-        "settings": {k: v for k, v in vars(args).items() if k not in ("ckpt", "out")},
-        "at_point": returns(agent, theta[None], args.episodes, args.seed, attack),
-        "objectives": {},
-    }
-    from .rl.ppo import PPOConfig
-
-    cfg = PPOConfig(steps_per_iter=args.steps_per_iter, anneal_lr=False)
-    if not args.exact and not args.no_null and "null" not in objectives:
-        objectives.append("null")  # the same restarts under the pure-noise objective, in the same run
-    for name in objectives:
-        if args.exact and name == "null":
-            raise LandscapeError("--exact has no null objective (no sampling noise)")
-        if args.exact:
-            paths = toy_paths(starts, name, args.updates, eps=eps)
-        else:
-            paths, _ = ppo_paths(
-                agent,
-                starts,
-                name,
-                args.updates,
-                eps,
-                cfg,
-                args.seed,
-                relaxation=args.relaxation,
-                strength=args.strength,
-            )
-        s = summarize(theta, paths, radius, args.escape)
-        s["returns_reached"] = returns(agent, paths[:, -1], args.episodes, args.seed, attack)
-        report["objectives"][name] = s
-        print(
-            f"{name}: fall back {s['fall_back_share']:.0%}, escaped {s['escaped_share']:.0%} "
-            f"(times {s['escape_times']}), natural return reached "
-            f"{np.mean(s['returns_reached']['natural']):.1f} (at the point {report['at_point']['natural'][0]:.1f})"
-        )
-    if "null" in report["objectives"]:
-        null = report["objectives"]["null"]
-        for name, s in report["objectives"].items():
-            if name == "null":
-                continue
-            v = s["vs_null"] = against_null(s, null, radius, args.alpha)
-            print(
-                f"{name} vs null: median final distance {v['final_distance_radii']:.2f} vs "
-                f"{v['null_final_distance_radii']:.2f} radii, Mann-Whitney p {v['mann_whitney_p']:.3g}, Fisher p "
-                f"{v['fisher_p']:.3g}: {'differs' if v['differs_from_null'] else 'no difference detected'} "
-                f"(K = {args.restarts})"
-            )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
-    figs = _figure(report, out)
-    print(f"report: {out}\nfigures: {', '.join(map(str, figs))}")
+    run(spec)
 
 
 if __name__ == "__main__":

@@ -129,3 +129,41 @@ def test_reference_norm_says_when_the_threshold_rests_on_noise():
     se = np.array([10.0, 10.0, 10.0, 10.0, 40.0, 40.0, 40.0, 40.0])
     norm, resolved = reference_norm(U, se, K=2, ref_points=4)
     assert np.allclose(norm, [10.0, 0.0]) and resolved.tolist() == [True, False]
+
+
+def test_library_run_equals_the_cli(tmp_path):
+    """`python -m landscape.fosp` is parse -> FospSpec -> fosp.run: the same report, parameters and figure."""
+    from landscape.fosp import FospSpec, run
+
+    ckpt = tmp_path / "toy.pt"
+    checkpoint.save(trap.make_agent(trap.TRAP), ckpt)
+    small = dict(steps=1, grad_episodes=4, ref_points=2, ref_episodes=8, start_episodes=8, budget=16, episodes=2)
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in small.items()]
+    fosp_main(["--ckpt", str(ckpt), "--params", "weights", *flags, "--out", str(tmp_path / "cli.json")])
+    report = run(FospSpec(str(ckpt), params="weights", out=str(tmp_path / "lib.json"), **small), progress=False)
+    cli = json.loads((tmp_path / "cli.json").read_text())
+    assert json.loads(json.dumps(report)) == cli == json.loads((tmp_path / "lib.json").read_text())
+    assert list(report["settings"]) == [k for k in FospSpec.__dataclass_fields__ if k not in ("ckpt", "out")]
+    with np.load(tmp_path / "cli.npz") as a, np.load(tmp_path / "lib.npz") as b:
+        assert np.array_equal(a["thetas"], b["thetas"]) and np.array_equal(a["starts"], b["starts"])
+    assert (tmp_path / "lib.png").read_bytes() == (tmp_path / "cli.png").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "fields, name",
+    [
+        ({"steps": -1}, "steps"),
+        ({"step": float("nan")}, "step"),
+        ({"params": "bias"}, "params"),
+        ({"grad_episodes": 2}, "grad_episodes"),
+        ({"attack": "none", "test_objectives": "adversarial"}, "test_objectives"),
+        ({"attack": "none", "objective": "adversarial"}, "attack"),
+    ],
+)
+def test_spec_refuses_a_bad_field_naming_it(fields, name):
+    from landscape.core.specs import SpecError
+    from landscape.fosp import FospSpec
+
+    with pytest.raises(SpecError) as err:
+        FospSpec("missing.pt", **fields)  # refused when built, before the checkpoint is looked for
+    assert err.value.field == name and "\n" not in str(err.value)

@@ -113,3 +113,42 @@ def test_null_objective_shuffles_advantages():
     null, _ = ppo_paths(agent, starts, "null", 2, trap.EPS, cfg, progress=False)
     assert torch.isfinite(null).all() and not torch.equal(null[:, 0], null[:, -1])
     assert torch.equal(spo[:, 0], null[:, 0]) and not torch.allclose(spo[:, -1], null[:, -1])
+
+
+def test_library_run_equals_the_cli(tmp_path):
+    """`python -m landscape.sticky` is parse -> StickySpec -> sticky.run: the same report and figure (PPO
+    restarts with the null, and the exact dynamics)."""
+    from landscape.sticky import StickySpec, run
+
+    ckpt = tmp_path / "toy.pt"
+    checkpoint.save(trap.make_agent(trap.TRAP), ckpt)
+    sampled = dict(objectives="spo", restarts=2, updates=1, steps_per_iter=64, episodes=1)
+    exact = dict(exact=True, objectives="spo,arpo", restarts=3, radius=0.1, updates=20, attack="none")
+    for name, small in (("sampled", sampled), ("exact", exact)):
+        flags = [f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')}={v}" for k, v in small.items()]
+        sticky_main(["--ckpt", str(ckpt), "--params", "weights", *flags, "--out", str(tmp_path / f"cli_{name}.json")])
+        spec = StickySpec(str(ckpt), params="weights", out=str(tmp_path / f"lib_{name}.json"), **small)
+        report = run(spec, progress=False)
+        cli = json.loads((tmp_path / f"cli_{name}.json").read_text())
+        assert json.loads(json.dumps(report)) == cli == json.loads((tmp_path / f"lib_{name}.json").read_text()), name
+        assert (tmp_path / f"lib_{name}.png").read_bytes() == (tmp_path / f"cli_{name}.png").read_bytes()
+    assert "null" in json.loads((tmp_path / "lib_sampled.json").read_text())["objectives"]  # beside spo
+
+
+def test_spec_refuses_a_bad_field_naming_it():
+    import pytest
+
+    from landscape.core.specs import SpecError
+    from landscape.sticky import StickySpec
+
+    for fields, name in (
+        ({"objectives": "spo,ppo"}, "objectives"),
+        ({"restarts": 0}, "restarts"),
+        ({"escape": 1.0}, "escape"),
+        ({"radius": float("inf")}, "radius"),
+        ({"exact": True, "objectives": ("spo", "null")}, "objectives"),
+    ):
+        with pytest.raises(SpecError) as err:
+            StickySpec("missing.pt", **fields)
+        assert err.value.field == name and "\n" not in str(err.value)
+    assert StickySpec("x.pt", objectives=("spo", "barpo"), radius=1).settings()["objectives"] == "spo,barpo"
