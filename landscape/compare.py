@@ -55,13 +55,15 @@ import html
 import json
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import __version__, cli_args
-from .core.errors import LandscapeError, check_numbers, check_writable, cli_main, describe
+from .core.errors import LandscapeError, check_writable, cli_main, describe
+from .core.specs import ATTACK, SEED, SpecError, at_least, check_finite, names, one_of
 from .io import bundled, checkpoint
 from .probes.directions import random_direction, rebase
 from .probes.metrics import PointProbe
@@ -91,6 +93,67 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--screenshot", metavar="PNG", help="also save a screenshot (needs chromium + selenium)")
     p.add_argument("--screenshot-view", default="spo", choices=("spo", "arpo"), help="objective view of the screenshot")
     return p.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------------- spec
+@dataclass(frozen=True)
+class CompareSpec:
+    """One comparison page: every option of `python -m landscape.compare`, its defaults (module docstring).
+    ckpts and reports take a sequence (or a comma string) of paths; the first checkpoint is the centre A."""
+
+    ckpts: tuple[str, ...]  # checkpoints (.pt or lineage .model) or bundled checkpoints' names
+    out: str = "compare.html"  # HTML page to write
+    scans: str | None = None  # store directory for the plane scan (None: <out>_data/)
+    reports: tuple[str, ...] = ()  # JSON reports of points (fosp, sticky, or the schema above)
+    resolution: int = 9  # grid points per axis, 2 to 60
+    margin: float = 0.25  # grid extends this fraction beyond the points
+    span: float = 0.5  # coordinate range [-span, span] with one checkpoint
+    attack: str = ATTACK  # attack of the ARPO objective's view (adversarial return)
+    eps: float | None = None  # None: the checkpoint's, or the environment's standard
+    adversary: str | None = None  # learned adversary checkpoint for attack rs/optimal/paad
+    episodes: int = 3
+    grad_episodes: int = 4
+    seed: int = SEED
+    screenshot: str | None = None  # also save a screenshot (needs chromium + selenium)
+    screenshot_view: str = "spo"  # objective view of the screenshot: spo or arpo
+
+    def __post_init__(self):
+        object.__setattr__(self, "ckpts", names(self.ckpts, "ckpts"))
+        object.__setattr__(self, "reports", names(self.reports, "reports"))
+        for name in ("margin", "span"):  # an int given for a float field
+            if isinstance(getattr(self, name), int):
+                object.__setattr__(self, name, float(getattr(self, name)))
+        check_finite(self)
+        if not self.ckpts:
+            raise SpecError("ckpts", "needs at least one checkpoint")
+        at_least(self, 1, "episodes")
+        if self.resolution < 2 or self.resolution > 60:
+            raise SpecError("resolution", "must be between 2 and 60")
+        one_of(self, "screenshot_view", OBJECTIVES)
+
+
+def run(spec: CompareSpec, progress: bool = True) -> dict:
+    """Scan the plane through spec.ckpts (or reuse its store), place the reports' points, and write the
+    self-contained page to spec.out (and the screenshot); returns the page's data. progress=True prints what
+    the CLI prints."""
+    paths = [bundled.resolve(p) for p in spec.ckpts]  # bundled by name, as every CLI
+    if len(set(map(str, paths))) != len(paths):
+        raise LandscapeError("a checkpoint is given twice")
+    out = Path(spec.out)
+    check_writable(out, "--out", inputs=[*paths, *spec.reports])
+    agents = [checkpoint.load(p) for p in paths]
+    reports = load_reports(list(spec.reports))
+    info, points = scan_plane(spec, agents, paths, progress)
+    points = read_reports(reports, points, info, spec)
+    data = page_data(info, points)
+    write_page(data, out, " vs ".join(p.stem for p in paths))
+    if progress:
+        print(f"page: {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
+    if spec.screenshot:
+        shot = screenshot(out, Path(spec.screenshot), objective=spec.screenshot_view)
+        if progress:
+            print(f"screenshot: {shot}")
+    return data
 
 
 # ----------------------------------------------------------------------------------- the plane
@@ -126,7 +189,7 @@ def plane(thetas: torch.Tensor, centre, seed: int, span: float, margin: float, n
 
 
 # ----------------------------------------------------------------------------------- computing
-def scan_plane(args, agents, paths) -> tuple[dict, list[dict]]:
+def scan_plane(args, agents, paths, progress: bool = True) -> tuple[dict, list[dict]]:
     """Runs (or resumes / reuses) the plane scan; returns (surface, measured checkpoint points)."""
     centre = agents[0]
     for p, a in zip(paths[1:], agents[1:]):
@@ -182,8 +245,9 @@ def scan_plane(args, agents, paths) -> tuple[dict, list[dict]]:
     if store.create_or_resume(meta, thetas[0].numpy(), dirs.numpy(), coords):
         dirs = torch.as_tensor(store.directions()["directions"])
     chunks = np.array_split(np.arange(n_pts), math.ceil(n_pts / chunk))
-    print(f"plane scan: {n_pts} points through {len(paths)} checkpoint(s) -> {store.root}")
-    run_local(store, probe, meta["key"], thetas[0], dirs, coords, chunks)
+    if progress:
+        print(f"plane scan: {n_pts} points through {len(paths)} checkpoint(s) -> {store.root}")
+    run_local(store, probe, meta["key"], thetas[0], dirs, coords, chunks, progress=progress)
     surface = store.assemble()
     cache = store.root / "checkpoint_points.json"
     if cache.exists() and json.loads(cache.read_text()).get("key") == meta["key"]:
@@ -693,26 +757,16 @@ def write_page(data: dict, out: Path, title: str) -> None:
     out.write_text(page, encoding="utf-8")
 
 
+def spec_of(args: argparse.Namespace) -> CompareSpec:
+    with cli_args.as_flags():
+        return CompareSpec(**vars(args))
+
+
 @cli_main
 def main(argv=None) -> None:
-    args = parse_args(argv)
-    check_numbers(args)
+    spec = spec_of(parse_args(argv))
     torch.set_num_threads(1)
-    if args.episodes < 1:
-        raise LandscapeError("--episodes must be at least 1")
-    paths = [bundled.resolve(p) for p in args.ckpts]  # bundled by name, as every CLI
-    if len(set(map(str, paths))) != len(paths):
-        raise LandscapeError("a checkpoint is given twice")
-    out = Path(args.out)
-    check_writable(out, "--out", inputs=[*paths, *args.reports])
-    agents = [checkpoint.load(p) for p in paths]
-    reports = load_reports(args.reports)
-    info, points = scan_plane(args, agents, paths)
-    points = read_reports(reports, points, info, args)
-    write_page(page_data(info, points), out, " vs ".join(p.stem for p in paths))
-    print(f"page: {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
-    if args.screenshot:
-        print(f"screenshot: {screenshot(out, Path(args.screenshot), objective=args.screenshot_view)}")
+    run(spec)
 
 
 if __name__ == "__main__":

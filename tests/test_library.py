@@ -159,3 +159,22 @@ def test_committed_study_results_are_finished():
         assert finished(cfg, specs[name]), name
     unfinished = [n for n in specs if not result_path(cfg, n).exists()]
     assert all(not finished(cfg, specs[n]) for n in unfinished)
+
+
+def test_compare_library_equals_the_cli(tmp_path, monkeypatch):
+    """`python -m landscape.compare` is parse -> CompareSpec -> compare.run: the same page, byte for byte."""
+    from landscape.compare import CompareSpec, run
+    from landscape.compare import main as compare_main
+
+    a, b = toy(tmp_path / "a.pt", 0), toy(tmp_path / "b.pt", 1)
+    for name in ("cli", "lib"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "cli")  # the same relative page and store paths in both
+    compare_main([str(a), str(b), "--resolution", "3", "--episodes", "1", "--grad-episodes", "3", "--out", "c.html"])
+    monkeypatch.chdir(tmp_path / "lib")
+    data = run(CompareSpec((str(a), str(b)), resolution=3, episodes=1, grad_episodes=3, out="c.html"), progress=False)
+    assert (tmp_path / "lib" / "c.html").read_bytes() == (tmp_path / "cli" / "c.html").read_bytes()
+    assert [p["id"] for p in data["points"]] == ["A", "B"]
+    with pytest.raises(LandscapeError) as err:
+        CompareSpec(("a.pt",), resolution=61)  # refused when built, before any checkpoint is read
+    assert err.value.field == "resolution" and "\n" not in str(err.value)
