@@ -1,7 +1,8 @@
 """What the typed specs share: their one-line errors and the checks of their `__post_init__`.
 
 Every library entry point takes a frozen dataclass spec (`evaluate.EvalSpec`, `train.TrainSpec`,
-`robust_trainer.RobustSpec`, `scanning.ScanSpec`) that validates itself when built, so a bad value is
+`robust_trainer.RobustSpec`, `scanning.ScanSpec`, `fosp.FospSpec`, `sticky.StickySpec`,
+`compare.CompareSpec`) that validates itself when built, so a bad value is
 refused before any environment, checkpoint or store is touched, with one line naming the field. The CLIs
 build the same specs from their flags and show the field as its flag (`chunk` -> `--chunk`).
 """
