@@ -28,17 +28,34 @@ def adopt(config: str, name: str, evaluation: str) -> Path:
         sys.exit(f"error: no run {name} in {config}")
     res, ev = json.loads(Path(evaluation).read_text()), spec["evaluation"]
     eps = env_spec(spec["env"]).eps if ev["eps"] is None else ev["eps"]
-    checks = {"checkpoint bytes": sha(res["ckpt"]) == sha(spec["ckpt"]), "episodes": res["episodes"] == ev["episodes"],
-              "seed": res["seed"] == ev["seed"], "eps": res.get("eps") == eps,
-              "attacks": set(res.get("attacks", {})) == set(ev["attacks"]), "deterministic": res["deterministic"]}
+    checks = {
+        "checkpoint bytes": sha(res["ckpt"]) == sha(spec["ckpt"]),
+        "episodes": res["episodes"] == ev["episodes"],
+        "seed": res["seed"] == ev["seed"],
+        "eps": res.get("eps") == eps,
+        "attacks": set(res.get("attacks", {})) == set(ev["attacks"]),
+        "deterministic": res["deterministic"],
+    }
     if not all(checks.values()):
         sys.exit(f"error: {evaluation} does not match run {name}: {', '.join(k for k, ok in checks.items() if not ok)}")
-    result = {"name": name, "env": spec["env"], "algo": spec["algo"], "seed": spec["seed"], "steps": None,
-              "ckpt": spec["ckpt"], "spec": spec, "natural": res["natural"], "eps": eps, "attacks": res["attacks"],
-              "worst": res["worst"], "adopted_from": evaluation,
-              "seconds": {"evaluate": sum(a.get("wall_s", 0) + a.get("build_wall_s", 0) for a in res["attacks"].values()),
-                          "evaluate_cpu": sum(a.get("cpu_s", 0) + a.get("build_cpu_s", 0)
-                                              for a in res["attacks"].values())}}
+    result = {
+        "name": name,
+        "env": spec["env"],
+        "algo": spec["algo"],
+        "seed": spec["seed"],
+        "steps": None,
+        "ckpt": spec["ckpt"],
+        "spec": spec,
+        "natural": res["natural"],
+        "eps": eps,
+        "attacks": res["attacks"],
+        "worst": res["worst"],
+        "adopted_from": evaluation,
+        "seconds": {
+            "evaluate": sum(a.get("wall_s", 0) + a.get("build_wall_s", 0) for a in res["attacks"].values()),
+            "evaluate_cpu": sum(a.get("cpu_s", 0) + a.get("build_cpu_s", 0) for a in res["attacks"].values()),
+        },
+    }
     write_result(cfg, result)
     return result_path(cfg, name)
 

@@ -63,9 +63,19 @@ def run_rows(cfg: dict, env: str) -> list[dict]:
             log = read_log(log_path) if log_path.exists() else []
             res = json.loads(res_path.read_text()) if res_path.exists() else None
             wall, cpu = train_cost(log, timing.get(name, {}))
-            rows.append({"name": name, "algo": algo, "seed": seed, "log": log, "result": res,
-                         "steps": int(log[-1]["step"]) if log else 0, "train_wall_h": wall, "train_cpu_h": cpu,
-                         "std": num(log[-1], "action_std") if log else None})
+            rows.append(
+                {
+                    "name": name,
+                    "algo": algo,
+                    "seed": seed,
+                    "log": log,
+                    "result": res,
+                    "steps": int(log[-1]["step"]) if log else 0,
+                    "train_wall_h": wall,
+                    "train_cpu_h": cpu,
+                    "std": num(log[-1], "action_std") if log else None,
+                }
+            )
     return rows
 
 
@@ -80,23 +90,51 @@ def eval_cost(res: dict | None) -> tuple[float | None, float | None]:
 
 
 def seed_table(rows: list[dict], total_steps: int) -> list[str]:
-    head = ["run", "steps", "final std", "natural", *ATTACKS, "worst case",
-            "train wall h", "train CPU h", "eval wall h", "eval CPU h"]
+    head = [
+        "run",
+        "steps",
+        "final std",
+        "natural",
+        *ATTACKS,
+        "worst case",
+        "train wall h",
+        "train CPU h",
+        "eval wall h",
+        "eval CPU h",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for r in rows:
         res = r["result"]
         if res is None:
-            status = "not trained" if not r["steps"] else f"{100 * r['steps'] / total_steps:.0f}% trained, not evaluated"
+            status = (
+                "not trained" if not r["steps"] else f"{100 * r['steps'] / total_steps:.0f}% trained, not evaluated"
+            )
             vals = [status] + [""] * (len(ATTACKS) + 1)
         else:
             w = res["worst"]
-            vals = [cell(res["natural"]), *(cell(res["attacks"][a]) if a in res.get("attacks", {}) else ""
-                                             for a in ATTACKS),
-                    f"**{w['mean']:.0f}** ({w['attack']}, {100 * w['mean'] / res['natural']['mean']:.0f}%)"]
+            vals = [
+                cell(res["natural"]),
+                *(cell(res["attacks"][a]) if a in res.get("attacks", {}) else "" for a in ATTACKS),
+                f"**{w['mean']:.0f}** ({w['attack']}, {100 * w['mean'] / res['natural']['mean']:.0f}%)",
+            ]
         ew, ec = eval_cost(res)
         std = "" if r["std"] is None else f"{r['std']:.2f}"
-        lines.append("| " + " | ".join([r["name"], f"{r['steps']:,}", std, *vals, hours(r["train_wall_h"]),
-                                         hours(r["train_cpu_h"]), hours(ew), hours(ec)]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["name"],
+                    f"{r['steps']:,}",
+                    std,
+                    *vals,
+                    hours(r["train_wall_h"]),
+                    hours(r["train_cpu_h"]),
+                    hours(ew),
+                    hours(ec),
+                ]
+            )
+            + " |"
+        )
     return lines
 
 
@@ -109,15 +147,29 @@ def median_table(rows: list[dict], published: list[dict]) -> list[str]:
             lines.append(f"| ours: {algo} | 0 |" + " |" * (len(head) - 2))
             continue
         med = lambda get: f"{statistics.median(get(r) for r in done):.0f}"  # noqa: E731
-        attacks = [med(lambda r, a=a: r["attacks"][a]["mean"]) if all(a in r.get("attacks", {}) for r in done)
-                   else "" for a in ATTACKS]
-        lines.append("| " + " | ".join([f"ours: {algo}", str(len(done)), med(lambda r: r["natural"]["mean"]),
-                                         *attacks, med(lambda r: r["worst"]["mean"])]) + " |")
+        attacks = [
+            med(lambda r, a=a: r["attacks"][a]["mean"]) if all(a in r.get("attacks", {}) for r in done) else ""
+            for a in ATTACKS
+        ]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    f"ours: {algo}",
+                    str(len(done)),
+                    med(lambda r: r["natural"]["mean"]),
+                    *attacks,
+                    med(lambda r: r["worst"]["mean"]),
+                ]
+            )
+            + " |"
+        )
     for p in published:
         attacks = [f"{p['attacks'][a]:.0f}" if a in p.get("attacks", {}) else "" for a in ATTACKS]
         worst = f"{p['worst']:.0f}" if "worst" in p else ""
-        lines.append("| " + " | ".join([f"published: {p['method']}", "", f"{p['natural']:.0f}", *attacks, worst])
-                     + " |")
+        lines.append(
+            "| " + " | ".join([f"published: {p['method']}", "", f"{p['natural']:.0f}", *attacks, worst]) + " |"
+        )
     return lines
 
 
@@ -129,8 +181,9 @@ def curves(rows: list[dict], env: str, path: Path) -> None:
         if not r["log"]:
             continue
         steps = [int(x["step"]) / 1e6 for x in r["log"]]
-        style = dict(color=colors.get(r["algo"]), lw=1, ls=("-", "--", ":")[r["seed"] % 3],
-                     label=f"{r['algo']} s{r['seed']}")
+        style = dict(
+            color=colors.get(r["algo"]), lw=1, ls=("-", "--", ":")[r["seed"] % 3], label=f"{r['algo']} s{r['seed']}"
+        )
         axes[0].plot(steps, [num(x, "eval_return") for x in r["log"]], **style)
         axes[1].plot(steps, [num(x, "action_std") for x in r["log"]], **style)
         if r["algo"] != "spo":
@@ -164,14 +217,24 @@ def report(config: str) -> Path:
         rows = run_rows(cfg, env)
         published, notes = published_rows(env)
         curves(rows, env, out / "curves.png")
-        lines += [f"# {env}: SPO, ARPO, BARPO, {len(cfg['seeds'])} seeds, {cfg['steps']:,} steps",
-                  "", f"Generated by `python analyses/study/report.py {config}`; curves: `curves.png`.",
-                  "Cells: mean +- SE over the evaluation's deterministic episodes; learned attacks add the range",
-                  "of their adversary runs; (failed) = did not lower the return; worst case = min over attacks",
-                  "and natural, with its share of natural.", "",
-                  "## Medians over seeds (and published rows)", "", *median_table(rows, published), "",
-                  *(["Sources:", *notes, ""] if notes else []),
-                  "## Every run", "", *seed_table(rows, cfg["steps"]), ""]
+        lines += [
+            f"# {env}: SPO, ARPO, BARPO, {len(cfg['seeds'])} seeds, {cfg['steps']:,} steps",
+            "",
+            f"Generated by `python analyses/study/report.py {config}`; curves: `curves.png`.",
+            "Cells: mean +- SE over the evaluation's deterministic episodes; learned attacks add the range",
+            "of their adversary runs; (failed) = did not lower the return; worst case = min over attacks",
+            "and natural, with its share of natural.",
+            "",
+            "## Medians over seeds (and published rows)",
+            "",
+            *median_table(rows, published),
+            "",
+            *(["Sources:", *notes, ""] if notes else []),
+            "## Every run",
+            "",
+            *seed_table(rows, cfg["steps"]),
+            "",
+        ]
     path = out / "table.md"
     path.write_text("\n".join(lines))
     return path
