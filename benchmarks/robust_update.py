@@ -46,9 +46,10 @@ class _Autograd:
 def losses():
     """name -> (loss, code paths timed): the defaults with closed-form (new) and autograd (old) inner
     gradients, and the --perturb epoch option (one inner attack per epoch on the whole batch)."""
-    barpo = lambda perturb: RobustPolicyLoss(  # noqa: E731
-        0.2, 0.075, make_relaxation("objective"), strength=0.5, perturb=perturb
-    )
+
+    def barpo(perturb):
+        return RobustPolicyLoss(0.2, 0.075, make_relaxation("objective"), strength=0.5, perturb=perturb)
+
     return {
         "spo": (None, ("",)),
         "arpo": (arpo_loss(0.2, 0.075), ("new", "old")),

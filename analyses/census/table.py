@@ -11,17 +11,21 @@ from pathlib import Path
 ALGOS = ("spo", "arpo", "barpo")
 
 
+def reports(d: Path, kind: str):
+    """(algo, report) for each checkpoint whose `<kind>_hopper_<algo>.json` exists in d."""
+    for algo in ALGOS:
+        path = d / f"{kind}_hopper_{algo}.json"
+        if path.exists():
+            yield algo, json.loads(path.read_text())
+
+
 def fosp_rows(d: Path) -> list[str]:
     rows = [
         "| checkpoint | baseline | objective | episodes | verdict | norm +- se | test bounds (lower, upper; z = 2.45) | threshold "
         "(0.5 x reference; episodes per reference point) | min. detectable | std-scaled norm | largest block |",
         "|---|---|---|---:|---|---:|---|---:|---:|---:|---|",
     ]
-    for algo in ALGOS:
-        path = d / f"fosp_hopper_{algo}.json"
-        if not path.exists():
-            continue
-        report = json.loads(path.read_text())
+    for algo, report in reports(d, "fosp"):
         test = report["points"][0]["test"]
         baseline = report["settings"].get("baseline", "critic")  # reports before the time-limit baseline: critic
         for obj, t in test.items():
@@ -48,11 +52,7 @@ def sticky_rows(d: Path) -> list[str]:
         "null's | Mann-Whitney p | differs from null |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for algo in ALGOS:
-        path = d / f"sticky_hopper_{algo}.json"
-        if not path.exists():
-            continue
-        r = json.loads(path.read_text())
+    for algo, r in reports(d, "sticky"):
         for obj, o in r["objectives"].items():
             if obj == "null":
                 continue
