@@ -154,3 +154,34 @@ def test_a_set_trains_only_what_is_missing_and_selects_on_held_out_episodes(tmp_
         other.actor.net[0].bias.fill_(-5.0)
     with pytest.raises(LandscapeError, match="another policy"):
         make_attack("paad", other, EPS, adversary=str(cache))
+
+
+def test_a_learned_attacker_setting_carries_its_discount():
+    """gamma is part of a setting: its own tag (earlier tags unchanged), the PPO it trains with, and read back
+    from a trained adversary's config, so a set with another discount adds runs instead of reusing them."""
+    assert Setting().tag == "lr0.001_ent0_500k"  # the tag every cached set was written under
+    far = Setting(lr=3e-4, entropy=0.0, steps=500_000, gamma=0.999)
+    assert far.tag == "lr0.0003_ent0_g0.999_500k"
+    assert far.ppo().gamma == 0.999 and Setting().ppo().gamma == 0.99
+    config = {"ppo": far.ppo().to_dict(), "steps": far.steps}
+    assert Setting.of(config) == far
+    assert Setting.of({"ppo": Setting().ppo().to_dict()}) == Setting()  # configs without the field: 0.99
+
+
+def test_learned_cli_refuses_a_discount_outside_0_1(tmp_path, capsys):
+    from landscape.attacks.learned import main
+
+    victim = toy_victim()
+    ckpt = tmp_path / "toy.pt"
+    checkpoint.save(victim, ckpt)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--ckpt", str(ckpt), "--attack", "optimal", "--gamma", "1.5"])
+    assert exit_info.value.code == 2
+    assert "--gamma must lie in (0, 1]" in capsys.readouterr().err
+
+
+def test_the_on_demand_optimal_set_tries_both_discounts():
+    from landscape.attacks.learned import default_settings
+
+    assert [s.tag for s in default_settings("optimal", 1000)] == ["lr0.001_ent0_1k", "lr0.001_ent0_g0.999_1k"]
+    assert [s.tag for s in default_settings("paad", 1000)] == ["lr0.001_ent0_1k"]

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 ckpts=("$@")
 [ ${#ckpts[@]} -gt 0 ] || ckpts=(landscape/checkpoints/hopper_spo.pt landscape/checkpoints/hopper_arpo.pt \
                                  landscape/checkpoints/hopper_barpo.pt)
-OPTIMAL_SET=${OPTIMAL_SET:---lr 1e-3 --steps 500000 --seeds 0}
+OPTIMAL_SET=${OPTIMAL_SET:---lr 1e-3 --gamma 0.99,0.999 --steps 500000 --seeds 0}
 PAAD_SET=${PAAD_SET:---lr 1e-3,3e-4 --steps 50000 --seeds 0,1}
 for ckpt in "${ckpts[@]}"; do
     # shellcheck disable=SC2086
