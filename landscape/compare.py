@@ -157,6 +157,28 @@ def run(spec: CompareSpec, progress: bool = True) -> dict:
 
 
 # ----------------------------------------------------------------------------------- the plane
+def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
+    """a . b correctly rounded (math.fsum): BLAS dot products may differ in the last bit from call to call
+    (their summation order can depend on memory alignment), and the plane's axes are written into pages
+    that must be reproducible byte for byte."""
+    return math.fsum((a.to(torch.float64) * b.to(torch.float64)).tolist())
+
+
+def on_plane(offs: torch.Tensor, dirs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares coordinates [N, 2] of the offsets [N, P] in the plane of dirs [2, P] (the 2x2 normal
+    equations with exact dot products) and each offset's distance from the plane."""
+    (a, b), c = (_dot(dirs[0], dirs[0]), _dot(dirs[0], dirs[1])), _dot(dirs[1], dirs[1])
+    det = a * c - b * b
+    coords = []
+    for off in offs:
+        r0, r1 = _dot(off, dirs[0]), _dot(off, dirs[1])
+        coords.append([(c * r0 - b * r1) / det, (a * r1 - b * r0) / det])
+    coords = torch.tensor(coords, dtype=torch.float64).reshape(-1, 2)
+    d = dirs.to(torch.float64)
+    resid = offs.to(torch.float64) - coords[:, :1] * d[0] - coords[:, 1:] * d[1]  # elementwise, no BLAS
+    return coords, torch.tensor([math.sqrt(_dot(r, r)) for r in resid], dtype=torch.float64)
+
+
 def plane(thetas: torch.Tensor, centre, seed: int, span: float, margin: float, n: int):
     """(directions [2, P], coords per axis, point coords [N, 2], distance of each point from the plane)."""
     t0 = thetas[0].to(torch.float64)
@@ -164,18 +186,17 @@ def plane(thetas: torch.Tensor, centre, seed: int, span: float, margin: float, n
     gen = torch.Generator().manual_seed(seed)
     rand = lambda: random_direction(space, thetas[0], gen, "filter", "weights").to(torch.float64)  # noqa: E731
     d1 = thetas[1].to(torch.float64) - t0 if len(thetas) > 1 else rand()
-    if d1.norm() == 0:
+    if _dot(d1, d1) == 0:
         raise LandscapeError("the first two checkpoints have identical parameters; cannot span a plane")
     d2 = thetas[2].to(torch.float64) - t0 if len(thetas) > 2 else rand()
-    d2 = d2 - (d2 @ d1) / (d1 @ d1) * d1
-    if d2.norm() < 1e-9 * d1.norm():
+    d2 = d2 - _dot(d2, d1) / _dot(d1, d1) * d1
+    if _dot(d2, d2) < 1e-18 * _dot(d1, d1):
         raise LandscapeError("the checkpoints are collinear; give a third one off the line or only two")
     if len(thetas) == 2:
-        d2 = d2 / d2.norm() * d1.norm()
+        d2 = d2 * math.sqrt(_dot(d1, d1) / _dot(d2, d2))
     dirs = torch.stack([d1, d2])
-    offs = thetas.to(torch.float64) - t0
-    pts = torch.linalg.lstsq(dirs.T, offs.T).solution.T  # [N, 2]
-    dist = (offs - pts @ dirs).norm(dim=1) / t0.norm()
+    pts, dist = on_plane(thetas.to(torch.float64) - t0, dirs)
+    dist = dist / math.sqrt(_dot(t0, t0))
     dist[dist < 1e-6] = 0.0  # rounding of the projection
     if len(thetas) == 1:
         coords = [np.linspace(-span, span, n)] * 2
@@ -386,8 +407,8 @@ def read_reports(loaded: list, points: list[dict], plane_info: dict, args) -> li
     if thetas:
         T = torch.stack(thetas).to(torch.float64)
         t0, dirs = plane_info["thetas"][0].to(torch.float64), plane_info["dirs"].to(torch.float64)
-        c = torch.linalg.lstsq(dirs.T, (T - t0).T).solution.T
-        dist = ((T - t0) - c @ dirs).norm(dim=1) / t0.norm()
+        c, dist = on_plane(T - t0, dirs)
+        dist = dist / math.sqrt(_dot(t0, t0))
         probe = PointProbe(centre, METRICS, attack, args.episodes, args.grad_episodes, args.seed)
         torch.manual_seed(args.seed * 100_003 + 99_989)
         vals = probe(T.to(torch.float32))

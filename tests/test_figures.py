@@ -133,6 +133,29 @@ def test_plane_through_three_checkpoints():
         assert all(coords[i][0] < pts[k, i] < coords[i][-1] for i in range(2))
 
 
+def test_plane_coordinates_are_exact_and_independent_of_memory_layout():
+    """The compare page writes the plane's axes: the two spanning checkpoints sit at exactly (0, 0) and
+    (1, 0), and copies of the same parameters at other addresses give the same bits (BLAS dot products and
+    lstsq may not: their summation order can follow alignment, which once made two identical runs' pages
+    differ in the last digit of an axis)."""
+    from landscape.compare import on_plane
+    from landscape.model.agent import Agent
+
+    torch.manual_seed(2)
+    centre = Agent.new("Hopper-v5", 11, 3)
+    thetas = torch.randn(2, centre.space.size)
+    _, coords, pts, _ = plane(thetas, centre, seed=0, span=0.5, margin=0.25, n=3)
+    assert pts.tolist() == [[0.0, 0.0], [1.0, 0.0]] and coords[0].tolist() == [-0.25, 0.5, 1.25]
+    dirs = torch.randn(2, 1001, dtype=torch.float64)
+    offs = torch.randn(3, 1001, dtype=torch.float64)
+    ref = on_plane(offs, dirs)
+    assert torch.allclose(ref[0], torch.linalg.lstsq(dirs.T, offs.T).solution.T, atol=1e-12)
+    for shift in range(1, 4):  # the same numbers at addresses shifted by 8-24 bytes
+        shifted = lambda x: torch.cat([torch.zeros(shift, dtype=x.dtype), x.flatten()])[shift:].view(x.shape)  # noqa: E731
+        got = on_plane(shifted(offs), shifted(dirs))
+        assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
+
+
 def test_figure_with_a_missing_panel_is_partial(tmp_path):
     from landscape.figures import toy_checkpoint
 
