@@ -8,7 +8,7 @@ still training appear with their progress and no evaluation. Medians are over th
 
 Cost columns: training wall and CPU hours summed from the trainer's per-iteration `wall_s` / `cpu_s`
 columns; runs logged before those columns existed take them from <out>/timing.json (measured from the
-outside, see there), else they are left blank. Evaluation cost comes from the result JSON.
+outside, see there), else the wall time their throughput columns imply ("~h", no CPU time). Evaluation cost comes from the result JSON.
 """
 
 import csv
@@ -44,12 +44,21 @@ def num(row: dict, key: str) -> float | None:
         return None
 
 
-def train_cost(log: list[dict], timing: dict) -> tuple[float | None, float | None]:
-    """Training (wall, CPU) hours of a run: its log's per-iteration columns, else timing.json."""
+def train_cost(log: list[dict], timing: dict) -> tuple[float | str | None, float | None]:
+    """Training (wall, CPU) hours of a run: its log's per-iteration columns, else timing.json, else the wall
+    time its throughput columns imply (steps / collect_sps + steps / update_sps per iteration; no CPU time),
+    written "~h" because it leaves out evaluation and checkpointing."""
     wall = [num(r, "wall_s") for r in log]
     if log and all(w is not None for w in wall):
         return sum(wall) / 3600, sum(num(r, "cpu_s") for r in log) / 3600
-    return timing.get("train_wall_h"), timing.get("train_cpu_h")
+    if "train_wall_h" in timing:
+        return timing.get("train_wall_h"), timing.get("train_cpu_h")
+    steps = [num(r, "step") for r in log]
+    rates = [(num(r, "collect_sps"), num(r, "update_sps")) for r in log]
+    if not log or any(None in pair or 0 in pair for pair in rates) or None in steps:
+        return None, None
+    deltas = [b - a for a, b in zip([0.0, *steps[:-1]], steps)]
+    return f"~{sum(d / c + d / u for d, (c, u) in zip(deltas, rates)) / 3600:.2f}", None
 
 
 def run_rows(cfg: dict, env: str) -> list[dict]:
@@ -79,8 +88,8 @@ def run_rows(cfg: dict, env: str) -> list[dict]:
     return rows
 
 
-def hours(x: float | None) -> str:
-    return "" if x is None else f"{x:.2f}"
+def hours(x: float | str | None) -> str:
+    return "" if x is None else x if isinstance(x, str) else f"{x:.2f}"
 
 
 def eval_cost(res: dict | None) -> tuple[float | None, float | None]:
