@@ -36,3 +36,10 @@ def test_cost_estimated_from_throughput_is_marked_and_has_no_cpu():
 @pytest.mark.parametrize("bad", [[], [{"step": "2048", "collect_sps": "0", "update_sps": "1"}], [{"step": "2048"}]])
 def test_cost_unknown_is_blank(bad):
     assert report.train_cost(bad, {}) == (None, None)
+
+
+def test_late_evaluations_cover_the_last_quarter_and_count_low_ones():
+    evals = [100, 200, 300, 4000, 1000, 3000, 1500, 3500]  # the last quarter: 1500, 3500 (best 4000)
+    log = [{"eval_return": str(e)} for e in evals] + [{"eval_return": "nan"}, {"eval_return": ""}]
+    assert report.late_evaluations(log) == "2500 +- 1414 (50% low)"
+    assert report.late_evaluations(log[:3]) == ""  # too short for a spread
