@@ -43,3 +43,15 @@ def test_late_evaluations_cover_the_last_quarter_and_count_low_ones():
     log = [{"eval_return": str(e)} for e in evals] + [{"eval_return": "nan"}, {"eval_return": ""}]
     assert report.late_evaluations(log) == "2500 +- 1414 (50% low)"
     assert report.late_evaluations(log[:3]) == ""  # too short for a spread
+
+
+def test_attackers_cpu_sums_every_learned_run():
+    res = {
+        "attacks": {
+            "mad": {"mean": 1.0},
+            "optimal": {"runs": [{"train_cpu_s": 1800.0}, {"train_cpu_s": 900.0}]},
+            "paad": {"runs": [{"train_cpu_s": 2700.0}, {"train_cpu_s": None}]},
+        }
+    }
+    assert report.attackers_cpu(res) == 1.5
+    assert report.attackers_cpu({"attacks": {"mad": {}}}) is None and report.attackers_cpu(None) is None

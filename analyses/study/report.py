@@ -8,7 +8,9 @@ still training appear with their progress and no evaluation. Medians are over th
 
 Cost columns: training wall and CPU hours summed from the trainer's per-iteration `wall_s` / `cpu_s`
 columns; runs logged before those columns existed take them from <out>/timing.json (measured from the
-outside, see there), else the wall time their throughput columns imply ("~h", no CPU time). Evaluation cost comes from the result JSON.
+outside, see there), else the wall time their throughput columns imply ("~h", no CPU time). Evaluation cost
+comes from the result JSON: the evaluation call itself, and beside it the training CPU of every learned
+attacker run it used (trained on demand or earlier and cached).
 """
 
 import csv
@@ -105,6 +107,14 @@ def hours(x: float | str | None) -> str:
     return "" if x is None else x if isinstance(x, str) else f"{x:.2f}"
 
 
+def attackers_cpu(res: dict | None) -> float | None:
+    """CPU hours spent training the learned attackers' runs (every run of every set, as their JSON records
+    them), which an evaluation that finds them cached does not pay again."""
+    runs = [r for a in (res or {}).get("attacks", {}).values() for r in a.get("runs", [])]
+    cpu = [r["train_cpu_s"] for r in runs if r.get("train_cpu_s") is not None]
+    return sum(cpu) / 3600 if cpu else None
+
+
 def eval_cost(res: dict | None) -> tuple[float | None, float | None]:
     sec = (res or {}).get("seconds", {})
     wall, cpu = sec.get("evaluate"), sec.get("evaluate_cpu")
@@ -124,6 +134,7 @@ def seed_table(rows: list[dict], total_steps: int) -> list[str]:
         "train CPU h",
         "eval wall h",
         "eval CPU h",
+        "learned attackers CPU h",
     ]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for r in rows:
@@ -155,6 +166,7 @@ def seed_table(rows: list[dict], total_steps: int) -> list[str]:
                     hours(r["train_cpu_h"]),
                     hours(ew),
                     hours(ec),
+                    hours(attackers_cpu(res)),
                 ]
             )
             + " |"
