@@ -388,11 +388,12 @@ def main(argv=None) -> None:
         f"{args.attack} attackers of {args.ckpt} (eps {eps:g}); held-out victim return over "
         f"{args.holdout_episodes} episodes, lower is stronger"
     )
+    width = max((len(r["run"]) for r in runs), default=0) + 2  # run names grow with the settings in their tag
     for r in sorted(runs, key=lambda r: r["holdout"]["mean"]):
         mark = "  <- selected" if r["run"] == sel.get("run") else ""
         t = r["train_wall_s"]
         print(
-            f"{r['run']:<28}{r['iterate']:<7}{r['holdout']['mean']:>9.1f} +- {r['holdout']['se']:<7.1f}"
+            f"{r['run']:<{width}}{r['iterate']:<7}{r['holdout']['mean']:>9.1f} +- {r['holdout']['se']:<7.1f}"
             + (f"  trained {t / 60:.0f} min wall, {r['train_cpu_s'] / 60:.0f} min CPU" if t else "")
             + mark
         )
