@@ -3,6 +3,7 @@ director's MDP, refusal of a director made for another env / eps / victim, and s
 instead of repeating them, selected by held-out evaluation."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -149,6 +150,12 @@ def test_a_set_trains_only_what_is_missing_and_selects_on_held_out_episodes(tmp_
     assert len(out["runs"]) == 2 and out["spread"]["n_runs"] == 2
     assert out["spread"]["min"] <= out["mean"] <= out["spread"]["max"]  # the selected run is one of them
     assert calls == [0, 1]
+    for f in tmp_path.glob("toy.*"):  # the checkpoint copied under a new name with its attackers (as when bundled)
+        (shutil.copytree if f.is_dir() else shutil.copy2)(f, tmp_path / f.name.replace("toy.", "copy.", 1))
+    evaluate_main(["--ckpt", str(tmp_path / "copy.pt"), "--episodes", "1", "--attack", "paad", "--json"])
+    copied = json.loads(capsys.readouterr().out)["attacks"]["paad"]
+    assert [r["mean"] for r in copied["runs"]] == [r["mean"] for r in out["runs"]]
+    assert all(r["file"].startswith(str(tmp_path / "copy.paad-eps0.1.runs")) for r in copied["runs"])
     other = toy_victim()
     with torch.no_grad():
         other.actor.net[0].bias.fill_(-5.0)
