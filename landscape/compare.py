@@ -186,14 +186,16 @@ def plane(thetas: torch.Tensor, centre, seed: int, span: float, margin: float, n
     gen = torch.Generator().manual_seed(seed)
     rand = lambda: random_direction(space, thetas[0], gen, "filter", "weights").to(torch.float64)  # noqa: E731
     d1 = thetas[1].to(torch.float64) - t0 if len(thetas) > 1 else rand()
-    if _dot(d1, d1) == 0:
+    n1 = _dot(d1, d1)
+    if n1 == 0:
         raise LandscapeError("the first two checkpoints have identical parameters; cannot span a plane")
     d2 = thetas[2].to(torch.float64) - t0 if len(thetas) > 2 else rand()
-    d2 = d2 - _dot(d2, d1) / _dot(d1, d1) * d1
-    if _dot(d2, d2) < 1e-18 * _dot(d1, d1):
+    d2 = d2 - _dot(d2, d1) / n1 * d1
+    n2 = _dot(d2, d2)
+    if n2 < 1e-18 * n1:
         raise LandscapeError("the checkpoints are collinear; give a third one off the line or only two")
     if len(thetas) == 2:
-        d2 = d2 * math.sqrt(_dot(d1, d1) / _dot(d2, d2))
+        d2 = d2 * math.sqrt(n1 / n2)
     dirs = torch.stack([d1, d2])
     pts, dist = on_plane(thetas.to(torch.float64) - t0, dirs)
     dist = dist / math.sqrt(_dot(t0, t0))

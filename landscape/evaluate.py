@@ -146,14 +146,13 @@ def runs_spread(agent, attack, spec: "EvalSpec", eps: float) -> tuple[list, dict
     from .attacks import make_attack
     from .attacks.learned import selection_runs
 
-    runs = selection_runs(attack.adversary)
-    if not runs or attack.path is None:
+    if attack.path is None:
         return None, None
-    cache = Path(attack.path)
-    beside = cache.with_name(cache.stem + ".runs")  # the set lives beside the cache under the cache's own name,
-    out = []  # also when a checkpoint was copied or renamed with its attackers (the recorded name is the old one)
+    runs = selection_runs(attack.adversary, Path(attack.path))
+    if not runs:
+        return None, None
+    out = []
     for r in runs:
-        r = {**r, "file": str(beside / Path(r["file"]).name) if beside.is_dir() else str(cache.parent / r["file"])}
         wall, cpu = time.perf_counter(), time.process_time()
         one = make_attack(attack.name, agent, eps, adversary=r["file"])
         res = natural_return(agent, spec.episodes, spec.seed, spec.deterministic, one)

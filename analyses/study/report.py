@@ -15,6 +15,7 @@ attacker run it used (trained on demand or earlier and cached).
 
 import csv
 import json
+import math
 import statistics
 import sys
 import tomllib
@@ -95,7 +96,7 @@ def late_evaluations(log: list[dict]) -> str:
     """The training log's periodic evaluations over the run's last quarter (at full eps for the robust
     runs): mean +- sd and the share below half the run's best evaluation -- a policy that oscillates
     between good and failing iterates shows here, not in its final checkpoint alone."""
-    evals = [e for r in log if (e := num(r, "eval_return")) is not None and e == e]
+    evals = [e for r in log if (e := num(r, "eval_return")) is not None and not math.isnan(e)]
     late = evals[len(evals) * 3 // 4 :]
     if len(late) < 2:
         return ""

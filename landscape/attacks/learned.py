@@ -82,9 +82,13 @@ class Setting:
         )
 
 
-def runs_dir(ckpt, kind: str, eps: float) -> Path:
-    cache = cache_path(ckpt, kind, eps)
+def set_dir(cache: Path) -> Path:
+    """The directory of the set a selected cache was chosen from: beside it, under the cache's own name."""
     return cache.with_name(cache.stem + ".runs")
+
+
+def runs_dir(ckpt, kind: str, eps: float) -> Path:
+    return set_dir(cache_path(ckpt, kind, eps))
 
 
 def run_name(setting: Setting, seed: int) -> str:
@@ -287,12 +291,19 @@ def default_settings(kind: str, steps: int = DEFAULT_STEPS) -> list[Setting]:
     return [Setting(steps=steps)] + ([Setting(steps=steps, gamma=0.999)] if kind == "optimal" else [])
 
 
-def selection_runs(adversary: Agent) -> list[dict]:
+def selection_runs(adversary: Agent, cache: Path | None = None) -> list[dict]:
     """The runs of the set a selected cache came from (empty for a single pre-set run): one dict each with
-    its name, the iterate the selection would use from it (its own held-out best), setting, seed, times."""
+    its name, the iterate the selection would use from it (its own held-out best), setting, seed, times.
+
+    "file" is relative to the cache's directory; given the cache's path it is the full path, in the set
+    directory beside the cache under the cache's own name (so a checkpoint copied or renamed with its
+    attackers finds its set), else in the one the selection recorded."""
     sel = adversary.config.get("selection")
     if not sel:
         return []
+    base = Path(sel["runs_dir"])
+    if cache is not None:
+        base = set_dir(cache) if set_dir(cache).is_dir() else cache.parent / base
     out = []
     for name, entry in sel["runs"].items():
         scores = entry.get("holdout", {})
@@ -303,7 +314,7 @@ def selection_runs(adversary: Agent) -> list[dict]:
             {
                 "run": name,
                 "iterate": iterate,
-                "file": f"{sel['runs_dir']}/{name}{'.best' if iterate == 'best' else ''}.pt",
+                "file": str(base / f"{name}{'.best' if iterate == 'best' else ''}.pt"),
                 "setting": entry.get("setting"),
                 "seed": entry.get("seed"),
                 "holdout": {k: scores[iterate][k] for k in ("mean", "se", "n")},
