@@ -65,3 +65,31 @@ def test_ppo_update_equals_the_textbook_loss_bit_for_bit():
     assert torch.equal(a.space.flatten(a.actor), b.space.flatten(b.actor))
     assert not torch.equal(a.space.flatten(a.actor), theta0)  # the update moved the policy
     assert all(torch.equal(p, q) for p, q in zip(a.critic.parameters(), b.critic.parameters()))
+
+
+def test_lean_adam_step_equals_optimizer_step_bit_for_bit():
+    """ppo.adam_step (torch's functional fused Adam on the optimizer's own state) gives the parameters and
+    optimizer state that Adam.step() gives, over several steps with a changing learning rate, and leaves
+    a state_dict the optimizer itself can resume from."""
+    from landscape.model.policy import Actor
+    from landscape.rl.ppo import adam_step
+
+    torch.manual_seed(0)
+    a, b = Actor(7, 2), Actor(7, 2)
+    b.load_state_dict(a.state_dict())
+    pa, pb = list(a.parameters()), list(b.parameters())
+    oa = torch.optim.Adam(pa, lr=3e-4, fused=True)
+    ob = torch.optim.Adam(pb, lr=3e-4, fused=True)
+    g = torch.Generator().manual_seed(1)
+    for k in range(5):
+        for opt in (oa, ob):
+            opt.param_groups[0]["lr"] = 3e-4 * (1 - k / 5)
+        for p, q in zip(pa, pb):
+            p.grad = torch.randn(p.shape, generator=g)
+            q.grad = p.grad.clone()
+        adam_step(oa, pa)
+        ob.step()
+        assert all(torch.equal(p, q) for p, q in zip(pa, pb))
+    sa, sb = oa.state_dict()["state"], ob.state_dict()["state"]
+    assert all(torch.equal(sa[i][k], sb[i][k]) for i in sb for k in sb[i])
+    assert float(sa[0]["step"]) == 5.0  # the step count advanced every time
