@@ -42,7 +42,7 @@ import torch
 from ..core.errors import LandscapeError
 from ..model.agent import Agent
 from ..model.flat import batched_mean, batched_net
-from ..rl.pgd import pgd
+from ..rl.pgd import pgd, project
 from .adversary import LearnedAttack
 from .adversary_env import AdversaryEnv
 from .base import register
@@ -73,10 +73,11 @@ def actor_step(
     uniform [-1, 1) noise, else drawn from `generator`)."""
     net = batched_net(space, thetas)
     with torch.no_grad():
-        mu = net(z)
-    if steps == 1 and step_size is None:  # FGSM: one step of eps from z itself
-        step_size, random_start = eps, False
+        mu, hidden = net.forward(z.detach())
     unit = direction / (direction.pow(2).sum(-1, keepdim=True).sqrt() + 1e-8)
+    if steps == 1 and step_size is None:  # FGSM: one sign step of eps from z, whose forward pass is mu's
+        eps_t = torch.as_tensor(eps, dtype=z.dtype)
+        return project(z.detach() + eps_t * net.input_grad(hidden, unit).sign(), z.detach(), eps_t)
 
     def objective(x):
         return alignment(net(x) - mu, direction)
@@ -121,7 +122,8 @@ class DirectorEnv(AdversaryEnv):
         super().__init__(victim, eps)
         self.actor_steps = actor_steps
         self.action_space = gym.spaces.Box(-1.0, 1.0, (victim.actor.act_dim,), np.float32)
-        self.theta = victim.space.flatten(victim.actor)[None]
+        self.space = victim.space  # built once: a ParamSpace per step cost a third of the step
+        self.theta = self.space.flatten(victim.actor)[None]
         self.gen = torch.Generator().manual_seed(0)
 
     def reset(self, *, seed=None, options=None):
@@ -133,7 +135,7 @@ class DirectorEnv(AdversaryEnv):
         d = torch.as_tensor(np.clip(action, -1.0, 1.0), dtype=torch.float32)
         z = self.victim.normalize(obs)
         return actor_step(
-            self.victim.space, self.theta, z[None, None], d[None, None], self.eps, self.actor_steps, generator=self.gen
+            self.space, self.theta, z[None, None], d[None, None], self.eps, self.actor_steps, generator=self.gen
         )[0, 0]
 
 
