@@ -101,9 +101,20 @@ def adam_step(opt: torch.optim.Adam, params: list[torch.Tensor]) -> None:
     group = opt.param_groups[0]
     beta1, beta2 = group["betas"]
     adam(
-        params, [p.grad for p in params], [s["exp_avg"] for s in state], [s["exp_avg_sq"] for s in state], [],
-        [s["step"] for s in state], fused=True, amsgrad=False, beta1=beta1, beta2=beta2, lr=group["lr"],
-        weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+        params,
+        [p.grad for p in params],
+        [s["exp_avg"] for s in state],
+        [s["exp_avg_sq"] for s in state],
+        [],
+        [s["step"] for s in state],
+        fused=True,
+        amsgrad=False,
+        beta1=beta1,
+        beta2=beta2,
+        lr=group["lr"],
+        weight_decay=group["weight_decay"],
+        eps=group["eps"],
+        maximize=False,
     )
 
 
