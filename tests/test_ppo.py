@@ -69,8 +69,7 @@ def test_ppo_update_equals_the_textbook_loss_bit_for_bit():
 
 def test_lean_adam_step_equals_optimizer_step_bit_for_bit():
     """ppo.adam_step (torch's functional fused Adam on the optimizer's own state) gives the parameters and
-    optimizer state that Adam.step() gives, over several steps with a changing learning rate, and leaves
-    a state_dict the optimizer itself can resume from."""
+    optimizer state that Adam.step() gives, over several steps with a changing learning rate."""
     from landscape.model.policy import Actor
     from landscape.rl.ppo import adam_step
 

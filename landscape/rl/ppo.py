@@ -94,11 +94,17 @@ def adam_step(opt: torch.optim.Adam, params: list[torch.Tensor]) -> None:
     functional `adam` on the optimizer's own state (so its state_dict is unchanged), without
     Optimizer.step's per-call hooks, profiler records and state checks, which cost several times the
     fused kernel on networks this small. The first step (which creates the state) goes through opt.step()."""
-    state = [opt.state.get(p) for p in params]
-    if any(s is None for s in state) or any(p.grad is None for p in params):
-        opt.step()
-        return
     group = opt.param_groups[0]
+    state = [opt.state.get(p) for p in params]
+    plain = len(opt.param_groups) == 1 and group["fused"] and not (group["amsgrad"] or group["maximize"])
+    if (
+        not plain
+        or group["decoupled_weight_decay"]
+        or any(s is None for s in state)
+        or any(p.grad is None for p in params)
+    ):
+        opt.step()  # anything this shortcut does not reproduce goes through the optimizer itself
+        return
     beta1, beta2 = group["betas"]
     adam(
         params,
