@@ -46,9 +46,10 @@ def test_wheel_runs_the_users_command_outside_the_clone(tmp_path):
     )
     wheel = next(tmp_path.glob("landscape-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for stem in ("hopper_spo", "hopper_arpo", "hopper_barpo"):
-        for f in (f"{stem}.pt", f"{stem}.rs.pt", f"{stem}.optimal-eps0.075.pt"):
-            assert f"landscape/checkpoints/{f}" in names
+    for env, eps in (("hopper", 0.075), ("walker2d", 0.05)):
+        for stem in (f"{env}_spo", f"{env}_arpo", f"{env}_barpo"):
+            for f in (f"{stem}.pt", f"{stem}.rs.pt", f"{stem}.optimal-eps{eps}.pt", f"{stem}.paad-eps{eps}.pt"):
+                assert f"landscape/checkpoints/{f}" in names
     assert wheel.stat().st_size < 2_000_000
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
     py, cli = venv / "bin" / "python", venv / "bin" / "landscape"
@@ -112,4 +113,4 @@ def test_wheel_runs_the_users_command_outside_the_clone(tmp_path):
     assert (tmp_path / "arpo" / "surface.npz").is_file() and (tmp_path / "spo" / "surface.npz").is_file()
     assert not any(work.iterdir()), "the scans wrote into the working directory"
     bad = subprocess.run([str(cli), "scan", "--ckpt", "hopper_nope"], cwd=work, env=env, capture_output=True, text=True)
-    assert bad.returncode == 2 and "bundled: hopper_arpo, hopper_barpo, hopper_spo" in bad.stderr
+    assert bad.returncode == 2 and "bundled: hopper_arpo, hopper_barpo, hopper_spo, walker2d_arpo" in bad.stderr

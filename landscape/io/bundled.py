@@ -1,8 +1,9 @@
 """Checkpoints shipped inside the package, usable by name from any directory.
 
-`landscape/checkpoints/` holds the bundled Hopper checkpoints (`hopper_spo.pt`, `hopper_arpo.pt`,
-`hopper_barpo.pt`) with their cached learned attackers beside them (`<stem>.optimal-eps0.075.pt`,
-`<stem>.rs.pt`); it is package data, so a regular `pip install .` (wheel) installs them too.
+`landscape/checkpoints/` holds the bundled checkpoints, one per algorithm and environment studied
+(`hopper_{spo,arpo,barpo}.pt`, `walker2d_{spo,arpo,barpo}.pt`), with their cached learned attackers beside
+them (`<stem>.optimal-eps<E>.pt`, `<stem>.paad-eps<E>.pt`, `<stem>.rs.pt`); it is package data, so a regular
+`pip install .` (wheel) installs them too.
 
 `resolve(path)` is how every `--ckpt` is read (checkpoint.load / load_raw call it first, and the CLIs
 that hand the path on to learned attacks resolve it before they do):
