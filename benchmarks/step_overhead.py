@@ -2,10 +2,13 @@
 
     python benchmarks/step_overhead.py [--reps 5]
 
-1. A PPO update (Hopper shapes, one 2048-step batch, 10 epochs x 32 minibatches): `PPO._step` as it is
-   (gradients set to None, torch's functional fused Adam on the optimizers' own state, ppo.adam_step)
-   against the same step through `Optimizer.zero_grad()` / `Optimizer.step()`. Both must end at the same
-   parameters bit for bit.
+1. A PPO update (Hopper shapes, one 2048-step batch, 10 epochs x 32 minibatches), three ways: the
+   gradients in closed form (closed_form.py, the default), by autograd with the lean step (gradients set to
+   None, torch's functional fused Adam on the optimizers' own state, ppo.adam_step), and by autograd
+   through `Optimizer.zero_grad()` / `Optimizer.step()`. The two autograd paths must end at the same
+   parameters bit for bit; the closed form's largest parameter difference from them is reported.
+   The same for an ARPO update (CAR-PPO's Hopper loss, eps 0.075; the inner attack is the same call on
+   both paths): closed form against autograd.
 2. The PA-AD director's MDP (`DirectorEnv.step`, bundled SPO Hopper, 2000 steps): as it is (the victim's
    ParamSpace built once, FGSM reusing the forward pass at z) against the previous path (a ParamSpace per
    step, FGSM through pgd.py, which runs the forward at z a second time). Both must give the same
@@ -32,6 +35,7 @@ from landscape.io import checkpoint
 from landscape.model.agent import Agent
 from landscape.rl import ppo as P
 from landscape.rl.pgd import pgd
+from landscape.robust.robust_loss import arpo_loss
 
 RESULTS = Path(__file__).parent / "results" / "step_overhead.json"
 
@@ -51,6 +55,23 @@ class OptimizerStepPPO(P.PPO):
         return float(norm)
 
 
+def _params(agent) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in [*agent.actor.parameters(), *agent.critic.parameters()]])
+
+
+def _timed_updates(runs: dict, batch, reps: int) -> dict:
+    """Median process CPU time per env step of each run's update, the runs alternating; global seed fixed
+    before each update so inner attacks draw the same numbers on every path."""
+    times = {k: [] for k in runs}
+    for _ in range(reps):
+        for k, r in runs.items():
+            torch.manual_seed(0)
+            t = time.process_time()
+            r.update(copy.copy(batch))
+            times[k].append(time.process_time() - t)
+    return {k: statistics.median(t) / len(batch) * 1e6 for k, t in times.items()}
+
+
 def ppo_update(reps: int) -> dict:
     torch.manual_seed(0)
     agent = Agent.new("Hopper-v5", 11, 3)
@@ -59,21 +80,33 @@ def ppo_update(reps: int) -> dict:
     with torch.no_grad():
         logp, v = agent.actor.log_prob(z, a), agent.critic(z)
     batch = P.Batch(z, a, logp, v, torch.randn(n), torch.randn(n))
+    cfg = P.PPOConfig()
     runs = {
-        "naive": OptimizerStepPPO(copy.deepcopy(agent), P.PPOConfig()),
-        "lean": P.PPO(copy.deepcopy(agent), P.PPOConfig()),
+        "optimizer_step": OptimizerStepPPO(copy.deepcopy(agent), cfg, closed_form=False),
+        "autograd": P.PPO(copy.deepcopy(agent), cfg, closed_form=False),
+        "closed_form": P.PPO(copy.deepcopy(agent), cfg),
     }
-    times = {k: [] for k in runs}
-    for _ in range(reps):
-        for k, r in runs.items():
-            t = time.process_time()
-            r.update(copy.copy(batch))
-            times[k].append(time.process_time() - t)
-    same = all(
-        torch.equal(p, q) for p, q in zip(runs["naive"].agent.actor.parameters(), runs["lean"].agent.actor.parameters())
-    )
-    us = {k: statistics.median(t) / n * 1e6 for k, t in times.items()}
-    return {"us_per_env_step": us, "speedup": us["naive"] / us["lean"], "identical": same}
+    us = _timed_updates(runs, batch, reps)
+    ends = {k: _params(r.agent) for k, r in runs.items()}
+    out = {
+        "us_per_env_step": us,
+        "speedup_lean_step": us["optimizer_step"] / us["autograd"],
+        "speedup_closed_form": us["autograd"] / us["closed_form"],
+        "autograd_paths_identical": bool(torch.equal(ends["optimizer_step"], ends["autograd"])),
+        "closed_form_max_abs_diff": float((ends["closed_form"] - ends["autograd"]).abs().max()),
+    }
+    robust = {
+        "autograd": P.PPO(copy.deepcopy(agent), cfg, arpo_loss(cfg.clip, 0.075), closed_form=False),
+        "closed_form": P.PPO(copy.deepcopy(agent), cfg, arpo_loss(cfg.clip, 0.075)),
+    }
+    us = _timed_updates(robust, batch, reps)
+    diff = (_params(robust["closed_form"].agent) - _params(robust["autograd"].agent)).abs().max()
+    out["arpo"] = {
+        "us_per_env_step": us,
+        "speedup_closed_form": us["autograd"] / us["closed_form"],
+        "closed_form_max_abs_diff": float(diff),
+    }
+    return out
 
 
 class NaiveDirectorEnv(paad.DirectorEnv):

@@ -12,6 +12,7 @@ from torch.optim.adam import adam
 
 from ..core.numerics import clipped_surrogate as clipped_surrogate_objective
 from ..model.agent import Agent
+from . import closed_form as cf
 
 
 @dataclass
@@ -137,10 +138,23 @@ class PolicyLoss:
         """Work done once per epoch on the whole batch before its minibatches (SPO: none)."""
         return batch
 
+    def closed_form(self, actor, mb: Batch, entropy_coef: float = 0.0):
+        """(loss as a float, info, gradient for each of actor.parameters()) without autograd (closed_form.py),
+        or None where a loss has no closed form (the core then backpropagates __call__'s loss)."""
+        if type(self).__call__ is not PolicyLoss.__call__:  # a subclass's own loss: autograd
+            return None
+        loss, grads, _ = cf.spo_grads(actor, mb, self.clip, entropy_coef)
+        return loss, {}, grads
+
 
 class PPO:
-    def __init__(self, agent: Agent, cfg: PPOConfig, policy_loss: PolicyLoss | None = None, seed: int = 0):
+    def __init__(
+        self, agent: Agent, cfg: PPOConfig, policy_loss: PolicyLoss | None = None, seed: int = 0, closed_form=True
+    ):
+        """closed_form: take the gradients in closed form where the networks and the loss allow it
+        (closed_form.py; equal to autograd's to 1e-6), else by autograd."""
         self.agent, self.cfg = agent, cfg
+        self.cf = cf if closed_form and cf.actor_supported(agent.actor) and cf.critic_supported(agent.critic) else None
         self.policy_loss = policy_loss or PolicyLoss(cfg.clip)
         # fused: one kernel per step instead of one per parameter tensor (about 7% faster updates here)
         self.opt_pi = torch.optim.Adam(agent.actor.parameters(), lr=cfg.lr_policy, fused=True)
@@ -168,6 +182,16 @@ class PPO:
         for p in self.params[0] + self.params[1]:
             p.grad = None  # what zero_grad() does, without its per-call bookkeeping
         (policy_loss + value_loss).backward()
+        return self._apply()
+
+    def _step_closed(self, grads_pi: list[torch.Tensor], grads_v: list[torch.Tensor]) -> float:
+        """_step with the gradients given (closed form) instead of backpropagated."""
+        for p, g in zip(self.params[0] + self.params[1], grads_pi + grads_v):
+            p.grad = g
+        return self._apply()
+
+    def _apply(self) -> float:
+        """Clip each network's gradient and step its optimizer; the policy's gradient norm before clipping."""
         limit = self.cfg.max_grad_norm if self.cfg.max_grad_norm > 0 else float("inf")
         norm = clip_grad_norm(self.params[0], limit)
         clip_grad_norm(self.params[1], limit)
@@ -188,13 +212,20 @@ class PPO:
                 mb = epoch_batch.select(perm[start : start + mb_size])
                 if cfg.norm_adv == "minibatch":
                     mb.advantages = normalized(mb.advantages)
-                loss, info = self.policy_loss(actor, mb)
-                if cfg.entropy_coef and not getattr(self.policy_loss, "handles_entropy", False):
-                    loss = loss - cfg.entropy_coef * actor.dist(mb.z).entropy().sum(-1).mean()
-                v_loss = self.value_loss(mb)
-                stats["grad_norm"].append(self._step(loss, v_loss))
-                stats["policy_loss"].append(float(loss.detach()))
-                stats["value_loss"].append(float(v_loss.detach()))
+                closed = self.cf and self.policy_loss.closed_form(actor, mb, cfg.entropy_coef)
+                if closed:
+                    loss, info, grads_pi = closed
+                    v_loss, grads_v = self.cf.value_grads(self.agent.critic, mb, cfg.value_clip)
+                    stats["grad_norm"].append(self._step_closed(grads_pi, grads_v))
+                else:
+                    loss, info = self.policy_loss(actor, mb)
+                    if cfg.entropy_coef and not getattr(self.policy_loss, "handles_entropy", False):
+                        loss = loss - cfg.entropy_coef * actor.dist(mb.z).entropy().sum(-1).mean()
+                    v_loss = self.value_loss(mb)
+                    stats["grad_norm"].append(self._step(loss, v_loss))
+                    loss, v_loss = loss.detach(), v_loss.detach()
+                stats["policy_loss"].append(float(loss))
+                stats["value_loss"].append(float(v_loss))
                 for k, v in info.items():
                     stats.setdefault(k, []).append(float(v))
             with torch.no_grad():  # KL to the collecting policy after each epoch, one batched call

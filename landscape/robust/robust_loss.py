@@ -42,9 +42,11 @@ clean / perturbed observations), adv_gap = loss_adv - loss_nat, and pert = mean 
 import math
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from ..core.numerics import gaussian_log_prob
+from ..rl import closed_form as cf
 from ..rl.ppo import Batch, PolicyLoss, normalized, surrogate_of_logp
 from .relaxations import Budget, Relaxation
 
@@ -105,11 +107,18 @@ class RobustPolicyLoss(PolicyLoss):
         seen = replace(batch, advantages=normalized(batch.advantages))  # as the minibatches see them, on average
         return replace(batch, z_adv=self.relaxation(actor, seen, self.eps, self.strength, self.clip))
 
-    def __call__(self, actor, mb: Batch) -> tuple[torch.Tensor, dict]:
+    def _z_adv(self, actor, mb: Batch) -> torch.Tensor | None:
         if self.perturb == "epoch":
-            z_adv = mb.z_adv
-        else:
-            z_adv = self.relaxation(actor, mb, self.eps, self.strength, self.clip)
+            return mb.z_adv
+        return self.relaxation(actor, mb, self.eps, self.strength, self.clip)
+
+    def _info(self, clean: torch.Tensor, adv: torch.Tensor, z_adv: torch.Tensor, mb: Batch) -> dict:
+        nat, adv_mean = float(clean.detach().mean()), float(adv.detach().mean())
+        pert = float((z_adv - mb.z).abs().amax(-1).mean()) / self.eps if self.eps > 0 else 0.0
+        return {"loss_nat": nat, "loss_adv": adv_mean, "adv_gap": adv_mean - nat, "pert": pert}
+
+    def __call__(self, actor, mb: Batch) -> tuple[torch.Tensor, dict]:
+        z_adv = self._z_adv(actor, mb)
 
         def surrogate(mean, log_std):  # per-sample clipped surrogate loss of N(mean, exp(log_std)^2)
             return surrogate_of_logp(gaussian_log_prob(mean, log_std, mb.actions), mb, self.clip)
@@ -129,9 +138,30 @@ class RobustPolicyLoss(PolicyLoss):
             loss = loss + self.guidance * clean_term.mean()
         if self.std_from == "clean":
             loss = loss + surrogate(mean.detach(), actor.log_std).mean()
-        nat, adv_mean = float(clean.detach().mean()), float(adv.detach().mean())
-        pert = float((z_adv - mb.z).abs().amax(-1).mean()) / self.eps if self.eps > 0 else 0.0
-        return loss, {"loss_nat": nat, "loss_adv": adv_mean, "adv_gap": adv_mean - nat, "pert": pert}
+        return loss, self._info(clean, adv, z_adv, mb)
+
+    def closed_form(self, actor, mb: Batch, entropy_coef: float = 0.0):
+        """The same loss (as a float), info and gradient without autograd (closed_form.py), for the literal
+        loss (std_from="joint"); None for the std_from="clean" ablation. The inner attack is the same call."""
+        if self.std_from != "joint" or type(self).__call__ is not RobustPolicyLoss.__call__:
+            return None
+        z_adv = self._z_adv(actor, mb)
+        if z_adv is None:
+            loss, grads, nat = cf.spo_grads(actor, mb, self.clip, self.entropy_coef)
+            return loss, {"loss_nat": nat, "loss_adv": nat, "adv_gap": 0.0, "pert": 0.0}, grads
+        mlp, log_std, m = cf.MLP(actor.net), cf.np_(actor.log_std), cf.Minibatch(mb)
+        clean = cf.SurrogatePass(mlp, log_std, m.z, m, self.clip)
+        adv = cf.SurrogatePass(mlp, log_std, cf.np_(z_adv), m, self.clip)
+        per_sample = adv.loss - self.entropy_coef * float((log_std + cf.HALF_LOG_2PIE).sum())
+        w = cf.softmax_weights(per_sample, self.temperature)
+        loss = self.reg * float((w * per_sample).sum())
+        passes = [(adv, self.reg * w)]
+        if self.guidance:
+            loss += self.guidance * float(clean.loss.mean())
+            passes.append((clean, np.full_like(clean.loss, self.guidance / clean.loss.size)))
+        entropy_grad = -self.reg * self.entropy_coef * float(w.sum())  # dH/dlog_std = 1
+        info = self._info(torch.from_numpy(clean.loss), torch.from_numpy(adv.loss), z_adv, mb)
+        return loss, info, cf.actor_grads(actor, passes, entropy_grad)
 
 
 def _entropy(log_std: torch.Tensor) -> torch.Tensor:
