@@ -39,6 +39,7 @@ from landscape.model.flat import batched_mean
 from landscape.rl.evaluator import BatchedEvaluator
 from landscape.rl.pgd import pgd
 from landscape.sim.envs import env_spec
+from landscape.core.threads import single_thread
 
 RESULTS = Path(__file__).parent / "results" / "attack_paad.json"
 LEARNED = ("rs", "optimal", "paad")
@@ -169,7 +170,7 @@ def main() -> None:
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--reps", type=int, default=20, help="attack calls timed per shape (median)")
     args = p.parse_args()
-    torch.set_num_threads(1)
+    single_thread()
     agent = checkpoint.load(args.ckpt)
     eps = env_spec(agent.env_id).eps
     theta = agent.space.flatten(agent.actor)[None]

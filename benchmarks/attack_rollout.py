@@ -25,6 +25,7 @@ from landscape.attacks import make_attack
 from landscape.io import checkpoint
 from landscape.model.agent import Agent
 from landscape.rl.evaluator import BatchedEvaluator
+from landscape.core.threads import single_thread
 
 RESULTS = Path(__file__).parent / "results" / "attack_rollout.json"
 
@@ -42,7 +43,7 @@ def main() -> None:
     p.add_argument("--envs", type=int, default=64)
     p.add_argument("--max-steps", type=int, default=200)
     args = p.parse_args()
-    torch.set_num_threads(1)
+    single_thread()
     if args.ckpt:
         agent = checkpoint.load(args.ckpt)
     else:

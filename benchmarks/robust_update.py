@@ -29,6 +29,7 @@ from landscape.robust import relaxations
 from landscape.robust.relaxations import make_relaxation
 from landscape.robust.robust_loss import RobustPolicyLoss, arpo_loss
 from landscape.sim.envs import env_dims
+from landscape.core.threads import single_thread
 
 RESULTS = Path(__file__).parent / "results" / "robust_update.json"
 
@@ -77,7 +78,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--reps", type=int, default=3)
     args = p.parse_args()
-    torch.set_num_threads(1)
+    single_thread()
     torch.manual_seed(0)
     agent = Agent.new("Hopper-v5", *env_dims("Hopper-v5"))
     collector = Collector(agent, PPOConfig(), seed=0)

@@ -27,6 +27,7 @@ from landscape.probes.directions import random_direction
 from landscape.probes.scanning import grid_thetas
 from landscape.rl.evaluator import BatchedEvaluator
 from landscape.sim.envs import make_env
+from landscape.core.threads import single_thread
 
 
 def naive_returns(agent, thetas, episodes, attack=None):
@@ -77,7 +78,7 @@ def main():
     ap.add_argument("--naive-points", type=int, default=3)
     ap.add_argument("--out", default="benchmarks/results/scan_throughput.json")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    single_thread()
     agent = checkpoint.load(args.ckpt)
     theta0 = agent.space.flatten(agent.actor)
     gen = torch.Generator().manual_seed(0)

@@ -36,6 +36,7 @@ from landscape.model.agent import Agent
 from landscape.rl import ppo as P
 from landscape.rl.pgd import pgd
 from landscape.robust.robust_loss import arpo_loss
+from landscape.core.threads import single_thread
 
 RESULTS = Path(__file__).parent / "results" / "step_overhead.json"
 
@@ -151,7 +152,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=5)
     args = p.parse_args()
-    torch.set_num_threads(1)
+    single_thread()
     result = {"ppo_update": ppo_update(args.reps), "paad_director_env": director_steps(max(args.reps // 2, 1))}
     for k, r in result.items():
         print(k, json.dumps(r))

@@ -46,6 +46,7 @@ from landscape.model.agent import Agent
 from landscape.rl.ppo import PPOConfig
 from landscape.rl.trainer import EVAL_SEED, RunConfig, Trainer
 from landscape.sim.envs import env_dims, env_spec
+from landscape.core.threads import single_thread
 
 RESULTS = Path(__file__).parent / "results" / "train_throughput.json"
 
@@ -197,7 +198,7 @@ def main(argv=None) -> None:
     p.add_argument("--n-envs", type=int, default=1, help="environments per library (a divisor of 2048)")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
+    single_thread()
     steps = (args.steps // PPOConfig.steps_per_iter) * PPOConfig.steps_per_iter
     if steps <= 0:
         sys.exit(f"error: --steps must be at least {PPOConfig.steps_per_iter}")

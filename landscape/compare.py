@@ -70,6 +70,7 @@ from .probes.metrics import PointProbe
 from .probes.scanning import attack_eps, make_attack_for, run_local, scan_key
 from .probes.store import ScanStore
 from .stationary import stationarity as st
+from .core.threads import single_thread
 
 METRICS = ["natural", "adversarial", "grad_natural", "grad_adversarial"]
 OBJECTIVES = {"spo": ("natural", "grad_natural"), "arpo": ("adversarial", "grad_adversarial")}
@@ -788,7 +789,7 @@ def spec_of(args: argparse.Namespace) -> CompareSpec:
 @cli_main
 def main(argv=None) -> None:
     spec = spec_of(parse_args(argv))
-    torch.set_num_threads(1)
+    single_thread()
     run(spec)
 
 

@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
 
 from . import cli_args
 from .core.errors import LandscapeError, cli_main
@@ -35,6 +34,7 @@ from .core.specs import SpecError, at_least, check_finite, names
 from .io import bundled, checkpoint, torchfile
 from .probes.metrics import mean_se
 from .rl.evaluator import BatchedEvaluator
+from .core.threads import single_thread
 
 SUITE = ("random", "mad", "critic", "surrogate", "rs", "optimal", "paad")
 LEARNED = ("optimal", "paad")  # learned attackers replayed from an adversary checkpoint
@@ -360,7 +360,7 @@ def spec_of(args: argparse.Namespace) -> EvalSpec:
 def main(argv=None) -> None:
     args = parse_args(argv)
     spec = spec_of(args)
-    torch.set_num_threads(1)
+    single_thread()
     result = run(spec, progress=not args.json)
     if args.json:
         print(json.dumps(result.to_dict()))

@@ -53,6 +53,7 @@ from .probes import scanning
 from .probes.scanning import ScanSpec
 from .stationary import stationarity as st
 from .viz import render
+from .core.threads import single_thread
 
 CONFIG_DIR = Path("analyses/figures")
 QUICK_SCAN = {"resolution": 5, "episodes": 1, "grad_episodes": 3, "span": 0.5}
@@ -477,7 +478,7 @@ def draw(name: str, cfg: dict, quick: bool, resolve: Resolver, out: Path) -> dic
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(1)
+    single_thread()
     render.use_agg()
     out = Path(args.out)
     configs = load_configs(Path(args.configs), args.only)

@@ -52,6 +52,7 @@ from .probes.store import ScanStore
 from .rl.evaluator import BatchedEvaluator
 from .stationary import stationarity as st
 from .viz import render
+from .core.threads import single_thread
 
 Z_95 = 1.96
 
@@ -701,7 +702,7 @@ def spec_of(args: argparse.Namespace) -> FospSpec:
 @cli_main
 def main(argv=None) -> None:
     spec = spec_of(parse_args(argv))
-    torch.set_num_threads(1)
+    single_thread()
     run(spec)
 
 

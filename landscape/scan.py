@@ -9,12 +9,12 @@ The scan itself is the library function `landscape.probes.scanning.run(ScanSpec(
 
 import sys
 
-import torch
 
 from . import cli_args
 from .core.errors import LandscapeError, cli_main
 from .probes.scanning import DIRECTION_KINDS, ScanSpec, run
 from .viz import render
+from .core.threads import single_thread
 
 
 def parse_args(argv=None):
@@ -102,7 +102,7 @@ def spec_of(args) -> ScanSpec:
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(1)
+    single_thread()
     render.use_agg()
     if args.from_store:
         paths = render.render_scan(args.from_store)

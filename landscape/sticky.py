@@ -41,6 +41,7 @@ from .probes.directions import param_kinds
 from .probes.scanning import attack_eps, make_attack_for
 from .rl.evaluator import BatchedEvaluator
 from .viz import render
+from .core.threads import single_thread
 
 OBJECTIVES = ("spo", "arpo", "barpo", "null")
 
@@ -416,7 +417,7 @@ def spec_of(args: argparse.Namespace) -> StickySpec:
 @cli_main
 def main(argv=None) -> None:
     spec = spec_of(parse_args(argv))
-    torch.set_num_threads(1)
+    single_thread()
     run(spec)
 
 

@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from .core.errors import LandscapeError, cli_main, describe
 from .exec.executor import make_executor
+from .core.threads import single_thread
 
 TRAIN_ALGOS = ("spo", "arpo", "barpo")
 MAX_RETRIES = 2  # re-runs of a run whose worker died; each resumes from the run's last checkpoint
@@ -365,7 +366,7 @@ def select(specs: list[dict], only: str | None) -> list[dict]:
 @cli_main
 def main(argv=None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(1)
+    single_thread()
     cfg = load_config(args.config)
     specs = run_specs(cfg)
     for spec in {s["algo"]: s for s in specs}.values():

@@ -20,6 +20,7 @@ from .rl.trainer import RunConfig, Trainer
 from .robust import robust_trainer
 from .robust.robust_trainer import RobustSpec
 from .sim.envs import env_dims, env_spec
+from .core.threads import single_thread
 
 ALGOS = ("spo", "arpo", "barpo", "adversary")
 ROBUST = ("arpo", "barpo")  # robust_trainer.py: options, defaults, schedules
@@ -187,7 +188,7 @@ def spec_from_flags(argv: list[str]) -> TrainSpec:
 @cli_main
 def main(argv=None) -> None:
     spec = spec_of(parse_args(argv))
-    torch.set_num_threads(1)  # tiny networks: threads cost more than they give, and runs go side by side
+    single_thread()  # tiny networks: threads cost more than they give, and runs go side by side
     with cli_args.as_flags():
         run(spec)
     print(

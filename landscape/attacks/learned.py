@@ -47,6 +47,7 @@ from .training import (
     train_adversary,
     victim_return,
 )
+from ..core.threads import single_thread
 
 HOLDOUT_SEED = 2_000_000  # held-out selection episodes (the trainer evaluates on 1_000_000 + e, evaluate.py on 0 + e)
 HOLDOUT_EPISODES = 20
@@ -354,13 +355,12 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None) -> None:
-    import torch
 
     from ..sim.envs import env_spec
     from .base import check_eps
 
     args = parse_args(argv)
-    torch.set_num_threads(1)
+    single_thread()
     victim = checkpoint.load(args.ckpt)
     eps = env_spec(victim.env_id).eps if args.eps is None else check_eps(args.eps)
     learned_kind(args.attack)

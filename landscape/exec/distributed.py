@@ -14,9 +14,8 @@ Ray is an optional extra (`pip install -e ".[ray]"`); every node needs the same 
 
 from pathlib import Path
 
-import torch
-
 from ..core.errors import LandscapeError, describe
+from ..core.threads import single_thread
 
 MAX_RETRIES = 3  # re-runs of a scan task whose worker died (Ray's own retry for system failures)
 
@@ -60,7 +59,7 @@ def task_error(err: Exception) -> LandscapeError:
 
 def worker_setup() -> None:
     """Each task holds one CPU: one torch thread and one MuJoCo batch thread (results do not depend on it)."""
-    torch.set_num_threads(1)
+    single_thread()
     try:
         from ..sim import physics
     except ImportError:  # MuJoCo < 4.0: no batch backend to configure

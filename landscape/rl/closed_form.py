@@ -9,8 +9,8 @@ numpy call on arrays of this size. Both losses are short chain rules:
             range both terms are equal and torch.min splits the gradient between them), else 0
             dlogp/dmu = (a - mu) / sigma^2,   dlogp/dlog_sigma = (a - mu)^2 / sigma^2 - 1
     value   loss = 0.5 mean_i max((v_i - R_i)^2, (v_clip_i - R_i)^2),  v_clip = v_old + clip(v - v_old, -c, c)
-    network g_L = dloss/dout;  dW_l = g_l^T h_{l-1},  db_l = sum_i g_l,  g_{l-1} = (g_l W_l) (1 - h_{l-1}^2)
 
+then back through the network (input_grad.TanhMLP.param_grads, on numpy views of the parameters).
 SPO's loss is one surrogate pass with weights 1/N; the robust loss (robust_loss.py) a clean pass with
 weights guidance/N plus a pass at the perturbed observations with weights reg x softmax(l / T). The
 arrays are views of the torch tensors (no copies), the gradients go back as tensors for the core's
@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .input_grad import TanhMLP
+
 _HALF_LOG_2PI = np.float32(0.5 * math.log(2 * math.pi))
 HALF_LOG_2PIE = 0.5 * math.log(2 * math.pi * math.e)  # a Gaussian's entropy per dimension, minus log sigma
 
@@ -35,7 +37,7 @@ def is_tanh_mlp(net) -> bool:
 
 
 def _names(net: nn.Sequential, prefix: str) -> list[str]:
-    """Parameter names in MLP.param_grads order: weight and bias of each Linear."""
+    """Parameter names in TanhMLP.param_grads order: weight and bias of each Linear."""
     return [f"{prefix}{i}.{k}" for i in range(0, len(net), 2) for k in ("weight", "bias")]
 
 
@@ -55,32 +57,6 @@ def np_(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-class MLP:
-    """A tanh MLP's layers as numpy views of its parameters (in-place optimizer steps show through)."""
-
-    def __init__(self, net: nn.Sequential):
-        self.layers = [(np_(m.weight), np_(m.bias)) for m in net if isinstance(m, nn.Linear)]
-
-    def forward(self, z: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Output and every layer's input (z, then the hidden activations)."""
-        inputs, h = [z], z
-        for i, (w, b) in enumerate(self.layers):
-            h = h @ w.T + b
-            if i < len(self.layers) - 1:
-                h = np.tanh(h)
-                inputs.append(h)
-        return h, inputs
-
-    def param_grads(self, inputs: list[np.ndarray], g_out: np.ndarray) -> list[np.ndarray]:
-        """d (sum of g_out * output) / d (W_0, b_0, W_1, b_1, ...)."""
-        grads, g = [], g_out
-        for i in reversed(range(len(self.layers))):
-            grads += [g.sum(0), g.T @ inputs[i]]  # reversed below: (W_i, b_i)
-            if i > 0:
-                g = (g @ self.layers[i][0]) * (1 - inputs[i] * inputs[i])
-        return grads[::-1]
-
-
 class Minibatch:
     """A ppo.Batch's fields as numpy views."""
 
@@ -92,9 +68,9 @@ class Minibatch:
 class SurrogatePass:
     """The per-sample clipped surrogate loss of the actor seeing z, kept for a weighted backward pass."""
 
-    def __init__(self, mlp: MLP, log_std: np.ndarray, z: np.ndarray, mb: Minibatch, clip: float):
-        self.mlp = mlp
-        mean, self.inputs = mlp.forward(z)
+    def __init__(self, mlp: TanhMLP, log_std: np.ndarray, z: np.ndarray, mb: Minibatch, clip: float):
+        self.mlp, self.z = mlp, z
+        mean, self.hidden = mlp.forward(z)
         self.inv_var = np.exp(-2 * log_std)
         self.diff = mb.actions - mean
         logp = (-0.5 * self.diff * self.diff * self.inv_var - log_std - _HALF_LOG_2PI).sum(-1)
@@ -108,7 +84,7 @@ class SurrogatePass:
         g_logp = (weights * self.dl_dlogp)[:, None]
         g_mean = g_logp * self.diff * self.inv_var
         g_log_std = (g_logp * (self.diff * self.diff * self.inv_var - 1)).sum(0)
-        return self.mlp.param_grads(self.inputs, g_mean), g_log_std
+        return self.mlp.param_grads(self.z, self.hidden, g_mean), g_log_std
 
 
 def actor_grads(actor, passes: list[tuple[SurrogatePass, np.ndarray]], log_std_extra=0.0) -> list[torch.Tensor]:
@@ -127,7 +103,7 @@ def spo_grads(actor, mb, clip: float, entropy_coef: float = 0.0) -> tuple[float,
     """SPO's policy loss, mean_i l_i - entropy_coef * H, its gradient for each of actor.parameters(), and the
     mean surrogate loss alone. H = sum(log_std) + const is the same for every sample: dH/dlog_std = 1."""
     log_std = np_(actor.log_std)
-    p = SurrogatePass(MLP(actor.net), log_std, np_(mb.z), Minibatch(mb), clip)
+    p = SurrogatePass(TanhMLP.of(actor.net, numpy=True), log_std, np_(mb.z), Minibatch(mb), clip)
     surrogate = float(p.loss.mean())
     loss = surrogate - entropy_coef * float((log_std + HALF_LOG_2PIE).sum())
     weights = np.full_like(p.loss, 1.0 / p.loss.shape[0])
@@ -136,8 +112,8 @@ def spo_grads(actor, mb, clip: float, entropy_coef: float = 0.0) -> tuple[float,
 
 def value_grads(critic, mb, value_clip: float) -> tuple[float, list[torch.Tensor]]:
     """PPO's value loss (ppo.PPO.value_loss) and its gradient for each of critic.parameters()."""
-    mlp, m = MLP(critic.net), Minibatch(mb)
-    out, inputs = mlp.forward(m.z)
+    mlp, m = TanhMLP.of(critic.net, numpy=True), Minibatch(mb)
+    out, hidden = mlp.forward(m.z)
     v, n = out[:, 0], out.shape[0]
     err = v - m.returns
     loss = err * err
@@ -152,7 +128,7 @@ def value_grads(critic, mb, value_clip: float) -> tuple[float, list[torch.Tensor
         loss = np.maximum(loss, loss_clip)
     else:
         g_v = err / n
-    grads = mlp.param_grads(inputs, g_v[:, None].astype(np.float32))
+    grads = mlp.param_grads(m.z, hidden, g_v[:, None].astype(np.float32))
     return 0.5 * float(loss.mean()), [torch.from_numpy(g) for g in grads]
 
 

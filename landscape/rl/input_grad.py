@@ -1,34 +1,45 @@
-"""Closed-form forward pass and input gradient of a tanh MLP: the kernel under the trainers' inner attacks.
+"""Closed-form forward pass and gradients of a tanh MLP: the kernel under every attack and the PPO update.
 
 An attack step needs d objective / d z for a few dozen observations through a 64-64 network; autograd
 spends most of that time building and walking its graph. Here the forward pass keeps its activations and
-the gradient is the chain rule written out (h' = 1 - h^2 for tanh):
+the gradients are the chain rule written out (h' = 1 - h^2 for tanh):
 
     g_{L} = d objective / d output,   g_{l-1} = (g_l * (1 - h_l^2)) @ W_l   (the last layer has no tanh)
+    d objective / d W_l = g_l^T h_{l-1},   d objective / d b_l = sum over samples of g_l
 
-Weights may carry a leading batch dimension K (K parameter vectors, z [K, N, in]) or not (z [..., in]).
+One kernel, two array types: torch tensors for the evaluation attacks, whose weights carry a leading batch
+dimension K (K parameter vectors, z [K, N, in]: attacks/gradient.py, paad.py), and numpy views of a
+network's own parameters (`TanhMLP.of(net, numpy=True)`) for the trainers' inner attacks and the PPO update
+(closed_form.py), where N is a minibatch of 64 and each torch call costs several times a numpy call.
 Objectives that know their derivative with respect to the network output expose `grad(z)`; `pgd` uses it
-instead of autograd (pgd.py). ARPO's surrogate and BARPO's KL objective do, and so do the evaluation
-attacks mad, critic and surrogate (attacks/gradient.py, for K parameter vectors at once).
-tests/test_input_grad.py checks every gradient against autograd.
+instead of autograd (pgd.py): ARPO's surrogate and BARPO's KL objective (here), and the evaluation
+attacks mad, critic and surrogate. tests/test_input_grad.py and tests/test_closed_form.py check every
+gradient against autograd.
 """
 
 import math
 
+import numpy as np
 import torch
 
-from .ppo import clipped_surrogate
+from ..core.numerics import clipped_surrogate
+
+
+def _tanh(h):
+    return torch.tanh(h) if isinstance(h, torch.Tensor) else np.tanh(h)
 
 
 class TanhMLP:
-    """A Linear-tanh-...-Linear network as plain (detached) tensors."""
+    """A Linear-tanh-...-Linear network as plain (detached) torch tensors or numpy arrays."""
 
-    def __init__(self, layers: list[tuple[torch.Tensor, torch.Tensor]]):
-        self.layers = [(w, b.unsqueeze(-2)) for w, b in layers]  # bias broadcast over the sample axis
+    def __init__(self, layers: list[tuple]):
+        self.layers = [(w, b[..., None, :]) for w, b in layers]  # bias broadcast over the sample axis
 
     @classmethod
-    def of(cls, net: torch.nn.Sequential) -> "TanhMLP":
-        return cls([(m.weight.detach(), m.bias.detach()) for m in net if isinstance(m, torch.nn.Linear)])
+    def of(cls, net: torch.nn.Sequential, numpy: bool = False) -> "TanhMLP":
+        """numpy=True: numpy views of the parameters (no copy; in-place optimizer steps show through)."""
+        arr = (lambda t: t.detach().numpy()) if numpy else (lambda t: t.detach())
+        return cls([(arr(m.weight), arr(m.bias)) for m in net if isinstance(m, torch.nn.Linear)])
 
     @classmethod
     def batched(cls, space, thetas: torch.Tensor) -> "TanhMLP":
@@ -36,22 +47,35 @@ class TanhMLP:
         v = space.views(thetas.detach())
         return cls([(v[f"net.{2 * i}.weight"], v[f"net.{2 * i}.bias"]) for i in range(space.n_layers)])
 
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Output and the hidden activations the gradient needs."""
+    def forward(self, z):
+        """Output and the hidden activations the gradients need."""
         hidden, h = [], z
         for i, (w, b) in enumerate(self.layers):
-            h = torch.matmul(h, w.transpose(-1, -2)) + b
+            h = h @ w.swapaxes(-1, -2) + b
             if i < len(self.layers) - 1:
-                h = torch.tanh(h)
+                h = _tanh(h)
                 hidden.append(h)
         return h, hidden
 
-    def input_grad(self, hidden: list[torch.Tensor], g_out: torch.Tensor) -> torch.Tensor:
+    def input_grad(self, hidden: list, g_out):
         """d (sum of g_out * output) / d z, given the activations of `forward`."""
-        g = torch.matmul(g_out, self.layers[-1][0])
+        g = g_out @ self.layers[-1][0]
         for h, (w, _) in zip(reversed(hidden), reversed(self.layers[:-1])):
-            g = torch.matmul(g * (1 - h * h), w)
+            g = (g * (1 - h * h)) @ w
         return g
+
+    def param_grads(self, z, hidden: list, g_out) -> list:
+        """d (sum of g_out * output) / d (W_0, b_0, W_1, b_1, ...), unbatched weights, z [N, in]."""
+        inputs, grads, g = [z, *hidden], [], g_out
+        for i in reversed(range(len(self.layers))):
+            grads += [g.sum(-2), g.swapaxes(-1, -2) @ inputs[i]]  # reversed below: (W_i, b_i)
+            if i > 0:
+                g = (g @ self.layers[i][0]) * (1 - inputs[i] * inputs[i])
+        return grads[::-1]
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
 
 
 class SurrogateObjective:
@@ -62,37 +86,39 @@ class SurrogateObjective:
     """
 
     def __init__(self, actor, mb, clip: float):
-        self.net, self.actor, self.mb, self.clip = TanhMLP.of(actor.net), actor, mb, clip
-        log_std = actor.log_std.detach()
-        self.inv_var = torch.exp(-2 * log_std)
-        self.const = log_std.sum() + 0.5 * log_std.numel() * math.log(2 * math.pi)
+        self.net, self.actor, self.mb, self.clip = TanhMLP.of(actor.net, numpy=True), actor, mb, clip
+        log_std = _np(actor.log_std)
+        self.inv_var = np.exp(-2 * log_std)
+        self.const = log_std.sum() + np.float32(0.5 * log_std.size * math.log(2 * math.pi))
+        self.actions, self.logp, self.adv = _np(mb.actions), _np(mb.logp), _np(mb.advantages)
 
     def __call__(self, z_adv: torch.Tensor) -> torch.Tensor:  # the value, differentiable by autograd
-        return clipped_surrogate(self.actor, z_adv, self.mb, self.clip)
+        mb = self.mb  # ppo.clipped_surrogate's arithmetic (ppo imports this module, so not that function)
+        return -clipped_surrogate(self.actor.log_prob(z_adv, mb.actions), mb.logp, mb.advantages, self.clip)
 
     def grad(self, z_adv: torch.Tensor) -> torch.Tensor:
-        mean, hidden = self.net.forward(z_adv)
-        diff = self.mb.actions - mean
-        r = torch.exp(-0.5 * (diff * diff * self.inv_var).sum(-1) - self.const - self.mb.logp)
-        adv = self.mb.advantages
-        active = r * adv <= r.clamp(1 - self.clip, 1 + self.clip) * adv
-        g_mean = (-adv * r * active).unsqueeze(-1) * diff * self.inv_var
-        return self.net.input_grad(hidden, g_mean)
+        mean, hidden = self.net.forward(_np(z_adv))
+        diff = self.actions - mean
+        r = np.exp(-0.5 * (diff * diff * self.inv_var).sum(-1) - self.const - self.logp)
+        active = r * self.adv <= np.clip(r, 1 - self.clip, 1 + self.clip) * self.adv
+        g_mean = (-self.adv * r * active)[..., None] * diff * self.inv_var
+        return torch.from_numpy(self.net.input_grad(hidden, g_mean))
 
 
 class KLObjective:
     """KL(pi(.|z) || pi(.|z')) per sample for a state-independent std: sum (mu(z') - mu(z))^2 / (2 sigma^2)."""
 
     def __init__(self, actor, z: torch.Tensor):
-        self.net, self.actor = TanhMLP.of(actor.net), actor
-        self.inv_var = torch.exp(-2 * actor.log_std.detach())
+        self.net, self.actor = TanhMLP.of(actor.net, numpy=True), actor
+        self.inv_var = np.exp(-2 * _np(actor.log_std))
         with torch.no_grad():
             self.clean = actor(z)
+        self.clean_np = _np(self.clean)
 
     def __call__(self, z_adv: torch.Tensor) -> torch.Tensor:
         d = self.actor(z_adv) - self.clean
         return 0.5 * (d * d * torch.exp(-2 * self.actor.log_std)).sum(-1)
 
     def grad(self, z_adv: torch.Tensor) -> torch.Tensor:
-        mean, hidden = self.net.forward(z_adv)
-        return self.net.input_grad(hidden, (mean - self.clean) * self.inv_var)
+        mean, hidden = self.net.forward(_np(z_adv))
+        return torch.from_numpy(self.net.input_grad(hidden, (mean - self.clean_np) * self.inv_var))

@@ -35,10 +35,21 @@ def pgd(
     if random_start:
         noise = torch.rand(z.shape, generator=generator, dtype=z.dtype) * 2 - 1 if start is None else start
         z_adv = z + noise * eps_t
-    grad_of = getattr(objective, "grad", None) or (lambda x: autograd(objective, x))
+    grad_of = gradient_of(objective)
     for _ in range(steps):
-        z_adv = project(z_adv + step * grad_of(z_adv).sign(), z, eps_t)
+        z_adv = project(sign_step(grad_of, z_adv, step), z, eps_t)
     return z_adv.detach()
+
+
+def gradient_of(objective):
+    """z' -> d sum(objective(z')) / d z': the objective's closed form (`objective.grad`) if it has one."""
+    return getattr(objective, "grad", None) or (lambda x: autograd(objective, x))
+
+
+def sign_step(grad_of, z_adv: torch.Tensor, step) -> torch.Tensor:
+    """One ascent step of PGD, before projection: z' + step * sign(gradient). The Langevin solvers
+    (robust/relaxations.py) take their steps with it too."""
+    return z_adv + step * grad_of(z_adv).sign()
 
 
 def autograd(objective, z_adv: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ in its checkpoints, so resumed runs continue the same random stream.
 import torch
 
 from ..rl.input_grad import KLObjective, SurrogateObjective
-from ..rl.pgd import pgd, project
+from ..rl.pgd import gradient_of, pgd, project, sign_step
 from ..rl.ppo import Batch
 
 
@@ -52,20 +52,19 @@ def sgld(
     """PGD with Langevin noise: before each sign step add Gaussian noise of std noise * step_size,
     decaying linearly to zero over the steps, and project back to the eps-ball.
 
-    Built from single-step calls of the one PGD (`pgd`), so the sign step and projection are pgd's own.
-    The noise matters for the KL objective, whose gradient vanishes at z' = z. noise=0 is PGD without
-    random start, exactly.
+    The sign step and the projection are PGD's own (`sign_step`, `project`). The noise matters for the KL
+    objective, whose gradient vanishes at z' = z. noise=0 is PGD without random start, exactly.
     """
     z = z.detach()
     step = torch.as_tensor(eps if step_size is None else step_size, dtype=z.dtype)
     step = step / 10 if step_size is None else step  # computed as pgd computes it
     if eps == 0 or steps == 0:
         return z.clone()
-    z_adv = z.clone()
+    z_adv, grad_of = z.clone(), gradient_of(objective)
     for k in range(steps):
         if noise > 0:
             z_adv = project(z_adv + noise * step * (1 - k / steps) * torch.randn(z.shape), z, eps)
-        z_adv = project(pgd(objective, z_adv, eps=step, steps=1, step_size=step, random_start=False), z, eps)
+        z_adv = project(sign_step(grad_of, z_adv, step), z, eps)
     return z_adv
 
 
@@ -73,8 +72,8 @@ def langevin_sign_ascent(objective, z: torch.Tensor, eps: float, steps: int = 10
     """CAR-PPO's `car_sgld` solver: start one step of eps/steps from z in a random sign direction, then
     `steps` sign steps of (gradient + noise), the noise N(0, 2 * step * beta) / (k + 2) at step k, projected.
 
-    Each step is one call of the one PGD: adding noise to the gradient is adding a linear term to the objective.
-    The reference adds the noise to the gradient of the minibatch *mean* loss, pgd ascends the per-sample sum,
+    Each step is PGD's sign step on the objective plus a linear term (adding noise to the gradient). The
+    reference adds the noise to the gradient of the minibatch *mean* loss, pgd ascends the per-sample sum,
     so the noise is scaled by the number of samples.
     """
     z = z.detach()
@@ -85,7 +84,7 @@ def langevin_sign_ascent(objective, z: torch.Tensor, eps: float, steps: int = 10
     z_adv = z + torch.randn(z.shape).sign() * step
     for k in range(steps):
         noisy = _WithNoise(objective, scale / (k + 2) * torch.randn(z.shape))
-        z_adv = project(pgd(noisy, z_adv, eps=step, steps=1, step_size=step, random_start=False), z, eps)
+        z_adv = project(sign_step(gradient_of(noisy), z_adv, step), z, eps)
     return z_adv
 
 
