@@ -112,6 +112,29 @@ def test_sgld_without_noise_is_pgd_without_random_start():
     assert torch.equal(sgld(loss, mb.z, EPS, noise=0.0), pgd(loss, mb.z, EPS, random_start=False))
 
 
+def test_sgld_equals_its_torch_formulation_bit_for_bit():
+    """sgld runs on numpy views for speed; it must give what the same steps written with torch and pgd give
+    (the formulation the Hopper and Walker2d studies were trained with), to the bit, noise included."""
+    from landscape.rl.pgd import project
+
+    def reference(objective, z, eps, steps=10):
+        step = torch.as_tensor(eps, dtype=z.dtype) / 10
+        z_adv = z.clone()
+        for k in range(steps):
+            z_adv = project(z_adv + 1.0 * step * (1 - k / steps) * torch.randn(z.shape), z, eps)
+            z_adv = project(pgd(objective, z_adv, eps=step, steps=1, step_size=step, random_start=False), z, eps)
+        return z_adv
+
+    agent, mb = _agent(), _batch()
+    for eps in (EPS, 0.05, 0.15):
+        kl = kl_objective(agent.actor, mb.z)
+        torch.manual_seed(11)
+        want = reference(kl, mb.z, eps)
+        torch.manual_seed(11)
+        assert torch.equal(sgld(kl, mb.z, eps), want)
+        assert not torch.equal(want, mb.z)
+
+
 def test_delta_optimal_reaches_its_share_of_the_worst_loss_with_a_smaller_perturbation():
     agent, mb = _agent(), _batch()
     loss = surrogate_objective(agent.actor, mb, CLIP)

@@ -17,6 +17,7 @@ All randomness (PGD random start, SGLD noise) comes from torch's global generato
 in its checkpoints, so resumed runs continue the same random stream.
 """
 
+import numpy as np
 import torch
 
 from ..rl.input_grad import KLObjective, SurrogateObjective
@@ -60,12 +61,19 @@ def sgld(
     step = step / 10 if step_size is None else step  # computed as pgd computes it
     if eps == 0 or steps == 0:
         return z.clone()
-    z_adv, grad_of = z.clone(), gradient_of(objective)
+    # The loop runs on numpy views (a minibatch of 64: torch's per-call overhead would be most of the cost),
+    # with the same float32 arithmetic in the same order as pgd's torch ops, so the result is theirs bit for
+    # bit (tests/test_robust.py); the noise still comes from torch's global generator.
+    grad_of, zn, step_n = gradient_of(objective), z.numpy(), step.numpy()
+    lo, hi = zn - np.float32(eps), zn + np.float32(eps)  # project(): z - eps, z + eps
+    z_adv = zn.copy()
     for k in range(steps):
         if noise > 0:
-            z_adv = project(z_adv + noise * step * (1 - k / steps) * torch.randn(z.shape), z, eps)
-        z_adv = project(sign_step(grad_of, z_adv, step), z, eps)
-    return z_adv
+            scale = np.float32(noise) * step_n * np.float32(1 - k / steps)
+            z_adv = np.maximum(np.minimum(z_adv + scale * torch.randn(z.shape).numpy(), hi), lo)
+        g = grad_of(torch.from_numpy(z_adv)).numpy()
+        z_adv = np.maximum(np.minimum(z_adv + step_n * np.sign(g), hi), lo)
+    return torch.from_numpy(z_adv)
 
 
 def langevin_sign_ascent(objective, z: torch.Tensor, eps: float, steps: int = 10, beta: float = 1e-5) -> torch.Tensor:
