@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .input_grad import TanhMLP
+from .input_grad import TanhMLP, as_numpy
 
 _HALF_LOG_2PI = np.float32(0.5 * math.log(2 * math.pi))
 HALF_LOG_2PIE = 0.5 * math.log(2 * math.pi * math.e)  # a Gaussian's entropy per dimension, minus log sigma
@@ -53,16 +53,12 @@ def critic_supported(critic) -> bool:
     return is_tanh_mlp(net) and [n for n, _ in critic.named_parameters()] == _names(net, "net.")
 
 
-def np_(t: torch.Tensor) -> np.ndarray:
-    return t.detach().numpy()
-
-
 class Minibatch:
     """A ppo.Batch's fields as numpy views."""
 
     def __init__(self, mb):
-        self.z, self.actions, self.logp = np_(mb.z), np_(mb.actions), np_(mb.logp)
-        self.values, self.advantages, self.returns = np_(mb.values), np_(mb.advantages), np_(mb.returns)
+        self.z, self.actions, self.logp = as_numpy(mb.z), as_numpy(mb.actions), as_numpy(mb.logp)
+        self.values, self.advantages, self.returns = as_numpy(mb.values), as_numpy(mb.advantages), as_numpy(mb.returns)
 
 
 class SurrogatePass:
@@ -102,8 +98,8 @@ def actor_grads(actor, passes: list[tuple[SurrogatePass, np.ndarray]], log_std_e
 def spo_grads(actor, mb, clip: float, entropy_coef: float = 0.0) -> tuple[float, list[torch.Tensor], float]:
     """SPO's policy loss, mean_i l_i - entropy_coef * H, its gradient for each of actor.parameters(), and the
     mean surrogate loss alone. H = sum(log_std) + const is the same for every sample: dH/dlog_std = 1."""
-    log_std = np_(actor.log_std)
-    p = SurrogatePass(TanhMLP.of(actor.net, numpy=True), log_std, np_(mb.z), Minibatch(mb), clip)
+    log_std = as_numpy(actor.log_std)
+    p = SurrogatePass(TanhMLP.of(actor.net, numpy=True), log_std, as_numpy(mb.z), Minibatch(mb), clip)
     surrogate = float(p.loss.mean())
     loss = surrogate - entropy_coef * float((log_std + HALF_LOG_2PIE).sum())
     weights = np.full_like(p.loss, 1.0 / p.loss.shape[0])

@@ -74,7 +74,8 @@ class TanhMLP:
         return grads[::-1]
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
+def as_numpy(t: torch.Tensor) -> np.ndarray:
+    """A detached CPU tensor's numpy view (no copy)."""
     return t.detach().numpy()
 
 
@@ -87,17 +88,17 @@ class SurrogateObjective:
 
     def __init__(self, actor, mb, clip: float):
         self.net, self.actor, self.mb, self.clip = TanhMLP.of(actor.net, numpy=True), actor, mb, clip
-        log_std = _np(actor.log_std)
+        log_std = as_numpy(actor.log_std)
         self.inv_var = np.exp(-2 * log_std)
         self.const = log_std.sum() + np.float32(0.5 * log_std.size * math.log(2 * math.pi))
-        self.actions, self.logp, self.adv = _np(mb.actions), _np(mb.logp), _np(mb.advantages)
+        self.actions, self.logp, self.adv = as_numpy(mb.actions), as_numpy(mb.logp), as_numpy(mb.advantages)
 
     def __call__(self, z_adv: torch.Tensor) -> torch.Tensor:  # the value, differentiable by autograd
         mb = self.mb  # ppo.clipped_surrogate's arithmetic (ppo imports this module, so not that function)
         return -clipped_surrogate(self.actor.log_prob(z_adv, mb.actions), mb.logp, mb.advantages, self.clip)
 
     def grad(self, z_adv: torch.Tensor) -> torch.Tensor:
-        mean, hidden = self.net.forward(_np(z_adv))
+        mean, hidden = self.net.forward(as_numpy(z_adv))
         diff = self.actions - mean
         r = np.exp(-0.5 * (diff * diff * self.inv_var).sum(-1) - self.const - self.logp)
         active = r * self.adv <= np.clip(r, 1 - self.clip, 1 + self.clip) * self.adv
@@ -110,15 +111,15 @@ class KLObjective:
 
     def __init__(self, actor, z: torch.Tensor):
         self.net, self.actor = TanhMLP.of(actor.net, numpy=True), actor
-        self.inv_var = np.exp(-2 * _np(actor.log_std))
+        self.inv_var = np.exp(-2 * as_numpy(actor.log_std))
         with torch.no_grad():
             self.clean = actor(z)
-        self.clean_np = _np(self.clean)
+        self.clean_np = as_numpy(self.clean)
 
     def __call__(self, z_adv: torch.Tensor) -> torch.Tensor:
         d = self.actor(z_adv) - self.clean
         return 0.5 * (d * d * torch.exp(-2 * self.actor.log_std)).sum(-1)
 
     def grad(self, z_adv: torch.Tensor) -> torch.Tensor:
-        mean, hidden = self.net.forward(_np(z_adv))
+        mean, hidden = self.net.forward(as_numpy(z_adv))
         return torch.from_numpy(self.net.input_grad(hidden, (mean - self.clean_np) * self.inv_var))

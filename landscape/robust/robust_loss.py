@@ -149,9 +149,9 @@ class RobustPolicyLoss(PolicyLoss):
         if z_adv is None:
             loss, grads, nat = cf.spo_grads(actor, mb, self.clip, self.entropy_coef)
             return loss, {"loss_nat": nat, "loss_adv": nat, "adv_gap": 0.0, "pert": 0.0}, grads
-        mlp, log_std, m = cf.TanhMLP.of(actor.net, numpy=True), cf.np_(actor.log_std), cf.Minibatch(mb)
+        mlp, log_std, m = cf.TanhMLP.of(actor.net, numpy=True), cf.as_numpy(actor.log_std), cf.Minibatch(mb)
         clean = cf.SurrogatePass(mlp, log_std, m.z, m, self.clip)
-        adv = cf.SurrogatePass(mlp, log_std, cf.np_(z_adv), m, self.clip)
+        adv = cf.SurrogatePass(mlp, log_std, cf.as_numpy(z_adv), m, self.clip)
         per_sample = adv.loss - self.entropy_coef * float((log_std + cf.HALF_LOG_2PIE).sum())
         w = cf.softmax_weights(per_sample, self.temperature)
         loss = self.reg * float((w * per_sample).sum())
