@@ -28,6 +28,7 @@ from landscape.rl.ppo import PPO, PPOConfig
 from landscape.robust import relaxations
 from landscape.robust.relaxations import make_relaxation
 from landscape.robust.robust_loss import RobustPolicyLoss, arpo_loss
+from landscape.robust.robust_trainer import BARPO_DEFAULTS
 from landscape.sim.envs import env_dims
 from landscape.core.threads import single_thread
 
@@ -49,7 +50,8 @@ def losses():
     gradients, and the --perturb epoch option (one inner attack per epoch on the whole batch)."""
 
     def barpo(perturb):
-        return RobustPolicyLoss(0.2, 0.075, make_relaxation("objective"), strength=0.5, perturb=perturb)
+        d = BARPO_DEFAULTS  # the trainer's default relaxation and strength
+        return RobustPolicyLoss(0.2, 0.075, make_relaxation(d["relaxation"]), strength=d["strength"], perturb=perturb)
 
     return {
         "spo": (None, ("",)),

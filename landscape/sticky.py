@@ -40,6 +40,7 @@ from .io import bundled, checkpoint
 from .probes.directions import param_kinds
 from .probes.scanning import attack_eps, make_attack_for
 from .rl.evaluator import BatchedEvaluator
+from .robust.robust_trainer import BARPO_DEFAULTS
 from .viz import render
 from .core.threads import single_thread
 
@@ -73,8 +74,8 @@ def policy_loss(
     objective: str,
     clip: float,
     eps: float,
-    relaxation: str = "objective",
-    strength: float = 0.5,
+    relaxation: str = BARPO_DEFAULTS["relaxation"],
+    strength: float = BARPO_DEFAULTS["strength"],
     guidance: float | None = None,
 ):
     """The trainer's own policy loss for an objective name (null: SPO's loss; ppo_paths shuffles the advantages)."""
@@ -211,8 +212,8 @@ class StickySpec:
     escape: float = 2.0  # escaped when the distance exceeds this x radius
     params: str = "all"  # what is perturbed
     eps: float | None = None  # ARPO/BARPO and attack budget (None: the checkpoint's, or the env's standard)
-    relaxation: str = "objective"  # BARPO relaxation
-    strength: float = 0.5  # BARPO adversary strength
+    relaxation: str = BARPO_DEFAULTS["relaxation"]  # BARPO relaxation (the trainer's default)
+    strength: float = BARPO_DEFAULTS["strength"]  # BARPO adversary strength
     steps_per_iter: int = 2048  # PPO steps collected per update
     attack: str = ATTACK  # attack for the adversarial returns reached ("none" to skip)
     adversary: str | None = None  # learned attacker file for attack rs/optimal/paad
@@ -373,8 +374,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--escape", type=float, default=2.0, help="escaped when the distance exceeds this x radius")
     cli_args.params(p, "all", help="what is perturbed")
     cli_args.eps(p, help="ARPO/BARPO and " + cli_args.EPS_OF_CHECKPOINT)
-    p.add_argument("--relaxation", default="objective", help="BARPO relaxation (objective, budget, delta, penalty)")
-    p.add_argument("--strength", type=float, default=0.5, help="BARPO adversary strength")
+    p.add_argument(
+        "--relaxation",
+        default=BARPO_DEFAULTS["relaxation"],
+        help=f"BARPO relaxation (objective, budget, delta, penalty; {BARPO_DEFAULTS['relaxation']})",
+    )
+    p.add_argument(
+        "--strength", type=float, default=BARPO_DEFAULTS["strength"], help="BARPO adversary strength (the trainer's)"
+    )
     p.add_argument("--steps-per-iter", type=int, default=2048, help="PPO steps collected per update")
     cli_args.attack(p, help="attack for the adversarial returns reached ('none' to skip)")
     cli_args.adversary(p)

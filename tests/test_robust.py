@@ -20,6 +20,7 @@ from landscape.robust.relaxations import (
     surrogate_objective,
 )
 from landscape.robust.robust_loss import RobustPolicyLoss, arpo_loss, soft_maximum
+from landscape.robust.robust_trainer import RobustSpec
 from landscape.robust.schedules import Adaptive, Ramp, eps_warmup
 from landscape.train import main as train_main
 
@@ -250,6 +251,14 @@ def test_barpo_cli_logs_schedule_and_resumes(tmp_path):
         assert key in rows[0]
     agent = checkpoint.load(out)
     assert agent.algo == "barpo" and agent.eps == 0.075 and agent.config["robust"]["relaxation"] == "budget"
+
+
+def test_barpo_default_is_delta_at_075():
+    # the default that passed the 3-seed Hopper check (README); the KL adversary stays --relaxation objective
+    o = RobustSpec().resolve("barpo", "Hopper-v5", 0.075)
+    assert (o["relaxation"], o["strength"], o["schedule"]) == ("delta", 0.75, "constant")
+    assert RobustSpec(relaxation="objective").resolve("barpo", "Hopper-v5", 0.075)["strength"] == 0.75
+    assert RobustSpec().resolve("arpo", "Hopper-v5", 0.075)["relaxation"] is None  # ARPO has no relaxation
 
 
 def test_cli_rejects_bad_robust_flags(tmp_path, capsys):
