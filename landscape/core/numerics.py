@@ -16,7 +16,8 @@ import math
 import numpy as np
 import torch
 
-_LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))  # torch.distributions.Normal's constant, to the bit
+LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))  # torch.distributions.Normal's constant, to the bit
+HALF_LOG_2PIE = 0.5 * math.log(2 * math.pi * math.e)  # a Gaussian's entropy per dimension, minus log sigma
 
 
 def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -25,7 +26,7 @@ def gaussian_log_prob(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.
     The arithmetic of torch.distributions.Normal(mean, exp(log_std)).log_prob, without building the object,
     so training reproduces the numbers computed before this module existed bit for bit."""
     std = log_std.exp().expand(mean.shape)
-    return (-((actions - mean) ** 2) / (2 * std**2) - std.log() - _LOG_SQRT_2PI).sum(-1)
+    return (-((actions - mean) ** 2) / (2 * std**2) - std.log() - LOG_SQRT_2PI).sum(-1)
 
 
 def clipped_surrogate(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor, clip: float) -> torch.Tensor:

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.numerics import HALF_LOG_2PIE, LOG_SQRT_2PI
 from .input_grad import TanhMLP, as_numpy
 
-_HALF_LOG_2PI = np.float32(0.5 * math.log(2 * math.pi))
-HALF_LOG_2PIE = 0.5 * math.log(2 * math.pi * math.e)  # a Gaussian's entropy per dimension, minus log sigma
+_HALF_LOG_2PI = np.float32(LOG_SQRT_2PI)
 
 
 def is_tanh_mlp(net) -> bool:

@@ -45,7 +45,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from ..core.numerics import gaussian_log_prob
+from ..core.numerics import HALF_LOG_2PIE, gaussian_log_prob
 from ..rl import closed_form as cf
 from ..rl.ppo import Batch, PolicyLoss, normalized, surrogate_of_logp
 from .relaxations import Budget, Relaxation
@@ -152,7 +152,7 @@ class RobustPolicyLoss(PolicyLoss):
         mlp, log_std, m = cf.TanhMLP.of(actor.net, numpy=True), cf.as_numpy(actor.log_std), cf.Minibatch(mb)
         clean = cf.SurrogatePass(mlp, log_std, m.z, m, self.clip)
         adv = cf.SurrogatePass(mlp, log_std, cf.as_numpy(z_adv), m, self.clip)
-        per_sample = adv.loss - self.entropy_coef * float((log_std + cf.HALF_LOG_2PIE).sum())
+        per_sample = adv.loss - self.entropy_coef * float((log_std + HALF_LOG_2PIE).sum())
         w = cf.softmax_weights(per_sample, self.temperature)
         loss = self.reg * float((w * per_sample).sum())
         passes = [(adv, self.reg * w)]
@@ -166,7 +166,7 @@ class RobustPolicyLoss(PolicyLoss):
 
 def _entropy(log_std: torch.Tensor) -> torch.Tensor:
     """Entropy of a Gaussian with state-independent log-std (the same for every sample)."""
-    return (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum()
+    return (log_std + HALF_LOG_2PIE).sum()
 
 
 def arpo_loss(
