@@ -2,6 +2,10 @@
 
     pip install -e ".[bench]"
     python benchmarks/train_throughput.py [--steps 100000] [--seeds 0] [--env Hopper-v5] [--n-envs 1]
+        [--ours lr_value=3e-4 value_clip=0] [--libs ours]
+
+--ours overrides fields of our PPOConfig (an ablation of where the two differ; the default is our trainer
+as shipped); --libs runs one library only (its returns per seed; the ratios need both).
 
 Both libraries train on the same environment with the same hyperparameters and step budget, --n-envs
 environments (2048 steps per iteration split over them; ours step them as one MuJoCo batch, collect.py,
@@ -96,8 +100,8 @@ def evaluate(act, env_id: str, episodes: int) -> float:
     return float(np.mean(returns))
 
 
-def run_ours(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int) -> dict:
-    cfg = PPOConfig(n_envs=n_envs)
+def run_ours(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int, overrides=None) -> dict:
+    cfg = PPOConfig(n_envs=n_envs, **(overrides or {}))
     obs_dim, act_dim = env_dims(env_id)
     agent = Agent.new(env_id, obs_dim, act_dim, eps=env_spec(env_id).eps)
     timer = PhaseTimer()
@@ -111,7 +115,7 @@ def run_ours(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int
     return _row(agent.step, timer, ret)
 
 
-def run_sb3(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int) -> dict:
+def run_sb3(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int, overrides=None) -> dict:
     from stable_baselines3 import PPO
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
@@ -187,6 +191,22 @@ def table(res: dict, clock: str) -> str:
     return "\n".join(lines)
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """FIELD=VALUE pairs for PPOConfig, each value converted to the field's type; a bad one is one line."""
+    fields = PPOConfig.__dataclass_fields__
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            sys.exit(f"error: --ours takes FIELD=VALUE with a PPOConfig field ({', '.join(fields)}), not {item!r}")
+        kind = type(getattr(PPOConfig(), key))
+        try:
+            overrides[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError:
+            sys.exit(f"error: --ours {key} must be a {kind.__name__}, not {value!r}")
+    return overrides
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--env", default="Hopper-v5")
@@ -197,7 +217,13 @@ def main(argv=None) -> None:
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--n-envs", type=int, default=1, help="environments per library (a divisor of 2048)")
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--ours", nargs="*", default=[], metavar="FIELD=VALUE", help="override our PPOConfig's fields")
+    p.add_argument("--libs", default="ours,sb3", help="which libraries to run (ours, sb3 or both)")
     args = p.parse_args(argv)
+    overrides = parse_overrides(args.ours)
+    libs = [x for x in args.libs.split(",") if x]
+    if not libs or set(libs) - {"ours", "sb3"}:
+        sys.exit(f"error: --libs takes ours, sb3 or ours,sb3, not {args.libs!r}")
     single_thread()
     steps = (args.steps // PPOConfig.steps_per_iter) * PPOConfig.steps_per_iter
     if steps <= 0:
@@ -222,13 +248,15 @@ def main(argv=None) -> None:
             "gymnasium": gym.__version__,
             "python": platform.python_version(),
         },
+        "ours_overrides": overrides,
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
     }
-    runs: dict[str, list] = {"ours": [], "sb3": []}
+    runs: dict[str, list] = {name: [] for name in libs}
     for seed in args.seeds:  # alternate libraries so both see the same machine conditions
-        for name, fn in (("ours", run_ours), ("sb3", run_sb3)):
-            runs[name].append(fn(args.env, steps, seed, args.eval_episodes, args.n_envs))
+        for name in libs:
+            fn = run_ours if name == "ours" else run_sb3
+            runs[name].append(fn(args.env, steps, seed, args.eval_episodes, args.n_envs, overrides))
             r = summarize(runs[name][-1:])
             print(
                 f"{name} seed {seed}: "
@@ -237,7 +265,11 @@ def main(argv=None) -> None:
                 flush=True,
             )
             out.write_text(json.dumps({**meta, "runs": runs}, indent=2))  # incremental: keep finished runs
-    res = {**meta, "ours": summarize(runs["ours"]), "sb3": summarize(runs["sb3"]), "runs": runs}
+    res = {**meta, **{name: summarize(runs[name]) for name in libs}, "runs": runs}
+    if len(libs) < 2:
+        out.write_text(json.dumps(res, indent=2))
+        print(f"{libs[0]}: returns {[round(r) for r in res[libs[0]]['returns']]}; wrote {out}")
+        return
     res["ratio"] = {
         c: {p: res["ours"]["steps_per_s"][c][p] / res["sb3"]["steps_per_s"][c][p] for p in PHASES} for c in CLOCKS
     }
