@@ -4,7 +4,7 @@
 
 One Hopper batch (2048 steps, a freshly initialized policy) is collected (then --reps more collections are
 timed with the default lockstep collector); SPO's, ARPO's and BARPO's
-PPO updates (10 epochs x 32 minibatches, the defaults: ARPO = PGD on the surrogate, BARPO = SGLD on the KL)
+PPO updates (10 epochs x 32 minibatches, the defaults: ARPO = PGD on the surrogate, BARPO = the trainer's default relaxation)
 run on copies of the same agent, each with the inner attack's gradient in closed form (new) and by autograd
 (old, the objective's `grad` hidden), alternating rep by rep so both see the same machine. Times are process
 CPU seconds (steadier than wall time on a shared machine). Reported per env step: collection, each update,

@@ -1,5 +1,6 @@
 """The closed-form input gradients under every PGD / SGLD equal autograd's."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -103,3 +104,17 @@ def test_evaluation_attack_gradients_match_autograd(name):
     assert fast.closed_form and not slow.closed_form
     agree = (fast(z, THETAS) == slow(z, THETAS)).float().mean()
     assert agree > 0.99  # sign steps: a coordinate may only differ where a gradient is ~0
+
+
+def test_surrogate_values_in_closed_form_equal_the_torch_loss_over_a_stacked_path():
+    agent, mb = _setup()
+    obj = SurrogateObjective(agent.actor, mb, 0.2)
+    path = torch.stack(
+        [mb.z + 0.05 * k * torch.randn(mb.z.shape, generator=torch.Generator().manual_seed(k)) for k in range(4)]
+    )
+    with torch.no_grad():
+        want = torch.stack([obj(p) for p in path])
+    got = obj.values(path)
+    assert got.shape == tuple(want.shape)
+    assert np.allclose(got, want.numpy(), atol=1e-5, rtol=1e-5)
+    assert want.std() > 1e-3  # the points differ, so the comparison means something

@@ -97,6 +97,12 @@ class SurrogateObjective:
         mb = self.mb  # ppo.clipped_surrogate's arithmetic (ppo imports this module, so not that function)
         return -clipped_surrogate(self.actor.log_prob(z_adv, mb.actions), mb.logp, mb.advantages, self.clip)
 
+    def values(self, z_adv: torch.Tensor) -> np.ndarray:
+        """The per-sample loss in closed form (numpy), for z' of shape [..., B, obs] (e.g. a whole PGD path)."""
+        diff = self.actions - self.net.forward(as_numpy(z_adv))[0]
+        r = np.exp(-0.5 * (diff * diff * self.inv_var).sum(-1) - self.const - self.logp)
+        return -np.minimum(r * self.adv, np.clip(r, 1 - self.clip, 1 + self.clip) * self.adv)
+
     def grad(self, z_adv: torch.Tensor) -> torch.Tensor:
         mean, hidden = self.net.forward(as_numpy(z_adv))
         diff = self.actions - mean

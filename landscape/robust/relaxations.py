@@ -147,23 +147,42 @@ class Objective(Relaxation):
         return sgld(kl_objective(actor, mb.z), mb.z, eps, self.steps, noise=self.noise)
 
 
+class _PathRecorder:
+    """The objective, recording every point pgd differentiates it at (its start and each iterate before the last
+    step). It keeps the objective's closed-form gradient, so the path costs what ARPO's attack costs."""
+
+    def __init__(self, objective, z: torch.Tensor):
+        self.objective, self.path = objective, [z]
+        closed = getattr(objective, "grad", None)
+        self.grad = None if closed is None else self._recorded(closed)
+
+    def _recorded(self, grad):
+        def recorded_grad(z_adv):
+            self.path.append(z_adv.detach().clone())
+            return grad(z_adv)
+
+        return recorded_grad
+
+    def __call__(self, z_adv):  # autograd's path (objectives without a closed form)
+        self.path.append(z_adv.detach().clone())
+        return self.objective(z_adv)
+
+
 class DeltaOptimal(Relaxation):
     name = "delta"
 
     def moderate(self, actor, mb, eps, strength, objective):
-        path = [mb.z]
-
-        def recorded(z_adv):  # pgd evaluates the objective at its start and at every iterate
-            v = objective(z_adv)
-            path.append(z_adv.detach())
-            return v
-
-        path.append(pgd(recorded, mb.z, eps, self.steps))
-        with torch.no_grad():
-            values = torch.stack([objective(p) for p in path])  # [len(path), B]
+        recorder = _PathRecorder(objective, mb.z)
+        recorder.path.append(pgd(recorder, mb.z, eps, self.steps))
+        path = torch.stack(recorder.path)  # [len(path), B, obs]
+        if hasattr(objective, "values"):  # one closed-form pass over the whole path
+            values = torch.from_numpy(objective.values(path))
+        else:
+            with torch.no_grad():
+                values = torch.stack([objective(p) for p in path])  # [len(path), B]
         target = values[0] + strength * (values.max(0).values - values[0])
         first = (values >= target).float().argmax(0)  # argmax returns the first maximal index
-        return torch.stack(path)[first, torch.arange(len(mb))]
+        return path[first, torch.arange(len(mb))]
 
 
 class Penalized(Relaxation):
