@@ -50,9 +50,8 @@ def main() -> None:
     for path in args.ckpts:
         g = gait(path, args.episodes)
         kind = "upright" if g["cos"] > 0.5 else "on its back" if g["cos"] < -0.5 else "mixed"
-        print(
-            f"| {Path(path).stem} | {g['return']:.0f} | {g['cos']:+.2f} | {g['cos_min']:+.2f} | {g['vx']:.2f} | {kind} |"
-        )
+        label = f"{Path(path).parents[1].name}/{Path(path).stem}"  # the sweep directory tells KL runs apart
+        print(f"| {label} | {g['return']:.0f} | {g['cos']:+.2f} | {g['cos_min']:+.2f} | {g['vx']:.2f} | {kind} |")
 
 
 if __name__ == "__main__":
