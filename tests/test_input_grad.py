@@ -116,5 +116,5 @@ def test_surrogate_values_in_closed_form_equal_the_torch_loss_over_a_stacked_pat
         want = torch.stack([obj(p) for p in path])
     got = obj.values(path)
     assert got.shape == tuple(want.shape)
-    assert np.allclose(got, want.numpy(), atol=1e-5, rtol=1e-5)
+    assert np.allclose(got, want.numpy(), atol=1e-5, rtol=1e-4)  # float32, exp of a sum: ratios reach 1e3
     assert want.std() > 1e-3  # the points differ, so the comparison means something

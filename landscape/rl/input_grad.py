@@ -99,7 +99,8 @@ class SurrogateObjective:
 
     def values(self, z_adv: torch.Tensor) -> np.ndarray:
         """The per-sample loss in closed form (numpy), for z' of shape [..., B, obs] (e.g. a whole PGD path)."""
-        diff = self.actions - self.net.forward(as_numpy(z_adv))[0]
+        z = as_numpy(z_adv)  # one 2-D matmul per layer: numpy's stacked 3-D matmul loops over the leading axis
+        diff = self.actions - self.net.forward(z.reshape(-1, z.shape[-1]))[0].reshape(*z.shape[:-1], -1)
         r = np.exp(-0.5 * (diff * diff * self.inv_var).sum(-1) - self.const - self.logp)
         return -np.minimum(r * self.adv, np.clip(r, 1 - self.clip, 1 + self.clip) * self.adv)
 
