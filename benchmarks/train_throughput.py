@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import gymnasium as gym
@@ -115,7 +116,7 @@ def run_ours(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int
     return _row(agent.step, timer, ret)
 
 
-def run_sb3(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int, overrides=None) -> dict:
+def run_sb3(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int) -> dict:
     from stable_baselines3 import PPO
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
@@ -255,8 +256,8 @@ def main(argv=None) -> None:
     runs: dict[str, list] = {name: [] for name in libs}
     for seed in args.seeds:  # alternate libraries so both see the same machine conditions
         for name in libs:
-            fn = run_ours if name == "ours" else run_sb3
-            runs[name].append(fn(args.env, steps, seed, args.eval_episodes, args.n_envs, overrides))
+            fn = partial(run_ours, overrides=overrides) if name == "ours" else run_sb3
+            runs[name].append(fn(args.env, steps, seed, args.eval_episodes, args.n_envs))
             r = summarize(runs[name][-1:])
             print(
                 f"{name} seed {seed}: "
@@ -266,15 +267,14 @@ def main(argv=None) -> None:
             )
             out.write_text(json.dumps({**meta, "runs": runs}, indent=2))  # incremental: keep finished runs
     res = {**meta, **{name: summarize(runs[name]) for name in libs}, "runs": runs}
-    if len(libs) < 2:
-        out.write_text(json.dumps(res, indent=2))
-        print(f"{libs[0]}: returns {[round(r) for r in res[libs[0]]['returns']]}; wrote {out}")
-        return
-    res["ratio"] = {
-        c: {p: res["ours"]["steps_per_s"][c][p] / res["sb3"]["steps_per_s"][c][p] for p in PHASES} for c in CLOCKS
-    }
-    for clock in CLOCKS:
-        print(f"\n{clock} clock:\n" + table(res, clock))
+    if len(libs) == 2:
+        res["ratio"] = {
+            c: {p: res["ours"]["steps_per_s"][c][p] / res["sb3"]["steps_per_s"][c][p] for p in PHASES} for c in CLOCKS
+        }
+        for clock in CLOCKS:
+            print(f"\n{clock} clock:\n" + table(res, clock))
+    else:
+        print(f"{libs[0]}: returns {[round(r) for r in res[libs[0]]['returns']]}")
     out.write_text(json.dumps(res, indent=2))
     print(f"wrote {out}")
 

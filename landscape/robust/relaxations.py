@@ -153,15 +153,12 @@ class _PathRecorder:
 
     def __init__(self, objective, z: torch.Tensor):
         self.objective, self.path = objective, [z]
-        closed = getattr(objective, "grad", None)
-        self.grad = None if closed is None else self._recorded(closed)
+        closed = getattr(objective, "grad", None) is not None  # as pgd.gradient_of decides
+        self.grad = self._recorded_grad if closed else None  # None: pgd differentiates __call__ by autograd
 
-    def _recorded(self, grad):
-        def recorded_grad(z_adv):
-            self.path.append(z_adv.detach().clone())
-            return grad(z_adv)
-
-        return recorded_grad
+    def _recorded_grad(self, z_adv):
+        self.path.append(z_adv.detach().clone())
+        return self.objective.grad(z_adv)
 
     def __call__(self, z_adv):  # autograd's path (objectives without a closed form)
         self.path.append(z_adv.detach().clone())
