@@ -311,14 +311,14 @@ def test_delta_optimal_keeps_the_closed_form_gradient_and_its_path_matches_autog
 
     def spy(*a):
         obj = real(*a)
-        grad = obj.grad
-        obj.grad = lambda z: calls.append(1) or grad(z)
+        both = obj.values_and_grad
+        obj.values_and_grad = lambda z: calls.append(1) or both(z)
         return obj
 
     monkeypatch.setattr(relaxations, "surrogate_objective", spy)
     torch.manual_seed(5)
     fast = DeltaOptimal()(agent.actor, mb, EPS, 0.75, CLIP)
-    assert len(calls) == 10  # one closed-form gradient per PGD step, no autograd
+    assert len(calls) == 10  # one closed-form gradient (and value) per PGD step, no autograd
 
     class Hidden:  # the same objective without .grad: pgd differentiates it by autograd
         def __init__(self, obj):
@@ -332,3 +332,33 @@ def test_delta_optimal_keeps_the_closed_form_gradient_and_its_path_matches_autog
     slow = DeltaOptimal()(agent.actor, mb, EPS, 0.75, CLIP)
     assert float((fast == slow).float().mean()) > 0.99
     assert not torch.equal(fast, mb.z)
+
+
+def test_delta_optimal_returns_the_first_path_point_reaching_its_share_of_the_largest_increase():
+    """A hand computation of the delta relaxation: record ARPO's PGD path (clean point, random start, iterates,
+    answer), score every point with the torch loss, and take per sample the first point whose loss increase
+    over the clean loss reaches the fraction s of the largest on the path."""
+    agent, mb = _agent(), _batch()
+    obj, path = surrogate_objective(agent.actor, mb, CLIP), [mb.z]
+
+    class Recording:
+        def grad(self, z):
+            path.append(z.clone())
+            return obj.grad(z)
+
+    for s in (0.3, 0.75):
+        del path[1:]
+        torch.manual_seed(7)
+        path.append(pgd(Recording(), mb.z, EPS))
+        with torch.no_grad():
+            values = torch.stack([obj(p) for p in path])  # [12, B]
+        target = values[0] + s * (values.max(0).values - values[0])
+        first = (values >= target - 1e-5).float().argmax(0)
+        want = torch.stack(path)[first, torch.arange(len(mb))]
+        torch.manual_seed(7)
+        got = DeltaOptimal()(agent.actor, mb, EPS, s, CLIP)
+        assert len(path) == 12 and (first > 0).any() and (first < 11).any()  # interior points get chosen
+        same = (got == want).all(-1)
+        assert same.float().mean() > 0.95  # rows may differ only where a value ties the target in float32
+        with torch.no_grad():
+            assert (obj(got) >= target - 1e-5).all()

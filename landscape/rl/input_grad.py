@@ -101,20 +101,25 @@ class SurrogateObjective:
         """The per-sample loss in closed form (numpy), for z' of shape [..., B, obs] (e.g. a whole PGD path)."""
         z = as_numpy(z_adv)  # one 2-D matmul per layer: numpy's stacked 3-D matmul loops over the leading axis
         diff = self.actions - self.net.forward(z.reshape(-1, z.shape[-1]))[0].reshape(*z.shape[:-1], -1)
-        r = self._ratio(diff)
-        return -np.minimum(r * self.adv, np.clip(r, 1 - self.clip, 1 + self.clip) * self.adv)
+        unclipped, clipped = self._terms(diff)
+        return -np.minimum(unclipped, clipped)
 
-    def _ratio(self, diff: np.ndarray) -> np.ndarray:
-        """pi(a | z') / pi_old(a), from diff = a - mu(z')."""
-        return np.exp(-0.5 * (diff * diff * self.inv_var).sum(-1) - self.const - self.logp)
+    def _terms(self, diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """r A and clip(r) A, r = pi(a | z') / pi_old(a), from diff = a - mu(z')."""
+        r = np.exp(-0.5 * (diff * diff * self.inv_var).sum(-1) - self.const - self.logp)
+        return r * self.adv, np.clip(r, 1 - self.clip, 1 + self.clip) * self.adv
 
     def grad(self, z_adv: torch.Tensor) -> torch.Tensor:
+        return self.values_and_grad(z_adv)[1]
+
+    def values_and_grad(self, z_adv: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+        """The per-sample loss and its gradient from one forward pass (BARPO's delta path scores PGD's
+        iterates with the values its gradient steps computed anyway)."""
         mean, hidden = self.net.forward(as_numpy(z_adv))
         diff = self.actions - mean
-        r = self._ratio(diff)
-        active = r * self.adv <= np.clip(r, 1 - self.clip, 1 + self.clip) * self.adv
-        g_mean = (-self.adv * r * active)[..., None] * diff * self.inv_var
-        return torch.from_numpy(self.net.input_grad(hidden, g_mean))
+        unclipped, clipped = self._terms(diff)
+        g_mean = (-unclipped * (unclipped <= clipped))[..., None] * diff * self.inv_var  # -A r where unclipped
+        return -np.minimum(unclipped, clipped), torch.from_numpy(self.net.input_grad(hidden, g_mean))
 
 
 class KLObjective:

@@ -149,37 +149,49 @@ class Objective(Relaxation):
 
 class _PathRecorder:
     """The objective, recording every point pgd differentiates it at (its start and each iterate before the last
-    step). It keeps the objective's closed-form gradient, so the path costs what ARPO's attack costs."""
+    step) with the objective's value there. With a closed form (`values_and_grad`) the values come from the
+    gradient's own forward pass, so the path costs what ARPO's attack costs."""
 
-    def __init__(self, objective, z: torch.Tensor):
-        self.objective, self.path = objective, [z]
-        closed = getattr(objective, "grad", None) is not None  # as pgd.gradient_of decides
+    def __init__(self, objective):
+        self.objective, self.points, self.values = objective, [], []
+        closed = getattr(objective, "values_and_grad", None) is not None
         self.grad = self._recorded_grad if closed else None  # None: pgd differentiates __call__ by autograd
 
     def _recorded_grad(self, z_adv):
-        self.path.append(z_adv.detach().clone())
-        return self.objective.grad(z_adv)
+        values, grad = self.objective.values_and_grad(z_adv)
+        self._record(z_adv, values)
+        return grad
 
     def __call__(self, z_adv):  # autograd's path (objectives without a closed form)
-        self.path.append(z_adv.detach().clone())
-        return self.objective(z_adv)
+        values = self.objective(z_adv)
+        self._record(z_adv, values.detach().numpy())
+        return values
+
+    def _record(self, z_adv, values):
+        self.points.append(z_adv.detach().numpy().copy())
+        self.values.append(values)
+
+
+def _scores(objective, z: torch.Tensor) -> np.ndarray:
+    """The objective's per-sample values at z [..., B, obs], in closed form when it has one."""
+    if hasattr(objective, "values"):
+        return objective.values(z)
+    with torch.no_grad():
+        return objective(z).numpy()
 
 
 class DeltaOptimal(Relaxation):
     name = "delta"
 
     def moderate(self, actor, mb, eps, strength, objective):
-        recorder = _PathRecorder(objective, mb.z)
-        recorder.path.append(pgd(recorder, mb.z, eps, self.steps))
-        path = torch.stack(recorder.path)  # [len(path), B, obs]
-        if hasattr(objective, "values"):  # one closed-form pass over the whole path
-            values = torch.from_numpy(objective.values(path))
-        else:
-            with torch.no_grad():
-                values = torch.stack([objective(p) for p in path])  # [len(path), B]
-        target = values[0] + strength * (values.max(0).values - values[0])
-        first = (values >= target).float().argmax(0)  # argmax returns the first maximal index
-        return path[first, torch.arange(len(mb))]
+        recorder = _PathRecorder(objective)
+        final = pgd(recorder, mb.z, eps, self.steps)
+        ends = _scores(objective, torch.stack([mb.z, final]))  # the clean point and PGD's answer
+        path = np.stack([mb.z.numpy(), *recorder.points, final.numpy()])  # [len(path), B, obs]
+        values = np.stack([ends[0], *recorder.values, ends[1]])  # [len(path), B]
+        target = values[0] + np.float32(strength) * (values.max(0) - values[0])
+        first = (values >= target).argmax(0)  # argmax returns the first True
+        return torch.from_numpy(path[first, np.arange(len(mb))])
 
 
 class Penalized(Relaxation):
