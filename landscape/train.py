@@ -41,6 +41,7 @@ class TrainSpec:
     eval_every: int = 10  # iterations between deterministic evaluations (0: none)
     eval_episodes: int = 5
     checkpoint_every: int = 10  # iterations between checkpoints
+    init_std: float = 1.0  # the policy's initial action std (the reference configs: HalfCheetah 0.5, others 1.0)
     robust: RobustSpec = field(default_factory=RobustSpec)  # arpo / barpo options (adversary: eps only)
     victim: str | None = None  # --algo adversary: the checkpoint to attack
 
@@ -54,6 +55,8 @@ class TrainSpec:
             )
         at_least(self, 1, "checkpoint_every", "eval_episodes", "steps", "n_envs", "steps_per_iter")
         at_least(self, 0, "eval_every")
+        if not self.init_std > 0:
+            raise SpecError("init_std", f"must be positive, got {self.init_std}")
         if not isinstance(self.robust, RobustSpec):
             raise SpecError("robust", f"must be a RobustSpec, got {type(self.robust).__name__}")
         if self.algo == "adversary":
@@ -62,6 +65,8 @@ class TrainSpec:
                     "victim", "is needed by --algo adversary", cli="--algo adversary needs --victim CHECKPOINT"
                 )
             self.robust.reject(self.algo, allowed=("eps",))
+            if self.init_std != 1.0:
+                raise SpecError("init_std", "applies to --algo spo / arpo / barpo only")
             if self.robust.eps is not None:
                 from .attacks import check_eps
 
@@ -102,9 +107,10 @@ def run(spec: TrainSpec) -> Agent:
         spec.env,
         obs_dim,
         act_dim,
+        init_std=spec.init_std,
         algo=spec.algo,
         eps=envs.eps,
-        config={"ppo": cfg.to_dict(), "steps": steps, "seed": spec.seed},
+        config={"ppo": cfg.to_dict(), "steps": steps, "seed": spec.seed, "init_std": spec.init_std},
     )
     if spec.algo in ROBUST:
         return robust_trainer.build(spec.robust, spec.algo, agent, cfg, run_cfg, envs, resume=spec.resume).train()
@@ -148,6 +154,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=10, help="iterations between deterministic evaluations")
     p.add_argument("--eval-episodes", type=int, default=5)
     p.add_argument("--checkpoint-every", type=int, default=10, help="iterations between checkpoints")
+    p.add_argument(
+        "--init-std",
+        type=float,
+        default=1.0,
+        help="the policy's initial action std (1.0; SA-PPO's and CAR-PPO's HalfCheetah configs use 0.5)",
+    )
     robust_trainer.add_arguments(p)
     p.add_argument("--victim", help="--algo adversary: checkpoint to attack (its env is used; --eps applies)")
     return p.parse_args(argv)
@@ -167,6 +179,7 @@ def spec_of(args: argparse.Namespace) -> TrainSpec:
             eval_every=args.eval_every,
             eval_episodes=args.eval_episodes,
             checkpoint_every=args.checkpoint_every,
+            init_std=args.init_std,
             robust=robust_trainer.spec_of(args),
             victim=args.victim,
         )

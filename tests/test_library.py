@@ -2,6 +2,7 @@
 the sweep's results of the committed study still counted as finished."""
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -116,6 +117,23 @@ def test_train_library_returns_the_agent(tmp_path):
     assert checkpoint.load(tmp_path / "r.pt").step == 128
 
 
+def test_train_starts_from_the_initial_std_asked_for(tmp_path):
+    """--init-std sets the policy's starting std only: the same seed draws the same initial network."""
+    from landscape.train import run, spec_from_flags
+
+    nets = {}
+    for std in (1.0, 0.5):
+        torch.manual_seed(3)
+        nets[std] = Agent.new("ToyTarget-v0", 2, 2, init_std=std).actor
+    assert torch.equal(nets[0.5].log_std.detach(), torch.full((2,), math.log(0.5)))
+    assert all(torch.equal(a, b) for a, b in zip(nets[1.0].net.parameters(), nets[0.5].net.parameters()))
+    flags = ["--env", "ToyTarget-v0", "--steps", "64", "--steps-per-iter", "64", "--eval-every", "0"]
+    spec = spec_from_flags([*flags, "--out", str(tmp_path / "r.pt"), "--init-std", "0.5"])
+    agent = run(spec)  # one iteration: the std moves a little from 0.5
+    assert agent.config["init_std"] == 0.5
+    assert torch.allclose(agent.actor.log_std.detach().exp(), torch.full((2,), 0.5), atol=0.02)
+
+
 @pytest.mark.parametrize(
     "make, field",
     [
@@ -127,6 +145,8 @@ def test_train_library_returns_the_agent(tmp_path):
         (lambda: TrainSpec("r.pt", steps_per_iter=0), "steps_per_iter"),
         (lambda: TrainSpec("r.pt", env="Nope-v0"), "Nope-v0"),
         (lambda: TrainSpec("r.pt", robust=RobustSpec(pgd_steps=3)), "pgd_steps"),
+        (lambda: TrainSpec("r.pt", init_std=0.0), "init_std"),
+        (lambda: TrainSpec("r.pt", algo="adversary", victim="v.pt", init_std=0.5), "init_std"),
         (lambda: RobustSpec(inner="adam"), "inner"),
         (lambda: ScanSpec("x.pt", chunk=0), "chunk"),
         (lambda: ScanSpec("x.pt", span=float("inf")), "span"),

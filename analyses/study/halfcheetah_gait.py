@@ -1,15 +1,17 @@
 """Which HalfCheetah checkpoints run upright and which run on their backs.
 
     python analyses/study/halfcheetah_gait.py analyses/study/halfcheetah/runs/HalfCheetah-v5_*_s?.pt \
-        > analyses/study/halfcheetah/gait.md
+        --json analyses/study/halfcheetah/gait.json > analyses/study/halfcheetah/gait.md
 
 HalfCheetah never terminates, so a policy that flips over can go on running on its back; in our study those
 runs end near 2000, the upright ones at 3500-6000 (gait.md). The torso's pitch is qpos[2]: cos(pitch)
 near +1 is upright, near -1 upside down. Per checkpoint, deterministic episodes from reset seeds 0..n-1 with
 the frozen normalizer; the mean of cos(pitch) over steps 200-999 (after any flip) and the forward velocity.
+--json writes the same per run name (the checkpoint's stem), which report.py reads to split the medians.
 """
 
 import argparse
+import json
 from pathlib import Path
 
 import gymnasium as gym
@@ -42,16 +44,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("ckpts", nargs="+")
     p.add_argument("--episodes", type=int, default=5)
+    p.add_argument("--json", help="also write {run name: gait record} here (read by report.py)")
     args = p.parse_args()
     print(
         f"| checkpoint | deterministic return ({args.episodes} ep.) | mean cos(pitch), steps 200+ | lowest episode's | forward velocity | gait |"
     )
     print("|---|---:|---:|---:|---:|---|")
+    records = {}
     for path in args.ckpts:
         g = gait(path, args.episodes)
-        kind = "upright" if g["cos"] > 0.5 else "on its back" if g["cos"] < -0.5 else "mixed"
+        g["gait"] = "upright" if g["cos"] > 0.5 else "on its back" if g["cos"] < -0.5 else "mixed"
         label = f"{Path(path).parents[1].name}/{Path(path).stem}"  # the sweep directory tells KL runs apart
-        print(f"| {label} | {g['return']:.0f} | {g['cos']:+.2f} | {g['cos_min']:+.2f} | {g['vx']:.2f} | {kind} |")
+        print(f"| {label} | {g['return']:.0f} | {g['cos']:+.2f} | {g['cos_min']:+.2f} | {g['vx']:.2f} | {g['gait']} |")
+        records[Path(path).stem] = {k: float(v) if k != "gait" else v for k, v in g.items()}
+    if args.json:
+        Path(args.json).write_text(json.dumps(records, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ columns; runs logged before those columns existed take them from <out>/timing.js
 outside, see there), else the wall time their throughput columns imply ("~h", no CPU time). Evaluation cost
 comes from the result JSON: the evaluation call itself, and beside it the training CPU of every learned
 attacker run it used (trained on demand or earlier and cached).
+
+Gait: where <out>/gait.json exists (`analyses/study/halfcheetah_gait.py --json`), every run gets its gait
+(upright / on its back) and the medians are given again over the upright runs alone.
 """
 
 import csv
@@ -67,6 +70,7 @@ def train_cost(log: list[dict], timing: dict) -> tuple[float | str | None, float
 def run_rows(cfg: dict, env: str) -> list[dict]:
     out = Path(cfg["out"])
     timing = json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
+    gaits = json.loads((out / "gait.json").read_text()) if (out / "gait.json").exists() else {}
     rows = []
     for algo in cfg["algos"]:
         for seed in cfg["seeds"]:
@@ -75,6 +79,7 @@ def run_rows(cfg: dict, env: str) -> list[dict]:
             log = read_log(log_path) if log_path.exists() else []
             res = json.loads(res_path.read_text()) if res_path.exists() else None
             wall, cpu = train_cost(log, timing.get(name, {}))
+            gait = gaits.get(name, {}).get("gait")
             rows.append(
                 {
                     "name": name,
@@ -87,6 +92,7 @@ def run_rows(cfg: dict, env: str) -> list[dict]:
                     "train_cpu_h": cpu,
                     "std": num(log[-1], "action_std") if log else None,
                     "late": late_evaluations(log),
+                    "gait": gait,
                 }
             )
     return rows
@@ -123,11 +129,13 @@ def eval_cost(res: dict | None) -> tuple[float | None, float | None]:
 
 
 def seed_table(rows: list[dict], total_steps: int) -> list[str]:
+    gaits = any(r["gait"] for r in rows)
     head = [
         "run",
         "steps",
         "final std",
         "late evals",
+        *(["gait"] if gaits else []),
         "natural",
         *ATTACKS,
         "worst case",
@@ -162,6 +170,7 @@ def seed_table(rows: list[dict], total_steps: int) -> list[str]:
                     f"{r['steps']:,}",
                     std,
                     r["late"],
+                    *([r["gait"] or ""] if gaits else []),
                     *vals,
                     hours(r["train_wall_h"]),
                     hours(r["train_cpu_h"]),
@@ -175,32 +184,34 @@ def seed_table(rows: list[dict], total_steps: int) -> list[str]:
     return lines
 
 
+def median_row(label: str, done: list[dict], n_cols: int) -> str:
+    """Medians over the evaluated runs `done` (an attack's cell only when every run has it)."""
+    if not done:
+        return f"| {label} | 0 |" + " |" * (n_cols - 2)
+    med = lambda get: f"{statistics.median(get(r) for r in done):.0f}"  # noqa: E731
+    attacks = [
+        med(lambda r, a=a: r["attacks"][a]["mean"]) if all(a in r.get("attacks", {}) for r in done) else ""
+        for a in ATTACKS
+    ]
+    cells = [label, str(len(done)), med(lambda r: r["natural"]["mean"]), *attacks, med(lambda r: r["worst"]["mean"])]
+    return "| " + " | ".join(cells) + " |"
+
+
 def median_table(rows: list[dict], published: list[dict]) -> list[str]:
+    """Medians per algorithm; where gaits are known (gait.json), also over the upright runs alone, since a
+    HalfCheetah that flipped onto its back caps its return whatever the algorithm."""
     head = ["algorithm", "seeds evaluated", "natural", *ATTACKS, "worst case"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for algo in dict.fromkeys(r["algo"] for r in rows):
+    algos = list(dict.fromkeys(r["algo"] for r in rows))
+    for algo in algos:
         done = [r["result"] for r in rows if r["algo"] == algo and r["result"] is not None]
-        if not done:
-            lines.append(f"| ours: {algo} | 0 |" + " |" * (len(head) - 2))
-            continue
-        med = lambda get: f"{statistics.median(get(r) for r in done):.0f}"  # noqa: E731
-        attacks = [
-            med(lambda r, a=a: r["attacks"][a]["mean"]) if all(a in r.get("attacks", {}) for r in done) else ""
-            for a in ATTACKS
-        ]
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    f"ours: {algo}",
-                    str(len(done)),
-                    med(lambda r: r["natural"]["mean"]),
-                    *attacks,
-                    med(lambda r: r["worst"]["mean"]),
-                ]
-            )
-            + " |"
-        )
+        lines.append(median_row(f"ours: {algo}", done, len(head)))
+    if any(r["gait"] for r in rows):
+        for algo in algos:
+            ups = [r for r in rows if r["algo"] == algo and r["gait"] == "upright"]
+            done = [r["result"] for r in ups if r["result"] is not None]
+            runs = sum(r["algo"] == algo for r in rows)
+            lines.append(median_row(f"ours: {algo}, upright runs ({len(ups)} of {runs})", done, len(head)))
     for p in published:
         attacks = [f"{p['attacks'][a]:.0f}" if a in p.get("attacks", {}) else "" for a in ATTACKS]
         worst = f"{p['worst']:.0f}" if "worst" in p else ""
@@ -262,6 +273,11 @@ def report(config: str) -> Path:
             "of their adversary runs; (failed) = did not lower the return; worst case = min over attacks",
             "and natural, with its share of natural. Late evals: the training log's periodic evaluations",
             "over the last quarter of the run, mean +- sd (low: below half the run's best).",
+            *(
+                ["Gait: how the final checkpoint runs (`gait.md`); on its back caps the return."]
+                if any(r["gait"] for r in rows)
+                else []
+            ),
             "",
             "## Medians over seeds (and published rows)",
             "",

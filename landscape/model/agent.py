@@ -1,6 +1,7 @@
 """An agent = actor + critic + frozen observation normalizer + metadata; what a checkpoint holds."""
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,8 +24,9 @@ class Agent:
     step: int = 0
 
     @classmethod
-    def new(cls, env_id: str, obs_dim: int, act_dim: int, hidden=(64, 64), **meta) -> "Agent":
-        return cls(Actor(obs_dim, act_dim, hidden), Critic(obs_dim, hidden), RunningNorm(obs_dim), env_id, **meta)
+    def new(cls, env_id: str, obs_dim: int, act_dim: int, hidden=(64, 64), init_std: float = 1.0, **meta) -> "Agent":
+        actor = Actor(obs_dim, act_dim, hidden, log_std=math.log(init_std))
+        return cls(actor, Critic(obs_dim, hidden), RunningNorm(obs_dim), env_id, **meta)
 
     @property
     def space(self) -> ParamSpace:
