@@ -93,3 +93,25 @@ def test_lean_adam_step_equals_optimizer_step_bit_for_bit():
     sa, sb = oa.state_dict()["state"], ob.state_dict()["state"]
     assert all(torch.equal(sa[i][k], sb[i][k]) for i in sb for k in sb[i])
     assert float(sa[0]["step"]) == 5.0  # the step count advanced every time
+
+
+def test_adam_eps_reaches_both_optimizers_and_changes_the_update():
+    """PPOConfig.adam_eps (SA-PPO / CAR-PPO use 1e-5, torch 1e-8) is the eps of the policy and value Adam."""
+    import copy
+
+    from landscape.model.agent import Agent
+    from landscape.rl.collect import Collector
+    from landscape.rl.ppo import PPO, PPOConfig
+
+    torch.manual_seed(0)
+    agent = Agent.new("ToyTarget-v0", 2, 2)
+    batch = Collector(agent, PPOConfig(steps_per_iter=64), seed=0).collect()
+    moved = {}
+    for eps in (1e-8, 1.0):  # an eps far above the gradients damps the Adam steps
+        cfg = PPOConfig(steps_per_iter=64, epochs=1, minibatches=2, adam_eps=eps)
+        a = copy.deepcopy(agent)
+        ppo = PPO(a, cfg, seed=0)
+        assert ppo.opt_pi.param_groups[0]["eps"] == eps and ppo.opt_v.param_groups[0]["eps"] == eps
+        ppo.update(copy.deepcopy(batch))
+        moved[eps] = float((a.space.flatten(a.actor) - agent.space.flatten(agent.actor)).abs().max())
+    assert moved[1.0] < 0.5 * moved[1e-8]

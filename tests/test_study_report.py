@@ -55,3 +55,30 @@ def test_attackers_cpu_sums_every_learned_run():
     }
     assert report.attackers_cpu(res) == 1.5
     assert report.attackers_cpu({"attacks": {"mad": {}}}) is None and report.attackers_cpu(None) is None
+
+
+def _row(algo, seed, natural, worst, gait):
+    res = {"natural": {"mean": natural}, "worst": {"mean": worst, "attack": "paad"}, "attacks": {}}
+    return {"name": f"E_{algo}_s{seed}", "algo": algo, "seed": seed, "result": res, "gait": gait}
+
+
+def test_medians_over_upright_runs_leave_the_flipped_ones_out():
+    rows = [
+        _row("spo", 0, 6000, 900, "upright"),
+        _row("spo", 1, 2000, 100, "on its back"),
+        _row("spo", 2, 1900, 50, "on its back"),
+        _row("arpo", 0, 3500, 2000, "upright"),
+        _row("arpo", 1, 3000, 1000, "upright"),
+        {**_row("arpo", 2, 0, 0, "on its back"), "result": None},  # not evaluated yet
+    ]
+    lines = report.median_table(rows, [])
+    cells = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in lines[2:]}
+    assert cells["ours: spo"][1:3] == ["3", "2000"]  # all three seeds: the median is a flipped run
+    assert cells["ours: spo, upright runs (1 of 3)"][1:3] == ["1", "6000"]
+    assert cells["ours: arpo, upright runs (2 of 3)"][1:3] == ["2", "3250"]
+    assert cells["ours: arpo, upright runs (2 of 3)"][-1].strip(" |") == "1500"  # worst-case median
+
+
+def test_no_gait_rows_without_gaits():
+    lines = report.median_table([_row("spo", 0, 6000, 900, None)], [])
+    assert len(lines) == 3 and "upright" not in "".join(lines)

@@ -31,6 +31,7 @@ class PPOConfig:
     value_clip: float = 0.2  # clip the value update around the old prediction (SA-PPO); 0 disables
     entropy_coef: float = 0.0
     max_grad_norm: float = 0.5
+    adam_eps: float = 1e-8  # torch's default; SA-PPO's and CAR-PPO's configs use 1e-5 (an option until ablated)
     anneal_lr: bool = True
     reward_scaling: bool = True
     # advantage normalization: per minibatch inside the surrogate (SA-PPO / CAR-PPO `surrogate_reward`),
@@ -157,8 +158,8 @@ class PPO:
         self.cf = cf if closed_form and cf.actor_supported(agent.actor) and cf.critic_supported(agent.critic) else None
         self.policy_loss = policy_loss or PolicyLoss(cfg.clip)
         # fused: one kernel per step instead of one per parameter tensor (about 7% faster updates here)
-        self.opt_pi = torch.optim.Adam(agent.actor.parameters(), lr=cfg.lr_policy, fused=True)
-        self.opt_v = torch.optim.Adam(agent.critic.parameters(), lr=cfg.lr_value, fused=True)
+        self.opt_pi = torch.optim.Adam(agent.actor.parameters(), lr=cfg.lr_policy, eps=cfg.adam_eps, fused=True)
+        self.opt_v = torch.optim.Adam(agent.critic.parameters(), lr=cfg.lr_value, eps=cfg.adam_eps, fused=True)
         self.params = (list(agent.actor.parameters()), list(agent.critic.parameters()))
         self.gen = torch.Generator().manual_seed(seed)
 
