@@ -41,7 +41,7 @@ class TrainSpec:
     eval_every: int = 10  # iterations between deterministic evaluations (0: none)
     eval_episodes: int = 5
     checkpoint_every: int = 10  # iterations between checkpoints
-    init_std: float = 1.0  # the policy's initial action std (the reference configs: HalfCheetah 0.5, others 1.0)
+    init_std: float | None = None  # the policy's initial action std (None: the env's, HalfCheetah 0.5, others 1.0)
     robust: RobustSpec = field(default_factory=RobustSpec)  # arpo / barpo options (adversary: eps only)
     victim: str | None = None  # --algo adversary: the checkpoint to attack
 
@@ -55,7 +55,7 @@ class TrainSpec:
             )
         at_least(self, 1, "checkpoint_every", "eval_episodes", "steps", "n_envs", "steps_per_iter")
         at_least(self, 0, "eval_every")
-        if not self.init_std > 0:
+        if self.init_std is not None and not self.init_std > 0:
             raise SpecError("init_std", f"must be positive, got {self.init_std}")
         if not isinstance(self.robust, RobustSpec):
             raise SpecError("robust", f"must be a RobustSpec, got {type(self.robust).__name__}")
@@ -65,7 +65,7 @@ class TrainSpec:
                     "victim", "is needed by --algo adversary", cli="--algo adversary needs --victim CHECKPOINT"
                 )
             self.robust.reject(self.algo, allowed=("eps",))
-            if self.init_std != 1.0:
+            if self.init_std is not None:
                 raise SpecError("init_std", "applies to --algo spo / arpo / barpo only")
             if self.robust.eps is not None:
                 from .attacks import check_eps
@@ -102,15 +102,16 @@ def run(spec: TrainSpec) -> Agent:
         eval_episodes=spec.eval_episodes,
     )
     obs_dim, act_dim = env_dims(spec.env)
+    init_std = envs.init_std if spec.init_std is None else spec.init_std
     torch.manual_seed(spec.seed)  # the initial networks depend on the seed only, in any process
     agent = Agent.new(
         spec.env,
         obs_dim,
         act_dim,
-        init_std=spec.init_std,
+        init_std=init_std,
         algo=spec.algo,
         eps=envs.eps,
-        config={"ppo": cfg.to_dict(), "steps": steps, "seed": spec.seed, "init_std": spec.init_std},
+        config={"ppo": cfg.to_dict(), "steps": steps, "seed": spec.seed, "init_std": init_std},
     )
     if spec.algo in ROBUST:
         return robust_trainer.build(spec.robust, spec.algo, agent, cfg, run_cfg, envs, resume=spec.resume).train()
@@ -157,8 +158,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--init-std",
         type=float,
-        default=1.0,
-        help="the policy's initial action std (1.0; SA-PPO's and CAR-PPO's HalfCheetah configs use 0.5)",
+        help="the policy's initial action std (default: the env's, as in SA-PPO's and CAR-PPO's configs: "
+        "HalfCheetah 0.5, the others 1.0)",
     )
     robust_trainer.add_arguments(p)
     p.add_argument("--victim", help="--algo adversary: checkpoint to attack (its env is used; --eps applies)")

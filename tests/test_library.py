@@ -132,6 +132,10 @@ def test_train_starts_from_the_initial_std_asked_for(tmp_path):
     agent = run(spec)  # one iteration: the std moves a little from 0.5
     assert agent.config["init_std"] == 0.5
     assert torch.allclose(agent.actor.log_std.detach().exp(), torch.full((2,), 0.5), atol=0.02)
+    # the default is the environment's: HalfCheetah starts at 0.5 (SA-PPO's and CAR-PPO's configs), the toys at 1
+    cheetah = ["--env", "HalfCheetah-v5", "--steps", "64", "--steps-per-iter", "64", "--eval-every", "0"]
+    assert run(spec_from_flags([*cheetah, "--out", str(tmp_path / "c.pt")])).config["init_std"] == 0.5
+    assert run(spec_from_flags([*flags, "--out", str(tmp_path / "t.pt")])).config["init_std"] == 1.0
 
 
 @pytest.mark.parametrize(

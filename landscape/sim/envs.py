@@ -1,4 +1,4 @@
-"""Environment factory and per-environment standards (eps, literature budgets).
+"""Environment factory and per-environment standards (eps, literature budgets, initial action std).
 
 Besides Gymnasium's ids, two Ant observation layouts that released checkpoints were trained on, built
 from Ant-v5 (both checked step for step against Gymnasium's Ant-v4: identical observations, rewards and
@@ -32,12 +32,13 @@ class EnvSpec:
     gym_id: str | None = None  # the Gymnasium id it is built from (None: env_id itself)
     options: tuple = ()  # Gymnasium constructor options, (name, value) pairs
     zeros_at: int | None = None  # where ZeroPad inserts the 6 always-zero worldbody contact forces
+    init_std: float = 1.0  # the policy's initial action std in training (SA-PPO's and CAR-PPO's configs)
 
 
 ENV_SPECS = {
     "Hopper-v5": EnvSpec("Hopper-v5", 0.075, 2048 * 976),
     "Walker2d-v5": EnvSpec("Walker2d-v5", 0.05, 2048 * 976),
-    "HalfCheetah-v5": EnvSpec("HalfCheetah-v5", 0.15, 2048 * 976),
+    "HalfCheetah-v5": EnvSpec("HalfCheetah-v5", 0.15, 2048 * 976, init_std=0.5),  # 1.0: most runs flipped
     "Ant-v5": EnvSpec("Ant-v5", 0.15, 2048 * 4882),
     # tiny closed-form environments (landscape/sim/toys) for exact tests and teaching
     "ToyTarget-v0": EnvSpec("ToyTarget-v0", 0.1, 2048 * 10),
