@@ -37,7 +37,15 @@ def gait(path: str, episodes: int) -> dict:
         returns.append(total)
         cos_pitch.append(float(np.cos(pitch[200:]).mean()))
         speed.append(float(np.mean(vx)))
-    return {"return": np.mean(returns), "cos": np.mean(cos_pitch), "cos_min": min(cos_pitch), "vx": np.mean(speed)}
+    cos = float(np.mean(cos_pitch))
+    kind = "upright" if cos > 0.5 else "on its back" if cos < -0.5 else "mixed"
+    return {
+        "return": float(np.mean(returns)),
+        "cos": cos,
+        "cos_min": min(cos_pitch),
+        "vx": float(np.mean(speed)),
+        "gait": kind,
+    }
 
 
 def main() -> None:
@@ -53,10 +61,9 @@ def main() -> None:
     records = {}
     for path in args.ckpts:
         g = gait(path, args.episodes)
-        g["gait"] = "upright" if g["cos"] > 0.5 else "on its back" if g["cos"] < -0.5 else "mixed"
         label = f"{Path(path).parents[1].name}/{Path(path).stem}"  # the sweep directory tells KL runs apart
         print(f"| {label} | {g['return']:.0f} | {g['cos']:+.2f} | {g['cos_min']:+.2f} | {g['vx']:.2f} | {g['gait']} |")
-        records[Path(path).stem] = {k: float(v) if k != "gait" else v for k, v in g.items()}
+        records[Path(path).stem] = g
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=1) + "\n")
 
