@@ -2,10 +2,13 @@
 
     pip install -e ".[bench]"
     python benchmarks/train_throughput.py [--steps 100000] [--seeds 0] [--env Hopper-v5] [--n-envs 1]
-        [--ours lr_value=3e-4 value_clip=0] [--libs ours]
+        [--ours lr_value=3e-4 value_clip=0] [--libs ours] [--curve-every 20 --thresholds 1000 2000 3000]
 
 --ours overrides fields of our PPOConfig (an ablation of where the two differ; the default is our trainer
 as shipped); --libs runs one library only (its returns per seed; the ratios need both).
+--curve-every K evaluates both libraries every K iterations with the same loop (its time is kept out of every
+phase), so the result also says how much training CPU each needed to first reach each of --thresholds: the
+comparison at equal return, which steps/s alone cannot make when the two learn at different rates.
 
 Both libraries train on the same environment with the same hyperparameters and step budget, --n-envs
 environments (2048 steps per iteration split over them; ours step them as one MuJoCo batch, collect.py,
@@ -85,6 +88,42 @@ class PhaseTimer:
         setattr(obj, method, timed)
 
 
+class Curve:
+    """Evaluates the policy after every `every`-th update, recording (steps, training wall and CPU seconds, return).
+
+    The evaluations' own time is subtracted, so the seconds are those of training alone."""
+
+    def __init__(self, every: int, act, env_id: str, episodes: int):
+        self.every, self.act, self.env_id, self.episodes = every, act, env_id, episodes
+        self.points: list[dict] = []
+        self.updates = 0
+        self.start = {c: f() for c, f in CLOCKS.items()}
+        self.spent = dict.fromkeys(CLOCKS, 0.0)
+
+    def after_update(self) -> None:
+        self.updates += 1
+        steps = self.updates * PPOConfig.steps_per_iter  # both libraries update once per 2048 collected steps
+        if not self.every or self.updates % self.every:
+            return
+        now = {c: f() for c, f in CLOCKS.items()}
+        ret = evaluate(self.act, self.env_id, self.episodes)
+        train = {c: now[c] - self.start[c] - self.spent[c] for c in CLOCKS}
+        self.points.append({"steps": steps, "seconds": train, "return": ret})
+        for c, f in CLOCKS.items():
+            self.spent[c] += f() - now[c]
+
+    def wrap(self, obj, method: str) -> None:
+        """Run `after_update()` after every call of the bound method (the library's update)."""
+        inner = getattr(obj, method)
+
+        def wrapped(*args, **kwargs):
+            out = inner(*args, **kwargs)
+            self.after_update()
+            return out
+
+        setattr(obj, method, wrapped)
+
+
 def evaluate(act, env_id: str, episodes: int) -> float:
     """Mean natural return of the deterministic policy `act(obs [obs]) -> action` (same loop for both)."""
     returns = []
@@ -101,22 +140,26 @@ def evaluate(act, env_id: str, episodes: int) -> float:
     return float(np.mean(returns))
 
 
-def run_ours(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int, overrides=None) -> dict:
+def run_ours(
+    env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int, overrides=None, curve_every=0
+) -> dict:
     cfg = PPOConfig(n_envs=n_envs, **(overrides or {}))
     obs_dim, act_dim = env_dims(env_id)
     agent = Agent.new(env_id, obs_dim, act_dim, eps=env_spec(env_id).eps)
     timer = PhaseTimer()
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(agent, cfg, RunConfig(steps=steps, seed=seed, out=str(Path(tmp) / "run.pt"), eval_every=0))
+        act = lambda o: agent.act(o[None])[0]  # noqa: E731
         timer.wrap(trainer.collector, "collect", "collect")
         timer.wrap(trainer.ppo, "update", "update")
+        curve = Curve(curve_every, act, env_id, eval_episodes)
+        curve.wrap(trainer.ppo, "update")
         with timer.phase("total"):
             trainer.train()
-    ret = evaluate(lambda o: agent.act(o[None])[0], env_id, eval_episodes)
-    return _row(agent.step, timer, ret)
+    return _row(agent.step, timer, evaluate(act, env_id, eval_episodes), curve)
 
 
-def run_sb3(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int) -> dict:
+def run_sb3(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int, curve_every=0) -> dict:
     from stable_baselines3 import PPO
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
@@ -153,30 +196,41 @@ def run_sb3(env_id: str, steps: int, seed: int, eval_episodes: int, n_envs: int)
             net_arch=dict(pi=[64, 64], vf=[64, 64]), activation_fn=torch.nn.Tanh, ortho_init=True, log_std_init=0.0
         ),
     )
+    act = lambda o: model.predict(venv.normalize_obs(o), deterministic=True)[0]  # noqa: E731
     timer = PhaseTimer()
     timer.wrap(model, "collect_rollouts", "collect")
     timer.wrap(model, "train", "update")
+    curve = Curve(curve_every, act, env_id, eval_episodes)
+    curve.wrap(model, "train")
     with timer.phase("total"):
         model.learn(total_timesteps=steps)
     venv.training = False
-    ret = evaluate(lambda o: model.predict(venv.normalize_obs(o), deterministic=True)[0], env_id, eval_episodes)
-    return _row(model.num_timesteps, timer, ret)
+    return _row(model.num_timesteps, timer, evaluate(act, env_id, eval_episodes), curve)
 
 
 PHASES = {"collect": "collection", "update": "update", "total": "overall"}
 
 
-def _row(steps: int, timer: PhaseTimer, ret: float) -> dict:
-    """Seconds per phase and clock, and the final return, of one training run."""
-    return {"steps": int(steps), "seconds": timer.seconds, "return": ret}
+def _row(steps: int, timer: PhaseTimer, ret: float, curve: Curve) -> dict:
+    """Seconds per phase and clock (the curve's evaluations taken out), the final return and the curve of one run."""
+    for c in CLOCKS:  # the curve evaluates after the timed update, inside the total
+        timer.seconds["total"][c] -= curve.spent[c]
+    return {"steps": int(steps), "seconds": timer.seconds, "return": ret, "curve": curve.points}
 
 
-def summarize(runs: list[dict]) -> dict:
-    """Steps/s per clock and phase from times summed over seeds; the return as mean and per-seed list."""
+def time_to_reach(curve: list[dict], threshold: float, clock: str = "cpu") -> float | None:
+    """Training seconds until the curve's first evaluation at or above `threshold` (None: never reached)."""
+    return next((p["seconds"][clock] for p in curve if p["return"] >= threshold), None)
+
+
+def summarize(runs: list[dict], thresholds=()) -> dict:
+    """Steps/s per clock and phase from times summed over seeds; the return as mean and per-seed list; per
+    threshold, each seed's training CPU seconds to first reach it (None: not within the budget)."""
     steps = sum(r["steps"] for r in runs)
     sps = {c: {p: steps / sum(r["seconds"][p][c] for r in runs) for p in PHASES} for c in CLOCKS}
     rets = [r["return"] for r in runs]
-    return {"steps_per_s": sps, "return": float(np.mean(rets)), "returns": rets}
+    reach = {str(t): [time_to_reach(r["curve"], t) for r in runs] for t in thresholds}
+    return {"steps_per_s": sps, "return": float(np.mean(rets)), "returns": rets, "cpu_s_to_reach": reach}
 
 
 def table(res: dict, clock: str) -> str:
@@ -189,6 +243,19 @@ def table(res: dict, clock: str) -> str:
         f"| final return ({res['eval_episodes']} ep., deterministic) | {r_ours:.0f} | {r_sb3:.0f} "
         f"| {r_ours / r_sb3:.2f} |"
     )
+    return "\n".join(lines)
+
+
+def reach_table(res: dict) -> str:
+    """Per threshold: each library's training CPU seconds to first reach it, per seed ('-': not reached), and
+    the ratio of the medians over the seeds that reached it in both."""
+    lines = ["| return | ours: CPU s per seed | SB3: CPU s per seed | SB3 / ours (medians) |", "|---:|---|---|---:|"]
+    fmt = lambda xs: " / ".join("-" if x is None else f"{x:.0f}" for x in xs)  # noqa: E731
+    for t, ours in res["ours"]["cpu_s_to_reach"].items():
+        sb3 = res["sb3"]["cpu_s_to_reach"][t]
+        both = [(a, b) for a, b in zip(ours, sb3) if a is not None and b is not None]
+        ratio = f"{np.median([b for _, b in both]) / np.median([a for a, _ in both]):.2f}" if both else "-"
+        lines.append(f"| {float(t):.0f} | {fmt(ours)} | {fmt(sb3)} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -220,7 +287,11 @@ def main(argv=None) -> None:
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--ours", nargs="*", default=[], metavar="FIELD=VALUE", help="override our PPOConfig's fields")
     p.add_argument("--libs", default="ours,sb3", help="which libraries to run (ours, sb3 or both)")
+    p.add_argument("--curve-every", type=int, default=0, help="evaluate every K iterations (0: only at the end)")
+    p.add_argument("--thresholds", type=float, nargs="*", default=[], help="returns whose time-to-reach to report")
     args = p.parse_args(argv)
+    if args.curve_every < 0 or (args.thresholds and not args.curve_every):
+        sys.exit("error: --curve-every must be >= 0, and --thresholds needs --curve-every")
     overrides = parse_overrides(args.ours)
     libs = [x for x in args.libs.split(",") if x]
     if not libs or set(libs) - {"ours", "sb3"}:
@@ -250,6 +321,7 @@ def main(argv=None) -> None:
             "python": platform.python_version(),
         },
         "ours_overrides": overrides,
+        "curve_every": args.curve_every,
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
     }
@@ -257,7 +329,7 @@ def main(argv=None) -> None:
     for seed in args.seeds:  # alternate libraries so both see the same machine conditions
         for name in libs:
             fn = partial(run_ours, overrides=overrides) if name == "ours" else run_sb3
-            runs[name].append(fn(args.env, steps, seed, args.eval_episodes, args.n_envs))
+            runs[name].append(fn(args.env, steps, seed, args.eval_episodes, args.n_envs, curve_every=args.curve_every))
             r = summarize(runs[name][-1:])
             print(
                 f"{name} seed {seed}: "
@@ -266,13 +338,15 @@ def main(argv=None) -> None:
                 flush=True,
             )
             out.write_text(json.dumps({**meta, "runs": runs}, indent=2))  # incremental: keep finished runs
-    res = {**meta, **{name: summarize(runs[name]) for name in libs}, "runs": runs}
+    res = {**meta, **{name: summarize(runs[name], args.thresholds) for name in libs}, "runs": runs}
     if len(libs) == 2:
         res["ratio"] = {
             c: {p: res["ours"]["steps_per_s"][c][p] / res["sb3"]["steps_per_s"][c][p] for p in PHASES} for c in CLOCKS
         }
         for clock in CLOCKS:
             print(f"\n{clock} clock:\n" + table(res, clock))
+        if args.thresholds:
+            print("\n" + reach_table(res))
     else:
         print(f"{libs[0]}: returns {[round(r) for r in res[libs[0]]['returns']]}")
     out.write_text(json.dumps(res, indent=2))
