@@ -213,24 +213,18 @@ def plane(thetas: torch.Tensor, centre, seed: int, span: float, margin: float, n
 
 
 # ----------------------------------------------------------------------------------- computing
-def scan_plane(args, agents, paths, progress: bool = True) -> tuple[dict, list[dict]]:
-    """Runs (or resumes / reuses) the plane scan; returns (surface, measured checkpoint points)."""
+def _check_comparable(agents, paths) -> None:
+    """One environment and one network shape across the checkpoints, or a one-line error."""
     centre = agents[0]
     for p, a in zip(paths[1:], agents[1:]):
         if a.env_id != centre.env_id:
             raise LandscapeError(f"{p} is for {a.env_id}, {paths[0]} for {centre.env_id}; compare one environment")
         if [b.shape for b in a.space.blocks] != [b.shape for b in centre.space.blocks]:
             raise LandscapeError(f"{p} has a different network shape than {paths[0]}")
-    if args.resolution < 2 or args.resolution > 60:
-        raise LandscapeError("--resolution must be between 2 and 60")
-    thetas = torch.stack(
-        [centre.space.flatten(centre.actor)] + [rebase(a.space.flatten(a.actor), a, centre) for a in agents[1:]]
-    )
-    dirs, coords, pts, dist = plane(thetas, centre, args.seed, args.span, args.margin, args.resolution)
-    eps = attack_eps(centre, args.eps)
-    attack = make_attack_for(centre, args.attack, eps, args.adversary, str(paths[0]))
-    n_pts = args.resolution**2
-    chunk = max(1, 128 // args.episodes)
+
+
+def _plane_meta(args, paths, centre, coords, eps: float, chunk: int) -> dict:
+    """The store's metadata of a plane scan (its key decides whether a store can be resumed or reused)."""
     shas = [checkpoint.file_hash(p) for p in paths]
     labels = (
         ["B - A", "C - A (orthogonal part)"]
@@ -262,6 +256,54 @@ def scan_plane(args, agents, paths, progress: bool = True) -> tuple[dict, list[d
         "chunk": chunk,
     }
     meta["key"] = scan_key(meta)
+    return meta
+
+
+def _measure_checkpoints(store: ScanStore, probe, thetas, key: str, seed: int) -> list[dict]:
+    """Every metric at the checkpoints' exact (rebased) parameters, same seeds as the grid; cached in the store."""
+    cache = store.root / "checkpoint_points.json"
+    if cache.exists() and json.loads(cache.read_text()).get("key") == key:
+        return json.loads(cache.read_text())["values"]
+    torch.manual_seed(seed * 100_003 + 99_991)
+    vals = probe(thetas)
+    measured = [{m: [float(vals[m][0][i]), float(vals[m][1][i])] for m in METRICS} for i in range(len(thetas))]
+    cache.write_text(json.dumps({"key": key, "values": measured}))
+    return measured
+
+
+def _checkpoint_points(paths, agents, pts, dist, measured: list[dict]) -> list[dict]:
+    """The page's point records of the checkpoints: A, B, C, ... with their plane coordinates and values."""
+    return [
+        {
+            "id": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i] if i < 26 else f"P{i}",
+            "label": Path(p).name,
+            "kind": "checkpoint",
+            "ckpt": str(p),
+            "algo": a.algo,
+            "step": a.step,
+            "coords": [float(pts[i, 0]), float(pts[i, 1])],
+            "off_plane": float(dist[i]),
+            **measured[i],
+        }
+        for i, (p, a) in enumerate(zip(paths, agents))
+    ]
+
+
+def scan_plane(args, agents, paths, progress: bool = True) -> tuple[dict, list[dict]]:
+    """Runs (or resumes / reuses) the plane scan; returns (surface, measured checkpoint points)."""
+    centre = agents[0]
+    _check_comparable(agents, paths)
+    if args.resolution < 2 or args.resolution > 60:
+        raise LandscapeError("--resolution must be between 2 and 60")
+    thetas = torch.stack(
+        [centre.space.flatten(centre.actor)] + [rebase(a.space.flatten(a.actor), a, centre) for a in agents[1:]]
+    )
+    dirs, coords, pts, dist = plane(thetas, centre, args.seed, args.span, args.margin, args.resolution)
+    eps = attack_eps(centre, args.eps)
+    attack = make_attack_for(centre, args.attack, eps, args.adversary, str(paths[0]))
+    n_pts = args.resolution**2
+    chunk = max(1, 128 // args.episodes)
+    meta = _plane_meta(args, paths, centre, coords, eps, chunk)
     probe = PointProbe(
         centre, METRICS, attack, args.episodes, args.grad_episodes, args.seed
     )  # refuses before the store
@@ -273,30 +315,9 @@ def scan_plane(args, agents, paths, progress: bool = True) -> tuple[dict, list[d
         print(f"plane scan: {n_pts} points through {len(paths)} checkpoint(s) -> {store.root}")
     run_local(store, probe, meta["key"], thetas[0], dirs, coords, chunks, progress=progress)
     surface = store.assemble()
-    cache = store.root / "checkpoint_points.json"
-    if cache.exists() and json.loads(cache.read_text()).get("key") == meta["key"]:
-        measured = json.loads(cache.read_text())["values"]
-    else:  # the checkpoints themselves, at their exact (rebased) parameters, same seeds as the grid
-        torch.manual_seed(args.seed * 100_003 + 99_991)
-        vals = probe(thetas)
-        measured = [{m: [float(vals[m][0][i]), float(vals[m][1][i])] for m in METRICS} for i in range(len(paths))]
-        cache.write_text(json.dumps({"key": meta["key"], "values": measured}))
+    measured = _measure_checkpoints(store, probe, thetas, meta["key"], args.seed)
     probe.close()
-    points = []
-    for i, (p, a) in enumerate(zip(paths, agents)):
-        points.append(
-            {
-                "id": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i] if i < 26 else f"P{i}",
-                "label": Path(p).name,
-                "kind": "checkpoint",
-                "ckpt": str(p),
-                "algo": a.algo,
-                "step": a.step,
-                "coords": [float(pts[i, 0]), float(pts[i, 1])],
-                "off_plane": float(dist[i]),
-                **measured[i],
-            }
-        )
+    points = _checkpoint_points(paths, agents, pts, dist, measured)
     (store.root / "points.json").write_text(json.dumps({"points": points}, indent=1))
     return {
         "meta": meta,

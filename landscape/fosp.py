@@ -517,6 +517,40 @@ def redraw(report_path) -> list[Path]:
     return figure(json.loads(report_path.read_text()), report_path)
 
 
+def _starting_points(spec: FospSpec, theta0: torch.Tensor, ckpt: str) -> tuple[torch.Tensor, list[dict]]:
+    """The checkpoint itself, then (with --from-store) the store's top cells, each with where it came from."""
+    starts, origins = theta0[None], [{"id": "ckpt", "coords": None}]
+    if spec.from_store:
+        centre = ScanStore(spec.from_store).directions().get("theta0")  # candidates of another checkpoint's
+        if centre is None or centre.shape != tuple(theta0.shape) or not np.array_equal(centre, theta0.numpy()):
+            raise LandscapeError(f"{spec.from_store} was scanned around another checkpoint than {ckpt}")
+        cand, coords = scan_candidates(spec.from_store, spec.metric, spec.top)
+        starts = torch.cat([starts, cand])
+        origins += [{"id": f"max{i + 1}", "coords": c} for i, c in enumerate(coords)]
+    return starts, origins
+
+
+def _test(spec: FospSpec, oracle, thetas: torch.Tensor, objective: str, mask, say, progress: bool) -> list[dict]:
+    """The stationarity verdict of every point under one objective, with the spec's test settings."""
+    say(f"testing {len(thetas)} points for stationarity under the {objective} objective")
+    return verdicts(
+        oracle,
+        thetas,
+        objective,
+        mask,
+        spec.threshold,
+        spec.rel_threshold,
+        spec.ref_points,
+        spec.ref_radius,
+        spec.ref_episodes,
+        spec.start_episodes,
+        spec.budget,
+        spec.alpha,
+        spec.seed,
+        progress=progress,
+    )
+
+
 def run(spec: FospSpec, progress: bool = True) -> dict:
     """Refine the candidates of `spec` and test them; writes the report (JSON), the refined parameter vectors
     (.npz) and the figure to spec.out (default fosp_<checkpoint>.json) and returns the report. progress=True
@@ -532,14 +566,7 @@ def run(spec: FospSpec, progress: bool = True) -> dict:
         if spec.attack == "none"
         else make_attack_for(agent, spec.attack, attack_eps(agent, spec.eps), spec.adversary, ckpt)
     )
-    starts, origins = theta0[None], [{"id": "ckpt", "coords": None}]
-    if spec.from_store:
-        centre = ScanStore(spec.from_store).directions().get("theta0")  # candidates of another checkpoint's
-        if centre is None or centre.shape != tuple(theta0.shape) or not np.array_equal(centre, theta0.numpy()):
-            raise LandscapeError(f"{spec.from_store} was scanned around another checkpoint than {ckpt}")
-        cand, coords = scan_candidates(spec.from_store, spec.metric, spec.top)
-        starts = torch.cat([starts, cand])
-        origins += [{"id": f"max{i + 1}", "coords": c} for i, c in enumerate(coords)]
+    starts, origins = _starting_points(spec, theta0, ckpt)
     mask = agent.space.mask(param_kinds(spec.params))
     oracle = _oracle(spec, agent, spec.objective, attack, mask)
     say(f"refining {len(starts)} candidates of {ckpt} by {spec.objective} gradient ascent")
@@ -549,25 +576,7 @@ def run(spec: FospSpec, progress: bool = True) -> dict:
     thetas = res["thetas"]
     objectives = spec.objectives()
     oracles = {o: oracle if o == spec.objective else _oracle(spec, agent, o, attack, mask) for o in objectives}
-    tested = {}
-    for o in objectives:
-        say(f"testing {len(thetas)} points for stationarity under the {o} objective")
-        tested[o] = verdicts(
-            oracles[o],
-            thetas,
-            o,
-            mask,
-            spec.threshold,
-            spec.rel_threshold,
-            spec.ref_points,
-            spec.ref_radius,
-            spec.ref_episodes,
-            spec.start_episodes,
-            spec.budget,
-            spec.alpha,
-            spec.seed,
-            progress=progress,
-        )
+    tested = {o: _test(spec, oracles[o], thetas, o, mask, say, progress) for o in objectives}
     rets = oracle.returns(thetas)
     ref = float((theta0 * mask).norm())
     rep = dedupe(thetas, spec.dedupe * ref)
