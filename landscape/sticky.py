@@ -277,6 +277,40 @@ def _theta_star(spec: StickySpec, agent) -> torch.Tensor:
     return theta
 
 
+def _restart_paths(spec: StickySpec, agent, starts, name: str, eps: float, cfg, progress: bool):
+    """The restarts' paths under one objective: exact gradient ascent on the toy, PPO updates otherwise."""
+    if spec.exact:
+        return toy_paths(starts, name, spec.updates, eps=eps)
+    paths, _ = ppo_paths(
+        agent,
+        starts,
+        name,
+        spec.updates,
+        eps,
+        cfg,
+        spec.seed,
+        progress=progress,
+        relaxation=spec.relaxation,
+        strength=spec.strength,
+    )
+    return paths
+
+
+def _compare_to_null(summaries: dict, radius: float, spec: StickySpec, say) -> None:
+    """Adds each objective's comparison with the pure-noise objective ("vs_null") and prints it."""
+    null = summaries["null"]
+    for name, s in summaries.items():
+        if name == "null":
+            continue
+        v = s["vs_null"] = against_null(s, null, radius, spec.alpha)
+        say(
+            f"{name} vs null: median final distance {v['final_distance_radii']:.2f} vs "
+            f"{v['null_final_distance_radii']:.2f} radii, Mann-Whitney p {v['mann_whitney_p']:.3g}, Fisher p "
+            f"{v['fisher_p']:.3g}: {'differs' if v['differs_from_null'] else 'no difference detected'} "
+            f"(K = {spec.restarts})"
+        )
+
+
 def run(spec: StickySpec, progress: bool = True) -> dict:
     """Restart around theta* under each objective (and the null); writes the report (JSON) and its figure to
     spec.out (default sticky_<checkpoint>.json) and returns the report. progress=True prints what the CLI
@@ -315,21 +349,7 @@ def run(spec: StickySpec, progress: bool = True) -> dict:
     if not spec.exact and not spec.no_null and "null" not in objectives:
         objectives.append("null")  # the same restarts under the pure-noise objective, in the same run
     for name in objectives:
-        if spec.exact:
-            paths = toy_paths(starts, name, spec.updates, eps=eps)
-        else:
-            paths, _ = ppo_paths(
-                agent,
-                starts,
-                name,
-                spec.updates,
-                eps,
-                cfg,
-                spec.seed,
-                progress=progress,
-                relaxation=spec.relaxation,
-                strength=spec.strength,
-            )
+        paths = _restart_paths(spec, agent, starts, name, eps, cfg, progress)
         s = summarize(theta, paths, radius, spec.escape)
         s["returns_reached"] = returns(agent, paths[:, -1], spec.episodes, spec.seed, attack)
         report["objectives"][name] = s
@@ -339,17 +359,7 @@ def run(spec: StickySpec, progress: bool = True) -> dict:
             f"{np.mean(s['returns_reached']['natural']):.1f} (at the point {report['at_point']['natural'][0]:.1f})"
         )
     if "null" in report["objectives"]:
-        null = report["objectives"]["null"]
-        for name, s in report["objectives"].items():
-            if name == "null":
-                continue
-            v = s["vs_null"] = against_null(s, null, radius, spec.alpha)
-            say(
-                f"{name} vs null: median final distance {v['final_distance_radii']:.2f} vs "
-                f"{v['null_final_distance_radii']:.2f} radii, Mann-Whitney p {v['mann_whitney_p']:.3g}, Fisher p "
-                f"{v['fisher_p']:.3g}: {'differs' if v['differs_from_null'] else 'no difference detected'} "
-                f"(K = {spec.restarts})"
-            )
+        _compare_to_null(report["objectives"], radius, spec, say)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     figs = _figure(report, out)
