@@ -237,6 +237,26 @@ def reference_points(thetas: torch.Tensor, mask: torch.Tensor, n: int, radius: f
     return thetas[:, None, :] + r[:, None, None] * u
 
 
+def _exact_verdicts(oracle, thetas, refs, threshold: float, rel_threshold: float, ref_points: int) -> list[dict]:
+    """Closed form (ToyTrap --exact): exact norms against an exact threshold, no sampling, no SE."""
+    K = thetas.shape[0]
+    _, norm, _ = oracle(thetas)
+    tau = np.full(K, threshold)
+    if refs is not None:
+        _, rn, _ = oracle(refs.reshape(-1, thetas.shape[1]))
+        tau = rel_threshold * np.sqrt((rn.reshape(K, ref_points) ** 2).mean(1))
+    v = st.verdict(norm**2, 0.0, 0.0, tau, 0.0, exact=True)
+    return [
+        {
+            "verdict": str(v[k]),
+            "exact": True,
+            "episodes": 0,
+            "raw": {"norm": float(norm[k]), "threshold": float(tau[k]), "verdict": str(v[k])},
+        }
+        for k in range(K)
+    ]
+
+
 def verdicts(
     oracle,
     thetas: torch.Tensor,
@@ -258,22 +278,8 @@ def verdicts(
     K = thetas.shape[0]
     exact = not hasattr(oracle, "sample")
     refs = reference_points(thetas, mask, ref_points, ref_radius, seed + 17) if threshold <= 0 else None
-    if exact:  # closed form (ToyTrap --exact): exact norms, no sampling, no SE
-        _, norm, _ = oracle(thetas)
-        tau = np.full(K, threshold)
-        if refs is not None:
-            _, rn, _ = oracle(refs.reshape(-1, thetas.shape[1]))
-            tau = rel_threshold * np.sqrt((rn.reshape(K, ref_points) ** 2).mean(1))
-        v = st.verdict(norm**2, 0.0, 0.0, tau, 0.0, exact=True)
-        return [
-            {
-                "verdict": str(v[k]),
-                "exact": True,
-                "episodes": 0,
-                "raw": {"norm": float(norm[k]), "threshold": float(tau[k]), "verdict": str(v[k])},
-            }
-            for k in range(K)
-        ]
+    if exact:
+        return _exact_verdicts(oracle, thetas, refs, threshold, rel_threshold, ref_points)
     if threshold > 0:
         tau = {"raw": np.full(K, threshold), "scaled": np.full(K, threshold)}
         ref_info = None
