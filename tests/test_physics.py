@@ -110,3 +110,13 @@ def test_evaluator_returns_equal_on_both_backends():
     ]
     assert np.array_equal(runs[0].returns, runs[1].returns)
     assert np.array_equal(runs[0].lengths, runs[1].lengths)
+
+
+def test_halfcheetah_keeps_the_total_mass_its_xml_asks_for():
+    """Gymnasium's HalfCheetah XML sets its total mass by `settotalmass`, deprecated since MuJoCo 4.0 (the warning
+    it prints): a MuJoCo that drops the attribute would change HalfCheetah's physics without an error."""
+    from landscape.sim.envs import make_env
+
+    env = make_env("HalfCheetah-v5")
+    assert env.unwrapped.model.body_mass.sum() == pytest.approx(14.0, rel=1e-12)
+    env.close()
