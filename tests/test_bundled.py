@@ -43,6 +43,16 @@ def test_a_bundled_name_resolves_from_any_directory_and_says_so(tmp_path, monkey
     assert cache_path(path, "optimal", agent.eps).is_file()
 
 
+def test_learned_set_of_a_bundled_name_is_the_one_beside_the_bundled_file(tmp_path, monkeypatch, capsys):
+    from landscape.attacks import learned
+
+    monkeypatch.chdir(tmp_path)  # nothing here: `--list` must read the set beside the bundled checkpoint
+    learned.main(["--ckpt", "hopper_barpo", "--attack", "paad", "--list"])
+    out = capsys.readouterr().out
+    assert str(bundled.DIRECTORY / "hopper_barpo.pt") in out and "<- selected" in out
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_file_in_the_working_directory_wins_over_the_bundled_one(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hopper_spo.pt").write_bytes((bundled.DIRECTORY / "hopper_arpo.pt").read_bytes())

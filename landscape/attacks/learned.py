@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..core.errors import LandscapeError, cli_main
-from ..io import checkpoint
+from ..io import bundled, checkpoint
 from ..model.agent import Agent
 from ..rl.ppo import PPOConfig
 from .base import cache_path
@@ -361,6 +361,7 @@ def main(argv=None) -> None:
 
     args = parse_args(argv)
     single_thread()
+    args.ckpt = str(bundled.resolve(args.ckpt))  # by name: the set lives beside the bundled file, not in the cwd
     victim = checkpoint.load(args.ckpt)
     eps = env_spec(victim.env_id).eps if args.eps is None else check_eps(args.eps)
     learned_kind(args.attack)
