@@ -17,7 +17,7 @@ TOL = 1e-9  # bit-exact in practice; anything near this bound means a modelling 
 
 @pytest.fixture(autouse=True)
 def _mujoco_log_elsewhere(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # MuJoCo writes HalfCheetah's compiler warning to ./MUJOCO_LOG.TXT
+    monkeypatch.chdir(tmp_path)  # MuJoCo logs its runtime warnings to ./MUJOCO_LOG.TXT
 
 
 def _lockstep(env_id, n=6, steps=300, max_steps=None):
@@ -112,11 +112,19 @@ def test_evaluator_returns_equal_on_both_backends():
     assert np.array_equal(runs[0].lengths, runs[1].lengths)
 
 
-def test_halfcheetah_keeps_the_total_mass_its_xml_asks_for():
-    """Gymnasium's HalfCheetah XML sets its total mass by `settotalmass`, deprecated since MuJoCo 4.0 (the warning
-    it prints): a MuJoCo that drops the attribute would change HalfCheetah's physics without an error."""
-    from landscape.sim.envs import make_env
+def test_halfcheetah_keeps_the_total_mass_its_xml_asks_for(tmp_path, monkeypatch, recwarn):
+    """Gymnasium's HalfCheetah XML sets its total mass by `settotalmass`, deprecated since MuJoCo 4.0: a MuJoCo
+    that drops the attribute would change HalfCheetah's physics without an error. Its deprecation notice is
+    neither printed nor logged to the user's directory (MuJoCo's default: ./MUJOCO_LOG.TXT)."""
+    import mujoco
 
+    from landscape.sim.envs import make_env, mujoco_warnings_in_python
+
+    monkeypatch.chdir(tmp_path)
     env = make_env("HalfCheetah-v5")
     assert env.unwrapped.model.body_mass.sum() == pytest.approx(14.0, rel=1e-12)
     env.close()
+    assert list(tmp_path.iterdir()) == [] and len(recwarn) == 0
+    assert mujoco.get_mju_user_warning() is None  # MuJoCo's own handler is back
+    with mujoco_warnings_in_python(), pytest.warns(RuntimeWarning, match="MuJoCo: something else"):
+        mujoco.get_mju_user_warning()("something else")  # any other MuJoCo warning still reaches the user

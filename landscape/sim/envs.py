@@ -12,9 +12,12 @@ terminations over 600 random-action steps):
 `layout(env_id, obs_dim)` picks the one whose observation a checkpoint's input size fits.
 """
 
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 
 from ..core.errors import LandscapeError
@@ -98,10 +101,33 @@ class ZeroPad(gym.ObservationWrapper):
         return np.insert(obs, self.index, np.zeros(6))
 
 
+# Gymnasium's HalfCheetah XML sets its total mass with `settotalmass`, deprecated since MuJoCo 4.0; its effect
+# (a total of 14) is checked by tests/test_physics.py, so the deprecation notice itself is noise to users.
+KNOWN_MUJOCO_NOTICES = ("compiler attribute 'settotalmass' is deprecated",)
+
+
+def _mujoco_warning(message: str) -> None:
+    if not message.startswith(KNOWN_MUJOCO_NOTICES):
+        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+
+@contextmanager
+def mujoco_warnings_in_python():
+    """MuJoCo's own handler prints each warning and appends it to ./MUJOCO_LOG.TXT in the user's directory;
+    while compiling a model, hand them to Python's warnings instead (minus the known notice above)."""
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(_mujoco_warning)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
 def make_env(env_id: str) -> gym.Env:
     """One Gymnasium environment (raw observations; normalization lives in the agent)."""
     spec = env_spec(env_id)
-    env = gym.make(spec.gym_id or env_id, **dict(spec.options))
+    with mujoco_warnings_in_python():
+        env = gym.make(spec.gym_id or env_id, **dict(spec.options))
     return env if spec.zeros_at is None else ZeroPad(env, spec.zeros_at)
 
 
