@@ -102,9 +102,9 @@ class Curve:
 
     def after_update(self) -> None:
         self.updates += 1
-        steps = self.updates * PPOConfig.steps_per_iter  # both libraries update once per 2048 collected steps
         if not self.every or self.updates % self.every:
             return
+        steps = self.updates * PPOConfig.steps_per_iter  # both libraries update once per 2048 collected steps
         now = {c: f() for c, f in CLOCKS.items()}
         ret = evaluate(self.act, self.env_id, self.episodes)
         train = {c: now[c] - self.start[c] - self.spent[c] for c in CLOCKS}

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 
 from ..core.errors import LandscapeError
@@ -115,6 +114,8 @@ def _mujoco_warning(message: str) -> None:
 def mujoco_warnings_in_python():
     """MuJoCo's own handler prints each warning and appends it to ./MUJOCO_LOG.TXT in the user's directory;
     while compiling a model, hand them to Python's warnings instead (minus the known notice above)."""
+    import mujoco  # here, not at module import: the toys and the CLIs' start-up need no MuJoCo
+
     previous = mujoco.get_mju_user_warning()
     mujoco.set_mju_user_warning(_mujoco_warning)
     try:
