@@ -42,6 +42,8 @@ class TrainSpec:
     eval_episodes: int = 5
     checkpoint_every: int = 10  # iterations between checkpoints
     init_std: float | None = None  # the policy's initial action std (None: the env's, HalfCheetah 0.5, others 1.0)
+    lr_policy: float = PPOConfig.lr_policy  # Adam's initial learning rates (annealed linearly to 0)
+    lr_value: float = PPOConfig.lr_value
     robust: RobustSpec = field(default_factory=RobustSpec)  # arpo / barpo options (adversary: eps only)
     victim: str | None = None  # --algo adversary: the checkpoint to attack
 
@@ -57,6 +59,9 @@ class TrainSpec:
         at_least(self, 0, "eval_every")
         if self.init_std is not None and not self.init_std > 0:
             raise SpecError("init_std", f"must be positive, got {self.init_std}")
+        for name in ("lr_policy", "lr_value"):
+            if not getattr(self, name) > 0:
+                raise SpecError(name, f"must be positive, got {getattr(self, name)}")
         if not isinstance(self.robust, RobustSpec):
             raise SpecError("robust", f"must be a RobustSpec, got {type(self.robust).__name__}")
         if self.algo == "adversary":
@@ -67,6 +72,8 @@ class TrainSpec:
             self.robust.reject(self.algo, allowed=("eps",))
             if self.init_std is not None:
                 raise SpecError("init_std", "applies to --algo spo / arpo / barpo only")
+            if (self.lr_policy, self.lr_value) != (PPOConfig.lr_policy, PPOConfig.lr_value):
+                raise SpecError("lr_policy", "--lr-policy / --lr-value apply to --algo spo / arpo / barpo only")
             if self.robust.eps is not None:
                 from .attacks import check_eps
 
@@ -92,7 +99,9 @@ def run(spec: TrainSpec) -> Agent:
         return _train_adversary(spec)
     envs = env_spec(spec.env)
     steps = spec.steps if spec.steps is not None else envs.train_steps
-    cfg = PPOConfig(steps_per_iter=spec.steps_per_iter, n_envs=spec.n_envs)
+    cfg = PPOConfig(
+        steps_per_iter=spec.steps_per_iter, n_envs=spec.n_envs, lr_policy=spec.lr_policy, lr_value=spec.lr_value
+    )
     run_cfg = RunConfig(
         steps=steps,
         seed=spec.seed,
@@ -161,6 +170,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="the policy's initial action std (default: the env's, as in SA-PPO's and CAR-PPO's configs: "
         "HalfCheetah 0.5, the others 1.0)",
     )
+    p.add_argument(
+        "--lr-policy", type=float, default=PPOConfig.lr_policy, help="policy's initial Adam learning rate (3e-4)"
+    )
+    p.add_argument(
+        "--lr-value", type=float, default=PPOConfig.lr_value, help="value network's initial learning rate (2.5e-4)"
+    )
     robust_trainer.add_arguments(p)
     p.add_argument("--victim", help="--algo adversary: checkpoint to attack (its env is used; --eps applies)")
     return p.parse_args(argv)
@@ -181,6 +196,8 @@ def spec_of(args: argparse.Namespace) -> TrainSpec:
             eval_episodes=args.eval_episodes,
             checkpoint_every=args.checkpoint_every,
             init_std=args.init_std,
+            lr_policy=args.lr_policy,
+            lr_value=args.lr_value,
             robust=robust_trainer.spec_of(args),
             victim=args.victim,
         )

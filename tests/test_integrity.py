@@ -264,6 +264,8 @@ def test_resume_checks_algo_env_and_state(trained, tmp_path, capsys):
     assert "is a algo 'spo' run" in cli(capsys, "train", "--algo", "arpo", *TRAIN, "--out", out, "--resume")
     env_args = [a if a != "ToyTarget-v0" else "ToyTrap-v0" for a in TRAIN]
     assert "env_id 'ToyTarget-v0' run" in cli(capsys, "train", "--algo", "spo", *env_args, "--out", out, "--resume")
+    lr = cli(capsys, "train", "--algo", "spo", *TRAIN, "--lr-policy", "1e-4", "--out", out, "--resume")
+    assert "trained with lr_policy 0.0003, this command asks for 0.0001" in lr  # not a silent schedule restart
     raw = checkpoint.load_raw(out)
     raw["train_state"]["torch_rng"] = torch.zeros(3, dtype=torch.uint8)
     torch.save(raw, out)
@@ -359,3 +361,33 @@ def test_sweep_only_and_train_only(tmp_path, capsys):
         sweep_main([str(path), "--only", "ToyTarget-v0_spo_s7"])
     err = capsys.readouterr().err.strip()
     assert ex.value.code == 2 and err.count("\n") == 0 and "ToyTarget-v0_spo_s7" in err
+
+
+def test_learning_rates_reach_the_optimizers(trained, tmp_path, capsys):
+    from landscape.train import main
+
+    out = tmp_path / "lr.pt"
+    main(["--algo", "spo", *TRAIN, "--lr-policy", "1e-3", "--lr-value", "2e-5", "--out", str(out)])
+    capsys.readouterr()  # the run's progress bar
+    ran, default = checkpoint.load_raw(out), checkpoint.load_raw(trained)
+    assert ran["config"]["ppo"]["lr_policy"] == 1e-3 and ran["config"]["ppo"]["lr_value"] == 2e-5
+
+    def lrs(raw):  # the annealed rates the optimizers held at the save: the same schedule scales both runs
+        ppo = raw["train_state"]["ppo"]
+        return [ppo[k]["param_groups"][0]["lr"] for k in ("opt_pi", "opt_v")]
+
+    (pi, v), (pi0, v0) = lrs(ran), lrs(default)
+    assert pi / pi0 == pytest.approx(1e-3 / 3e-4) and v / v0 == pytest.approx(2e-5 / 2.5e-4)
+    assert "--lr-value must be positive" in cli(capsys, "train", *TRAIN, "--lr-value", "0", "--out", tmp_path / "z.pt")
+    assert "apply to --algo spo / arpo / barpo only" in cli(
+        capsys,
+        "train",
+        "--algo",
+        "adversary",
+        "--victim",
+        str(trained),
+        "--lr-policy",
+        "1e-3",
+        "--out",
+        tmp_path / "a.pt",
+    )

@@ -66,6 +66,13 @@ def check_resumable(data: dict, agent: Agent, out: Path) -> None:
             raise LandscapeError(
                 f"cannot resume: {out} is a {key} {data.get(key)!r} run, this command asks for {want!r}"
             )
+    saved = (data.get("config") or {}).get("ppo") or {}
+    for key in ("lr_policy", "lr_value"):  # the annealing schedule would silently restart from another rate
+        want = agent.config.get("ppo", {}).get(key)
+        if key in saved and want is not None and saved[key] != want:
+            raise LandscapeError(
+                f"cannot resume: {out} was trained with {key} {saved[key]}, this command asks for {want}"
+            )
 
 
 class Trainer:
