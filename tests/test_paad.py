@@ -163,6 +163,39 @@ def test_a_set_trains_only_what_is_missing_and_selects_on_held_out_episodes(tmp_
         make_attack("paad", other, EPS, adversary=str(cache))
 
 
+def test_an_interrupted_set_is_finished_before_its_cache_is_used(tmp_path, monkeypatch, capsys):
+    """The cache is selected after every run, so a set killed in its second run has a usable cache of one run;
+    the next attack that needs it trains the pending run (with the set's own settings) and selects again."""
+    ckpt = tmp_path / "toy.pt"
+    checkpoint.save(toy_victim(), ckpt)
+    victim = checkpoint.load(ckpt)
+    calls, real = [], learned.train_adversary
+
+    def killed_in_second_run(*args, **kwargs):
+        calls.append(kwargs["cfg"].gamma)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(learned, "train_adversary", killed_in_second_run)
+    near, far = Setting(steps=256), Setting(steps=256, gamma=0.999)
+    ppo = {"steps_per_iter": 128, "epochs": 2, "minibatches": 2}
+    with pytest.raises(KeyboardInterrupt):
+        train_set(victim, ckpt, "paad", EPS, [near, far], [0], holdout_episodes=2, progress=False, ppo=ppo)
+    cache = learned.cache_path(ckpt, "paad", EPS)
+    assert [r["run"] for r in selection_runs(checkpoint.load(cache))] == ["lr0.001_ent0_256_s0"]  # usable, partial
+    learned.main(["--ckpt", str(ckpt), "--attack", "paad", "--list"])
+    assert "pending (interrupted" in capsys.readouterr().out.splitlines()[-1]
+    make_attack("paad", victim, EPS, ckpt=ckpt, progress=False)
+    assert calls == [0.99, 0.999, 0.999]  # the pending run, at its own discount; the finished one not again
+    runs = selection_runs(checkpoint.load(cache))
+    assert {r["run"] for r in runs} == {"lr0.001_ent0_256_s0", "lr0.001_ent0_g0.999_256_s0"}
+    assert checkpoint.load(runs_dir(ckpt, "paad", EPS) / "lr0.001_ent0_g0.999_256_s0.pt").config["ppo"]["epochs"] == 2
+    assert json.loads((runs_dir(ckpt, "paad", EPS) / "runs.json").read_text())["pending"] == {}
+    make_attack("paad", victim, EPS, ckpt=ckpt, progress=False)
+    assert len(calls) == 3  # a whole set trains nothing
+
+
 def test_a_learned_attacker_setting_carries_its_discount():
     """gamma is part of a setting: its own tag (earlier tags unchanged), the PPO it trains with, and read back
     from a trained adversary's config, so a set with another discount adds runs instead of reusing them."""

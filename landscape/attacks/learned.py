@@ -135,6 +135,46 @@ def _import_legacy(victim: Agent, ckpt, kind: str, eps: float, d: Path) -> None:
         _write_manifest(d, manifest)
 
 
+def _plan(d: Path, settings: list[Setting], seeds: list[int], ppo: dict | None, kind_opts: dict) -> None:
+    """Record the runs a set is about to train as pending: the cache is selected after every run, so a set
+    interrupted between or inside runs leaves a usable cache, and this record is what tells ensure_cache that
+    the set is not whole yet."""
+    manifest = _manifest(d)
+    pending = manifest.setdefault("pending", {})
+    for seed in seeds:
+        for setting in settings:
+            pending.setdefault(
+                run_name(setting, seed), {"setting": asdict(setting), "seed": seed, "ppo": ppo, "opts": kind_opts}
+            )
+    _write_manifest(d, manifest)
+
+
+def _done(d: Path, name: str) -> None:
+    manifest = _manifest(d)
+    if manifest.get("pending", {}).pop(name, None) is not None:
+        _write_manifest(d, manifest)
+
+
+def finish_pending(victim: Agent, ckpt, kind: str, eps: float, progress: bool = True) -> Path | None:
+    """Train the runs an interrupted set left pending (each with its own settings), then select again; None
+    when nothing is pending."""
+    pending = _manifest(runs_dir(ckpt, kind, eps)).get("pending", {})
+    cache = None
+    for entry in list(pending.values()):
+        cache = train_set(
+            victim,
+            ckpt,
+            kind,
+            eps,
+            [Setting(**entry["setting"])],
+            [int(entry["seed"])],
+            progress=progress,
+            ppo=entry.get("ppo"),
+            **(entry.get("opts") or {}),
+        )
+    return cache
+
+
 def train_set(
     victim: Agent,
     ckpt,
@@ -155,6 +195,7 @@ def train_set(
     d = runs_dir(ckpt, kind, eps)
     _import_legacy(victim, ckpt, kind, eps, d)
     d.mkdir(parents=True, exist_ok=True)
+    _plan(d, settings, seeds, ppo, kind_opts)
     for seed in seeds:  # every setting's first seed before any second seed: an interrupted set is still a sweep
         for setting in settings:
             name = run_name(setting, seed)
@@ -166,6 +207,7 @@ def train_set(
                 if have != want:
                     raise LandscapeError(f"{path}: trained with {have}, not {want}; use another set or remove it")
                 if is_finished(path):
+                    _done(d, name)
                     continue
             if progress:
                 print(f"{kind} run {name}: training {'(resumed)' if path.exists() else ''}", flush=True)
@@ -186,6 +228,7 @@ def train_set(
             entry = manifest["runs"].setdefault(name, {})
             entry["wall_s"] = entry.get("wall_s", 0.0) + time.perf_counter() - wall
             entry["cpu_s"] = entry.get("cpu_s", 0.0) + time.process_time() - cpu
+            manifest.get("pending", {}).pop(name, None)
             _write_manifest(d, manifest)
             select(victim, ckpt, kind, eps, holdout_episodes)  # after every run: an interrupted set is usable
     return select(victim, ckpt, kind, eps, holdout_episodes)
@@ -261,12 +304,15 @@ def select(victim: Agent, ckpt, kind: str, eps: float, holdout_episodes: int = H
 def ensure_cache(
     victim: Agent, ckpt, kind: str, eps: float, steps: int = DEFAULT_STEPS, seed: int = 0, progress: bool = True
 ) -> Path:
-    """The cache an attack loads: as it is when present (a selected set, or a finished pre-set single run;
-    an unfinished pre-set run is resumed in place), else the default set (default_settings) trained now."""
+    """The cache an attack loads: as it is when present (a selected set, once the runs an interrupted set left
+    pending are trained; or a finished pre-set single run; an unfinished pre-set run is resumed in place), else
+    the default set (default_settings) trained now."""
     cache = cache_path(ckpt, kind, eps)
     if cache.exists():
         raw = checkpoint.load_raw(cache)
-        if "selection" in raw.get("config", {}) or is_finished(cache, steps):
+        if "selection" in raw.get("config", {}):
+            return finish_pending(victim, ckpt, kind, eps, progress) or cache
+        if is_finished(cache, steps):
             return cache
         check_adversary(checkpoint.load(cache), victim, eps, cache, kind)
         train_adversary(
@@ -409,6 +455,9 @@ def main(argv=None) -> None:
             + (f"  trained {t / 60:.0f} min wall, {r['train_cpu_s'] / 60:.0f} min CPU" if t else "")
             + mark
         )
+    pending = _manifest(runs_dir(args.ckpt, args.attack, eps)).get("pending", {})
+    if pending:  # an interrupted set: the next attack that loads the cache trains these first
+        print(f"pending (interrupted; trained before the next attack uses this set): {', '.join(sorted(pending))}")
 
 
 if __name__ == "__main__":
