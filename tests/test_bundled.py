@@ -17,12 +17,14 @@ PKG = Path(bundled.__file__).resolve().parents[1]  # landscape/
 
 
 def test_the_bundled_checkpoints_and_their_attackers_are_package_data():
-    stems = [f"{env}_{algo}" for env in ("hopper", "walker2d") for algo in ("arpo", "barpo", "spo")]
+    stems = [f"{env}_{algo}" for env in ("halfcheetah", "hopper", "walker2d") for algo in ("arpo", "barpo", "spo")]
     assert bundled.names() == stems
     for name in bundled.names():
         f = bundled.DIRECTORY / f"{name}.pt"
         assert f.parent == PKG / "checkpoints"
-        eps = {"hopper": 0.075, "walker2d": 0.05}[name.split("_")[0]]  # the study's budget per environment
+        eps = {"halfcheetah": 0.15, "hopper": 0.075, "walker2d": 0.05}[
+            name.split("_")[0]
+        ]  # the study's budget per environment
         assert checkpoint.load(f).eps == eps
         for attack in ("optimal", "paad"):
             assert cache_path(f, attack, eps).is_file()
@@ -83,7 +85,7 @@ def test_cli_unknown_name_is_one_line_and_exit_2(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: checkpoint not found: nope.pt (no such file here; bundled: hopper_arpo, hopper_barpo, hopper_spo, walker2d_arpo, walker2d_barpo, walker2d_spo)"
+        "error: checkpoint not found: nope.pt (no such file here; bundled: halfcheetah_arpo, halfcheetah_barpo, halfcheetah_spo, hopper_arpo, hopper_barpo, hopper_spo, walker2d_arpo, walker2d_barpo, walker2d_spo)"
     ]
 
 
