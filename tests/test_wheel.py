@@ -115,4 +115,7 @@ def test_wheel_runs_the_users_command_outside_the_clone(tmp_path):
     assert (tmp_path / "arpo" / "surface.npz").is_file() and (tmp_path / "spo" / "surface.npz").is_file()
     assert not any(work.iterdir()), "the scans wrote into the working directory"
     bad = subprocess.run([str(cli), "scan", "--ckpt", "hopper_nope"], cwd=work, env=env, capture_output=True, text=True)
-    assert bad.returncode == 2 and "bundled: halfcheetah_arpo, halfcheetah_barpo, halfcheetah_spo, hopper_arpo" in bad.stderr
+    assert (
+        bad.returncode == 2
+        and "bundled: halfcheetah_arpo, halfcheetah_barpo, halfcheetah_spo, hopper_arpo" in bad.stderr
+    )
