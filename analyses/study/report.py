@@ -12,8 +12,9 @@ outside, see there), else the wall time their throughput columns imply ("~h", no
 comes from the result JSON: the evaluation call itself, and beside it the training CPU of every learned
 attacker run it used (trained on demand or earlier and cached).
 
-Gait: where <out>/gait.json exists (`analyses/study/halfcheetah_gait.py --json`), every run gets its gait
-(upright / on its back) and the medians are given again over the upright runs alone.
+Gait: where <out>/gait.json exists (`analyses/study/halfcheetah_gait.py --json`: upright / on its back;
+`analyses/study/ant_gait.py --json`: walks / stands / falls), every run gets its gait and the medians are given
+again over the runs with the working gait (WORKING) alone.
 """
 
 import csv
@@ -197,9 +198,13 @@ def median_row(label: str, done: list[dict], n_cols: int) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+WORKING = ("upright", "walks")  # the gaits that do the task: HalfCheetah on its feet, Ant moving without falls
+
+
 def median_table(rows: list[dict], published: list[dict]) -> list[str]:
-    """Medians per algorithm; where gaits are known (gait.json), also over the upright runs alone, since a
-    HalfCheetah that flipped onto its back caps its return whatever the algorithm."""
+    """Medians per algorithm; where gaits are known (gait.json), also over the runs with a working gait alone,
+    since a HalfCheetah that flipped onto its back caps its return whatever the algorithm, and an Ant that stands
+    still collects its healthy reward and gives an attack nothing to disturb."""
     head = ["algorithm", "seeds evaluated", "natural", *ATTACKS, "worst case"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     algos = list(dict.fromkeys(r["algo"] for r in rows))
@@ -208,10 +213,11 @@ def median_table(rows: list[dict], published: list[dict]) -> list[str]:
         lines.append(median_row(f"ours: {algo}", done, len(head)))
     if any(r["gait"] for r in rows):
         for algo in algos:
-            ups = [r for r in rows if r["algo"] == algo and r["gait"] == "upright"]
+            ups = [r for r in rows if r["algo"] == algo and r["gait"] in WORKING]
             done = [r["result"] for r in ups if r["result"] is not None]
             runs = sum(r["algo"] == algo for r in rows)
-            lines.append(median_row(f"ours: {algo}, upright runs ({len(ups)} of {runs})", done, len(head)))
+            label = "/".join(g for g in WORKING if any(r["gait"] == g for r in rows))
+            lines.append(median_row(f"ours: {algo}, {label} runs ({len(ups)} of {runs})", done, len(head)))
     for p in published:
         attacks = [f"{p['attacks'][a]:.0f}" if a in p.get("attacks", {}) else "" for a in ATTACKS]
         worst = f"{p['worst']:.0f}" if "worst" in p else ""
@@ -274,7 +280,7 @@ def report(config: str) -> Path:
             "and natural, with its share of natural. Late evals: the training log's periodic evaluations",
             "over the last quarter of the run, mean +- sd (low: below half the run's best).",
             *(
-                ["Gait: how the final checkpoint runs (`gait.md`); on its back caps the return."]
+                ["Gait: how the final checkpoint moves (`gait.md`); on its back or standing still caps the return."]
                 if any(r["gait"] for r in rows)
                 else []
             ),
