@@ -79,6 +79,19 @@ def test_medians_over_upright_runs_leave_the_flipped_ones_out():
     assert cells["ours: arpo, upright runs (2 of 3)"][-1].strip(" |") == "1500"  # worst-case median
 
 
+def test_ant_medians_over_walking_runs_leave_standing_and_falling_ones_out():
+    rows = [
+        _row("spo", 0, 1500, 300, "walks"),
+        _row("spo", 1, 1400, 200, "walks"),
+        _row("spo", 2, 600, 100, "falls"),
+        _row("arpo", 0, 990, 980, "stands"),  # standing: the healthy reward, nothing for an attack to disturb
+    ]
+    cells = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in report.median_table(rows, [])[2:]}
+    assert cells["ours: spo, walks runs (2 of 3)"][1:3] == ["2", "1450"]
+    standing_out = " | ".join(cells["ours: arpo, walks runs (0 of 1)"])
+    assert cells["ours: arpo, walks runs (0 of 1)"][1] == "0" and "990" not in standing_out
+
+
 def test_no_gait_rows_without_gaits():
     lines = report.median_table([_row("spo", 0, 6000, 900, None)], [])
     assert len(lines) == 3 and "upright" not in "".join(lines)
