@@ -57,11 +57,10 @@ class TrainSpec:
             )
         at_least(self, 1, "checkpoint_every", "eval_episodes", "steps", "n_envs", "steps_per_iter")
         at_least(self, 0, "eval_every")
-        if self.init_std is not None and not self.init_std > 0:
-            raise SpecError("init_std", f"must be positive, got {self.init_std}")
-        for name in ("lr_policy", "lr_value"):
-            if not getattr(self, name) > 0:
-                raise SpecError(name, f"must be positive, got {getattr(self, name)}")
+        for name in ("init_std", "lr_policy", "lr_value"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise SpecError(name, f"must be positive, got {value}")
         if not isinstance(self.robust, RobustSpec):
             raise SpecError("robust", f"must be a RobustSpec, got {type(self.robust).__name__}")
         if self.algo == "adversary":

@@ -14,6 +14,7 @@ from landscape.core.errors import LandscapeError
 from landscape.io import bundled, checkpoint
 
 PKG = Path(bundled.__file__).resolve().parents[1]  # landscape/
+STUDY_EPS = {"halfcheetah": 0.15, "hopper": 0.075, "walker2d": 0.05}  # the study's budget per environment
 
 
 def test_the_bundled_checkpoints_and_their_attackers_are_package_data():
@@ -22,9 +23,7 @@ def test_the_bundled_checkpoints_and_their_attackers_are_package_data():
     for name in bundled.names():
         f = bundled.DIRECTORY / f"{name}.pt"
         assert f.parent == PKG / "checkpoints"
-        eps = {"halfcheetah": 0.15, "hopper": 0.075, "walker2d": 0.05}[
-            name.split("_")[0]
-        ]  # the study's budget per environment
+        eps = STUDY_EPS[name.split("_")[0]]
         assert checkpoint.load(f).eps == eps
         for attack in ("optimal", "paad"):
             assert cache_path(f, attack, eps).is_file()

@@ -54,7 +54,6 @@ def measure(path: str) -> dict:
         "open": replay,
         "jac": float(jac.flatten(1).norm(dim=1).mean()),
         "reach": float((eps * jac.abs().sum(-1)).mean()),
-        "eps": eps,
     }
 
 
