@@ -10,7 +10,9 @@ robust by construction. Per checkpoint (its own environment, frozen normalizer, 
   needs no feedback);
 - sensitivity: over the closed-loop episode's states z (normalized), the mean Frobenius norm of the mean action's
   Jacobian d mu / d z, and eps x sum_j |d mu_i / d z_j| averaged over action dimensions (to first order, the
-  largest change of an action an l_inf attack of budget eps can make; eps: the environment's standard).
+  largest change of an action an l_inf attack of budget eps can make; eps: the environment's standard);
+- output layer: its weights' Frobenius norm, and 2 max_i sum_j |W_ij|, a bound on how far any action can move
+  between any two observations at all (the last hidden layer is a tanh, so each of its units lies in [-1, 1]).
 """
 
 import argparse
@@ -54,6 +56,8 @@ def measure(path: str) -> dict:
         "open": replay,
         "jac": float(jac.flatten(1).norm(dim=1).mean()),
         "reach": float((eps * jac.abs().sum(-1)).mean()),
+        "w_out": float(agent.actor.net[-1].weight.detach().norm()),
+        "span": float(2 * agent.actor.net[-1].weight.detach().abs().sum(1).max()),
     }
 
 
@@ -61,12 +65,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("ckpts", nargs="+")
     args = p.parse_args()
-    print("| checkpoint | closed loop (seed 0) | open-loop replay (seeds 1-3) | mean ‖dμ/dz‖_F | eps · Σ_j |dμ/dz_j| |")
-    print("|---|---:|---|---:|---:|")
+    print(
+        "| checkpoint | closed loop (seed 0) | open-loop replay (seeds 1-3) | mean ‖dμ/dz‖_F | eps · Σ_j |dμ/dz_j| "
+        "| output ‖W‖_F | max action range |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|")
     for path in args.ckpts:
         m = measure(path)
         replay = " / ".join(f"{r:.0f}" for r in m["open"])
-        print(f"| {Path(path).stem} | {m['closed']:.0f} | {replay} | {m['jac']:.2f} | {m['reach']:.3f} |")
+        numbers = f"{m['jac']:.2f} | {m['reach']:.3f} | {m['w_out']:.3f} | {m['span']:.3f}"
+        print(f"| {Path(path).stem} | {m['closed']:.0f} | {replay} | {numbers} |")
 
 
 if __name__ == "__main__":
