@@ -38,6 +38,12 @@ def episode(env, act, seed: int) -> tuple[float, list]:
     return total, actions
 
 
+def action_range(actor) -> float:
+    """2 max_i sum_j |W_ij| of the output layer: no two observations move any action further apart, since the
+    last hidden layer is a tanh (each unit in [-1, 1]); reached when every unit can take either sign."""
+    return float(2 * actor.net[-1].weight.detach().abs().sum(1).max())
+
+
 def measure(path: str) -> dict:
     agent = load(path)
     env, eps = make_env(agent.env_id), env_spec(agent.env_id).eps
@@ -57,7 +63,7 @@ def measure(path: str) -> dict:
         "jac": float(jac.flatten(1).norm(dim=1).mean()),
         "reach": float((eps * jac.abs().sum(-1)).mean()),
         "w_out": float(agent.actor.net[-1].weight.detach().norm()),
-        "span": float(2 * agent.actor.net[-1].weight.detach().abs().sum(1).max()),
+        "span": action_range(agent.actor),
     }
 
 
