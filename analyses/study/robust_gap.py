@@ -27,6 +27,7 @@ def main() -> None:
     p.add_argument("logs", nargs="+", help="training logs (<run>.csv) of ARPO / BARPO runs")
     args = p.parse_args()
     quarters = " | ".join(f"Q{i + 1}" for i in range(QUARTERS))
+    print("Mean per quarter of training of the logged adv_gap and abs(loss_nat) (analyses/study/robust_gap.py).\n")
     print(f"| run | iterations | adv_gap {quarters} | abs(loss_nat) {quarters} |")
     print("|---|---:|" + "---:|" * (2 * QUARTERS))
     for path in args.logs:
