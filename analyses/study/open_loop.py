@@ -11,6 +11,9 @@ robust by construction. Per checkpoint (its own environment, frozen normalizer, 
 - sensitivity: over the closed-loop episode's states z (normalized), the mean Frobenius norm of the mean action's
   Jacobian d mu / d z, and eps x sum_j |d mu_i / d z_j| averaged over action dimensions (to first order, the
   largest change of an action an l_inf attack of budget eps can make; eps: the environment's standard);
+- constant inputs: the share of that attack reach that lies on inputs whose variance over training was exactly 0
+  (on Ant-v5, the contact forces of the four upper legs, which never touch anything): the policy never saw them
+  move, and the l_inf threat model lets an attacker move them anyway;
 - output layer: its weights' Frobenius norm, and 2 max_i sum_j |W_ij|, a bound on how far any action can move
   between any two observations at all (the last hidden layer is a tanh, so each of its units lies in [-1, 1]).
 """
@@ -57,11 +60,14 @@ def measure(path: str) -> dict:
     replay = [episode(env, lambda obs, t: actions[min(t, len(actions) - 1)], s)[0] for s in (1, 2, 3)]
     with torch.no_grad():
         jac = torch.func.vmap(torch.func.jacrev(agent.actor))(torch.stack(states))
+    reach = eps * jac.abs()  # (states, actions, inputs)
+    constant = torch.as_tensor(agent.obs_norm.var == 0)
     return {
         "closed": ret,
         "open": replay,
         "jac": float(jac.flatten(1).norm(dim=1).mean()),
-        "reach": float((eps * jac.abs().sum(-1)).mean()),
+        "reach": float(reach.sum(-1).mean()),
+        "constant": float(reach[..., constant].sum() / reach.sum()),
         "w_out": float(agent.actor.net[-1].weight.detach().norm()),
         "span": action_range(agent.actor),
     }
@@ -72,14 +78,14 @@ def main() -> None:
     p.add_argument("ckpts", nargs="+")
     args = p.parse_args()
     print(
-        "| checkpoint | closed loop (seed 0) | open-loop replay (seeds 1-3) | mean ‖dμ/dz‖_F | eps · Σ_j |dμ/dz_j| "
-        "| output ‖W‖_F | max action range |"
+        "| checkpoint | closed loop (seed 0) | open-loop replay (seeds 1-3) | mean ‖dμ/dz‖_F | eps · Σ_j abs(dμ/dz_j) "
+        "| of it on constant inputs | output ‖W‖_F | max action range |"
     )
-    print("|---|---:|---|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
     for path in args.ckpts:
         m = measure(path)
         replay = " / ".join(f"{r:.0f}" for r in m["open"])
-        numbers = f"{m['jac']:.2f} | {m['reach']:.3f} | {m['w_out']:.3f} | {m['span']:.3f}"
+        numbers = f"{m['jac']:.2f} | {m['reach']:.3f} | {m['constant']:.0%} | {m['w_out']:.3f} | {m['span']:.3f}"
         print(f"| {Path(path).stem} | {m['closed']:.0f} | {replay} | {numbers} |")
 
 
