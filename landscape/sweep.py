@@ -23,8 +23,10 @@ finishes, and summary.csv: per algorithm and environment, the medians over seeds
 
 Rerunning the same command skips finished runs and resumes unfinished ones from their checkpoint (the
 trainer's --resume); a run whose settings changed is redone (training resumes, evaluation repeats).
---only NAME,NAME runs just those runs, in that order (two processes with disjoint lists share a sweep);
---train-only trains them and stops, so the training of every run can finish before the (slow) evaluations.
+--only NAME,NAME runs just those runs, in that order; --train-only trains them and stops, so the training of
+every run can finish before the (slow) evaluations. A process holds a lock on runs/<name>.lock while it works on
+a run, and another process of the same sweep skips that run and goes on to the next: start the same command
+twice to use two cores (the lock goes with the process, so a killed one frees its run).
 With --backend ray every run is one Ray task (a lost worker is retried, resuming from the last
 checkpoint); `out` must then be on a filesystem that every node sees.
 """
@@ -32,6 +34,7 @@ checkpoint); `out` must then be on a filesystem that every node sees.
 import argparse
 import contextlib
 import csv
+import fcntl
 import json
 import os
 import statistics
@@ -215,11 +218,45 @@ def train_run(spec: dict) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def run_one(spec: dict, evaluate: bool = True) -> dict | None:
-    """Train and evaluate one run; returns its result (plain data), or None when evaluate is False."""
+@contextlib.contextmanager
+def claimed(spec: dict):
+    """Yields whether this process got the run's lock (runs/<name>.lock, held until the block ends or the
+    process dies); False when another process works on the run."""
+    path = Path(spec["ckpt"]).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:  # the file may have been unlinked by its last holder between our open and our lock
+            mine = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+        except FileNotFoundError:
+            mine = False
+        try:
+            yield mine
+        finally:
+            if mine:
+                path.unlink(missing_ok=True)  # before the lock goes: a waiting opener then sees a stale inode
+
+
+BUSY = "busy"  # run_one's result for a run another process holds
+
+
+def run_one(spec: dict, evaluate: bool = True) -> dict | str | None:
+    """Train and evaluate one run; returns its result (plain data), None when evaluate is False, or BUSY when
+    another process holds the run."""
+    with claimed(spec) as mine:
+        return _run_one(spec, evaluate) if mine else BUSY
+
+
+def _run_one(spec: dict, evaluate: bool) -> dict | None:
     from . import evaluate as evaluation
     from .io import checkpoint
 
+    if evaluate and finished({"out": Path(spec["ckpt"]).parents[1]}, spec):
+        return None  # another process finished it after this one listed its work
     train_wall, train_cpu = train_run(spec)
     if not evaluate:
         return None
@@ -316,14 +353,16 @@ def summarize(cfg: dict) -> list[dict]:
 
 
 def run_all(cfg: dict, todo: list[dict], bar, executor, evaluate: bool = True) -> list[str]:
-    """Every run of `todo` on `executor`; each result is written as it arrives. Returns the failed runs, each
-    with its one-line error (the others go on)."""
+    """Every run of `todo` on `executor`; each result is written as it arrives; runs another process holds are
+    skipped. Returns the failed runs, each with its one-line error (the others go on)."""
     from . import sweep  # by reference even under `python -m` (where this module is __main__): Ray imports it
 
-    failed = []
+    failed, busy = [], []
 
     def write(spec, result):
-        if result is not None:
+        if result == BUSY:
+            busy.append(spec["name"])
+        elif result is not None:
             write_result(cfg, result)
         bar.update(1)
 
@@ -332,6 +371,8 @@ def run_all(cfg: dict, todo: list[dict], bar, executor, evaluate: bool = True) -
         bar.update(1)
 
     executor.map(sweep.run_task, todo, write, shared=(evaluate,), on_error=fail)
+    if busy:
+        print(f"sweep: left to the process working on them: {', '.join(busy)}")
     return failed
 
 

@@ -363,6 +363,43 @@ def test_sweep_only_and_train_only(tmp_path, capsys):
     assert ex.value.code == 2 and err.count("\n") == 0 and "ToyTarget-v0_spo_s7" in err
 
 
+def test_two_sweep_processes_share_a_sweep_by_run_locks(tmp_path, capsys):
+    """A run another process holds (its runs/<name>.lock) is skipped, not done twice; the lock goes when its
+    holder is done; a run finished by another process after this one listed it is not redone."""
+    import json
+
+    from landscape.sweep import claimed, load_config, run_one, run_specs
+    from landscape.sweep import main as sweep_main
+
+    cfg = {
+        "out": str(tmp_path / "sw"),
+        "algos": ["spo"],
+        "envs": ["ToyTarget-v0"],
+        "seeds": [0, 1],
+        "steps": 128,
+        "train_flags": ["--steps-per-iter", "64", "--n-envs", "2", "--eval-every", "0"],
+        "evaluation": {"episodes": 2, "seed": 0},
+    }
+    path = tmp_path / "sw.json"
+    path.write_text(json.dumps(cfg))
+    s0, s1 = run_specs(load_config(path))
+    runs, results = tmp_path / "sw" / "runs", tmp_path / "sw" / "results"
+    with claimed(s1) as mine:  # as another process would hold it (flock: per open file, so also within one)
+        assert mine
+        with claimed(s1) as again:
+            assert not again
+        sweep_main([str(path)])
+        assert "left to the process working on them: ToyTarget-v0_spo_s1" in capsys.readouterr().out
+        assert [p.name for p in results.iterdir()] == ["ToyTarget-v0_spo_s0.json"]
+        assert not (runs / "ToyTarget-v0_spo_s1.pt").exists()
+    assert not list(runs.glob("*.lock"))
+    stamp = (results / "ToyTarget-v0_spo_s0.json").stat().st_mtime_ns
+    assert run_one(s0) is None  # listed before it was finished elsewhere: nothing redone
+    assert (results / "ToyTarget-v0_spo_s0.json").stat().st_mtime_ns == stamp
+    sweep_main([str(path)])
+    assert sorted(p.name for p in results.iterdir()) == ["ToyTarget-v0_spo_s0.json", "ToyTarget-v0_spo_s1.json"]
+
+
 def test_learning_rates_reach_the_optimizers(trained, tmp_path, capsys):
     from landscape.train import main
 
