@@ -28,10 +28,18 @@ from landscape.scan import main as scan_main  # noqa: E402
 from landscape.sweep import main as sweep_main  # noqa: E402
 
 
+# ports a Ray head takes by default whatever --port says (dashboard, its agent, client server, workers): a free
+# port the OS hands out can be one of them (52365 was, on 2026-12-07), and `ray start` then refuses the clash
+RAY_DEFAULT_PORTS = {6379, 8265, 10001, 52365, *range(10002, 20000)}
+
+
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in RAY_DEFAULT_PORTS:
+            return port
 
 
 @pytest.fixture(scope="module")
