@@ -321,13 +321,8 @@ def test_batch_composition_changes_hopper_returns_by_far_less_than_their_se():
     assert abs(together - alone) <= 0.5, (together, alone)  # returns ~800 at 250 steps
 
 
-def test_sweep_only_and_train_only(tmp_path, capsys):
-    """--only runs the named runs in its order; --train-only trains them without writing results; a plain
-    rerun then evaluates without retraining; an unknown name is a one-line error."""
-    import json
-
-    from landscape.sweep import main as sweep_main
-
+def toy_sweep(tmp_path):
+    """A two-run sweep on the toy environment (seconds to train and evaluate): its config and config file."""
     cfg = {
         "out": str(tmp_path / "sw"),
         "algos": ["spo"],
@@ -339,6 +334,17 @@ def test_sweep_only_and_train_only(tmp_path, capsys):
     }
     path = tmp_path / "sw.json"
     path.write_text(json.dumps(cfg))
+    return cfg, path
+
+
+def test_sweep_only_and_train_only(tmp_path, capsys):
+    """--only runs the named runs in its order; --train-only trains them without writing results; a plain
+    rerun then evaluates without retraining; an unknown name is a one-line error."""
+    import json
+
+    from landscape.sweep import main as sweep_main
+
+    cfg, path = toy_sweep(tmp_path)
     runs, results = tmp_path / "sw" / "runs", tmp_path / "sw" / "results"
     sweep_main([str(path), "--only", "ToyTarget-v0_spo_s1", "--train-only"])
     assert [p.name for p in runs.glob("*.pt") if ".best" not in p.name] == ["ToyTarget-v0_spo_s1.pt"]
@@ -366,22 +372,11 @@ def test_sweep_only_and_train_only(tmp_path, capsys):
 def test_two_sweep_processes_share_a_sweep_by_run_locks(tmp_path, capsys):
     """A run another process holds (its runs/<name>.lock) is skipped, not done twice; the lock goes when its
     holder is done; a run finished by another process after this one listed it is not redone."""
-    import json
 
     from landscape.sweep import claimed, load_config, run_one, run_specs
     from landscape.sweep import main as sweep_main
 
-    cfg = {
-        "out": str(tmp_path / "sw"),
-        "algos": ["spo"],
-        "envs": ["ToyTarget-v0"],
-        "seeds": [0, 1],
-        "steps": 128,
-        "train_flags": ["--steps-per-iter", "64", "--n-envs", "2", "--eval-every", "0"],
-        "evaluation": {"episodes": 2, "seed": 0},
-    }
-    path = tmp_path / "sw.json"
-    path.write_text(json.dumps(cfg))
+    cfg, path = toy_sweep(tmp_path)
     s0, s1 = run_specs(load_config(path))
     runs, results = tmp_path / "sw" / "runs", tmp_path / "sw" / "results"
     with claimed(s1) as mine:  # as another process would hold it (flock: per open file, so also within one)
