@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from landscape.attacks.base import cache_path
+from landscape.attacks.learned import set_dir
 from landscape.sim.envs import env_spec
 from landscape.sweep import load_config, result_path, run_specs
 
@@ -49,7 +50,7 @@ def choose(config: str) -> dict[str, dict]:
 def files_of(ckpt: Path, eps: float) -> list[Path]:
     """The checkpoint and what is cached beside it for it (rs Q, learned attackers and their run sets)."""
     attackers = [cache_path(ckpt, name, eps) for name in LEARNED]
-    return [ckpt, cache_path(ckpt, "rs"), *attackers, *(a.with_suffix(".runs") for a in attackers)]
+    return [ckpt, cache_path(ckpt, "rs"), *attackers, *map(set_dir, attackers)]
 
 
 def bundle(spec: dict, prefix: str, dest: Path = BUNDLED) -> list[Path]:
