@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=f"commands:\n{listing}\n\n`landscape COMMAND --help` shows a command's options; "
         "`python -m landscape.COMMAND ...` is the same command.\nCheckpoints: a path, or the name "
         "of a bundled one (hopper_spo, hopper_arpo, hopper_barpo, walker2d_spo, walker2d_arpo, walker2d_barpo, "
-        "halfcheetah_spo, halfcheetah_arpo, halfcheetah_barpo) from any directory.",
+        "halfcheetah_spo, halfcheetah_arpo, halfcheetah_barpo, ant_spo, ant_arpo, ant_barpo) from any directory.",
     )
     p.add_argument("--version", action="version", version=f"landscape {__version__}")
     p.add_argument("command", metavar="COMMAND", choices=list(COMMANDS), help=argparse.SUPPRESS)

@@ -14,11 +14,13 @@ from landscape.core.errors import LandscapeError
 from landscape.io import bundled, checkpoint
 
 PKG = Path(bundled.__file__).resolve().parents[1]  # landscape/
-STUDY_EPS = {"halfcheetah": 0.15, "hopper": 0.075, "walker2d": 0.05}  # the study's budget per environment
+STUDY_EPS = {"ant": 0.15, "halfcheetah": 0.15, "hopper": 0.075, "walker2d": 0.05}  # the study's budget per environment
 
 
 def test_the_bundled_checkpoints_and_their_attackers_are_package_data():
-    stems = [f"{env}_{algo}" for env in ("halfcheetah", "hopper", "walker2d") for algo in ("arpo", "barpo", "spo")]
+    stems = [
+        f"{env}_{algo}" for env in ("ant", "halfcheetah", "hopper", "walker2d") for algo in ("arpo", "barpo", "spo")
+    ]
     assert bundled.names() == stems
     for name in bundled.names():
         f = bundled.DIRECTORY / f"{name}.pt"
@@ -84,7 +86,7 @@ def test_cli_unknown_name_is_one_line_and_exit_2(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: checkpoint not found: nope.pt (no such file here; bundled: halfcheetah_arpo, halfcheetah_barpo, halfcheetah_spo, hopper_arpo, hopper_barpo, hopper_spo, walker2d_arpo, walker2d_barpo, walker2d_spo)"
+        "error: checkpoint not found: nope.pt (no such file here; bundled: ant_arpo, ant_barpo, ant_spo, halfcheetah_arpo, halfcheetah_barpo, halfcheetah_spo, hopper_arpo, hopper_barpo, hopper_spo, walker2d_arpo, walker2d_barpo, walker2d_spo)"
     ]
 
 

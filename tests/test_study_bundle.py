@@ -31,6 +31,7 @@ def test_median_seed(worst, seed):
         ("hopper", "hopper", {"spo": 2, "arpo": 1, "barpo": 1}),
         ("walker2d", "walker2d", {"spo": 0, "arpo": 1, "barpo": 1}),
         ("halfcheetah", "halfcheetah", {"spo": 1, "arpo": 0, "barpo": 1}),
+        ("ant", "ant", {"spo": 2, "arpo": 0, "barpo": 1}),
     ],
 )
 def test_bundled_checkpoints_are_the_median_seeds(env, prefix, seeds):

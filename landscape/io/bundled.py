@@ -2,7 +2,7 @@
 
 `landscape/checkpoints/` holds the bundled checkpoints, one per algorithm and environment studied
 (`hopper_{spo,arpo,barpo}.pt`, `walker2d_{spo,arpo,barpo}.pt`,
-`halfcheetah_{spo,arpo,barpo}.pt`), with their cached learned attackers beside
+`halfcheetah_{spo,arpo,barpo}.pt`, `ant_{spo,arpo,barpo}.pt`), with their cached learned attackers beside
 them (`<stem>.optimal-eps<E>.pt`, `<stem>.paad-eps<E>.pt`, `<stem>.rs.pt`); it is package data, so a regular
 `pip install .` (wheel) installs them too.
 
