@@ -15,6 +15,7 @@ import importlib
 import sys
 
 from . import __version__
+from .io import bundled
 
 # subcommand -> one-line summary; each is a module landscape.<name> with main(argv)
 COMMANDS = {
@@ -39,8 +40,7 @@ def parser() -> argparse.ArgumentParser:
         description="Train, attack and map the optimization landscape of adversarially robust RL policies.",
         epilog=f"commands:\n{listing}\n\n`landscape COMMAND --help` shows a command's options; "
         "`python -m landscape.COMMAND ...` is the same command.\nCheckpoints: a path, or the name "
-        "of a bundled one (hopper_spo, hopper_arpo, hopper_barpo, walker2d_spo, walker2d_arpo, walker2d_barpo, "
-        "halfcheetah_spo, halfcheetah_arpo, halfcheetah_barpo, ant_spo, ant_arpo, ant_barpo) from any directory.",
+        f"of a bundled one ({', '.join(bundled.names())}) from any directory.",
     )
     p.add_argument("--version", action="version", version=f"landscape {__version__}")
     p.add_argument("command", metavar="COMMAND", choices=list(COMMANDS), help=argparse.SUPPRESS)

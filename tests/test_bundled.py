@@ -18,9 +18,7 @@ STUDY_EPS = {"ant": 0.15, "halfcheetah": 0.15, "hopper": 0.075, "walker2d": 0.05
 
 
 def test_the_bundled_checkpoints_and_their_attackers_are_package_data():
-    stems = [
-        f"{env}_{algo}" for env in ("ant", "halfcheetah", "hopper", "walker2d") for algo in ("arpo", "barpo", "spo")
-    ]
+    stems = [f"{env}_{algo}" for env in sorted(STUDY_EPS) for algo in ("arpo", "barpo", "spo")]
     assert bundled.names() == stems
     for name in bundled.names():
         f = bundled.DIRECTORY / f"{name}.pt"
@@ -107,6 +105,7 @@ def test_landscape_help_lists_the_subcommands_one_line_each():
     assert done.returncode == 0
     for name, text in cli.COMMANDS.items():
         assert re.search(rf"^  {name} +{re.escape(text)}$", done.stdout, re.M)
+    assert f"bundled one ({', '.join(bundled.names())}) from any directory" in " ".join(done.stdout.split())
     bad = subprocess.run([sys.executable, "-m", "landscape", "scna"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         f"error: unknown command 'scna' (commands: {', '.join(cli.COMMANDS)})"

@@ -340,8 +340,6 @@ def toy_sweep(tmp_path):
 def test_sweep_only_and_train_only(tmp_path, capsys):
     """--only runs the named runs in its order; --train-only trains them without writing results; a plain
     rerun then evaluates without retraining; an unknown name is a one-line error."""
-    import json
-
     from landscape.sweep import main as sweep_main
 
     cfg, path = toy_sweep(tmp_path)
@@ -372,7 +370,6 @@ def test_sweep_only_and_train_only(tmp_path, capsys):
 def test_two_sweep_processes_share_a_sweep_by_run_locks(tmp_path, capsys):
     """A run another process holds (its runs/<name>.lock) is skipped, not done twice; the lock goes when its
     holder is done; a run finished by another process after this one listed it is not redone."""
-
     from landscape.sweep import claimed, load_config, run_one, run_specs
     from landscape.sweep import main as sweep_main
 
